@@ -1,0 +1,37 @@
+# Helpers shared by every target (Abseil's absl_cc_* style, kept small).
+function(pdl_set_warnings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wno-unused-parameter)
+  if(PDL_WARNINGS_AS_ERRORS)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
+endfunction()
+
+# pdl_add_test(NAME name SRCS ... DEPS ... LABELS ... [TIMEOUT s])
+# One gtest executable; its tests are discovered and registered with ctest.
+function(pdl_add_test)
+  cmake_parse_arguments(T "" "NAME;TIMEOUT" "SRCS;DEPS;LABELS" ${ARGN})
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 120)
+  endif()
+  add_executable(${T_NAME} ${T_SRCS})
+  target_link_libraries(${T_NAME} PRIVATE ${T_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
+  pdl_set_warnings(${T_NAME})
+  gtest_discover_tests(${T_NAME} PROPERTIES LABELS "${T_LABELS}" TIMEOUT ${T_TIMEOUT}
+    DISCOVERY_TIMEOUT 60)
+endfunction()
+
+# pdl_shared_component(name DEPS ...): static library pdl_<name> from shared/<name>/*.cpp.
+function(pdl_shared_component name)
+  cmake_parse_arguments(C "" "" "DEPS" ${ARGN})
+  file(GLOB srcs CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/shared/${name}/*.cpp)
+  if(srcs)
+    add_library(pdl_${name} STATIC ${srcs})
+    target_include_directories(pdl_${name} PUBLIC ${PROJECT_SOURCE_DIR})
+    target_link_libraries(pdl_${name} PUBLIC ${C_DEPS} Threads::Threads)
+    pdl_set_warnings(pdl_${name})
+  else()  # nothing written yet: headers only
+    add_library(pdl_${name} INTERFACE)
+    target_include_directories(pdl_${name} INTERFACE ${PROJECT_SOURCE_DIR})
+    target_link_libraries(pdl_${name} INTERFACE ${C_DEPS} Threads::Threads)
+  endif()
+endfunction()

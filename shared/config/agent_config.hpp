@@ -1,0 +1,56 @@
+#pragma once
+// Agent configuration: embedded defaults < YAML (--config) < OPAL_* environment < flags.
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "shared/config/server_config.hpp"  // env_map, process_env
+#include "shared/log/secret.hpp"
+
+namespace pdl::config {
+
+struct agent_config {
+  // server connection (YAML "server")
+  std::vector<std::string> server_urls{"http://localhost:7002"};  // server.url (string or list),
+                                          // OPAL_SERVER_URL (comma-separated; first preferred)
+  secret client_token;                    // server.token, OPAL_CLIENT_TOKEN
+  std::string data_config_url;            // server.data_config_url,
+                                          // OPAL_DEFAULT_DATA_SOURCES_CONFIG_URL; "" = <url>/data/config
+  std::vector<std::string> data_topics{"policy_data"};  // data.topics, OPAL_DATA_TOPICS (comma list)
+  std::chrono::milliseconds reconnect_min{200};         // server.reconnect_min_ms
+  std::chrono::milliseconds reconnect_max{30000};       // server.reconnect_max_ms
+  std::chrono::seconds ws_ping_interval{20};            // server.ping_interval_seconds,
+                                                        // OPAL_KEEP_ALIVE_INTERVAL (0 = off)
+  std::size_t ws_max_message_bytes = 64 * 1024 * 1024;  // server.max_message_bytes
+
+  // policy store (YAML "policy_store")
+  std::string policy_store_url = "http://localhost:8181";  // OPAL_POLICY_STORE_URL
+  std::string policy_store_auth_type = "none";            // none|token, OPAL_POLICY_STORE_AUTH_TYPE
+  secret policy_store_auth_token;                         // OPAL_POLICY_STORE_AUTH_TOKEN
+  std::chrono::milliseconds store_timeout{30000};         // policy_store.timeout_ms
+
+  // fetching (YAML "fetch")
+  std::chrono::milliseconds fetch_connect_timeout{5000};  // fetch.connect_timeout_ms
+  std::chrono::milliseconds fetch_idle_timeout{10000};    // fetch.idle_timeout_ms (no progress),
+                                                          // OPAL_HTTP_FETCHER_TIMEOUT (seconds)
+  std::uint64_t fetch_max_bytes = 1024ull * 1024 * 1024;  // fetch.max_bytes
+  int fetch_max_redirects = 5;                            // fetch.max_redirects
+  int fetch_workers = 4;                                  // fetch.workers, OPAL_FETCHING_WORKER_COUNT
+  std::string temp_dir;                                   // fetch.temp_dir ("" = system temp)
+
+  // agent API (YAML "api")
+  std::string api_host = "127.0.0.1";     // api.host, OPAL_CLIENT_API_SERVER_HOST
+  std::uint16_t api_port = 7000;          // api.port, OPAL_CLIENT_API_SERVER_PORT (0 = any)
+  std::string port_file;                  // --port-file
+
+  // logging
+  std::string log_level = "info";         // log.level, OPAL_LOG_LEVEL
+  std::string log_format = "text";        // log.format: text or json
+};
+
+/** @throws config_error listing every problem, each naming its YAML path or variable. */
+agent_config load_agent_config(const std::string& yaml_path, const env_map& env);
+
+}  // namespace pdl::config

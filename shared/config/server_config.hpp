@@ -1,0 +1,70 @@
+#pragma once
+// Server configuration: embedded defaults < YAML file < OPAL_* environment < command-line flags.
+// Parsed, validated (unknown keys rejected, each error names its YAML path), then immutable.
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "shared/auth/keys.hpp"
+#include "shared/log/secret.hpp"
+#include "shared/model/data_update.hpp"
+
+namespace pdl::config {
+
+using env_map = std::map<std::string, std::string>;
+/** The process environment as a map (for tests: pass your own). */
+env_map process_env();
+
+struct server_config {
+  // listen
+  std::string host = "127.0.0.1";        // server.host, OPAL_SERVER_HOST, --host
+  std::uint16_t port = 7002;             // server.port, OPAL_SERVER_BIND_PORT, --port (0 = any)
+  int threads = 2;                       // server.threads
+  std::string port_file;                 // --port-file: write the bound port here once listening
+
+  // auth (YAML section "auth")
+  bool auth_enabled = true;              // auth.enabled, OPAL_AUTH_ENABLED; off only explicitly
+  secret master_token;                   // auth.master_token, OPAL_AUTH_MASTER_TOKEN
+  secret private_key;                    // auth.private_key, OPAL_AUTH_PRIVATE_KEY (text or path)
+  auth::key_format private_key_format = auth::key_format::pem;  // OPAL_AUTH_PRIVATE_KEY_FORMAT
+  secret private_key_passphrase;         // OPAL_AUTH_PRIVATE_KEY_PASSPHRASE
+  std::string public_key;                // auth.public_key, OPAL_AUTH_PUBLIC_KEY
+  auth::key_format public_key_format = auth::key_format::ssh;   // OPAL_AUTH_PUBLIC_KEY_FORMAT
+  std::string jwt_audience = "https://api.opal.ac/v1/";         // OPAL_AUTH_JWT_AUDIENCE
+  std::string jwt_issuer = "https://opal.ac/";                  // OPAL_AUTH_JWT_ISSUER
+
+  // data
+  /** Base data-source config served on GET /data/config (OPAL_DATA_CONFIG_SOURCES JSON, or YAML
+   *  data.config_sources with the same shape). Default: no entries (OPAL's default PUTs {} over
+   *  the whole store). Exactly one of entries / external_source_url. */
+  std::vector<model::data_source_entry> data_config_entries;
+  std::optional<std::string> external_source_url;
+  std::string data_config_route = "/data/config";  // OPAL_DATA_CONFIG_ROUTE
+
+  // limits (YAML section "limits")
+  std::size_t max_body_bytes = 8 * 1024 * 1024;       // limits.max_body_bytes
+  std::size_t max_header_bytes = 16 * 1024;           // limits.max_header_bytes
+  std::size_t ws_max_message_bytes = 1024 * 1024;     // limits.ws_max_message_bytes (agent -> server)
+  std::size_t ws_send_queue_max = 1024;               // limits.ws_send_queue (messages per agent)
+  std::size_t max_connections = 20000;                // limits.max_connections
+  std::chrono::seconds http_read_timeout{30};         // limits.http_read_timeout_seconds
+  std::chrono::seconds ws_ping_interval{20};          // limits.ws_ping_interval_seconds
+  std::size_t log_retained_updates = 100000;          // limits.retained_updates (in memory)
+
+  // logging
+  std::string log_level = "info";        // log.level, OPAL_LOG_LEVEL
+  std::string log_format = "text";       // log.format: text or json
+};
+
+/**
+ * Builds the server config. @p yaml_path may be empty (no file). Environment variables override
+ * the file; unknown OPAL_* variables are ignored (OPAL has 176 of them). Kubernetes' injected
+ * OPAL_SERVER_PORT=tcp://host:port (a Service named opal-server) is recognised and ignored.
+ * @throws config_error listing every problem, each naming its YAML path or variable.
+ */
+server_config load_server_config(const std::string& yaml_path, const env_map& env);
+
+}  // namespace pdl::config
