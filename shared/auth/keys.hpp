@@ -21,7 +21,15 @@ class rsa_key {
   /** Loads a key from OPAL's value convention: @p value is a file path (leading "~" expanded) when
    *  such a file exists, else the key text itself; text without newlines has '_' turned into
    *  newlines (OPAL's env-var convention). Throws key_error with a message that never contains
-   *  the key material. */
+   *  the key material.
+   *  The content decides the encoding (PEM armour, OpenSSH armour or an "ssh-rsa" line, else
+   *  base64 DER, or raw DER read from a file), so a mislabelled @p fmt still loads; @p fmt only
+   *  shapes error messages. Only RSA keys of 2048..16384 bits are accepted; private keys pass a
+   *  sign-then-verify self test. Encrypted PEM/PKCS#8 keys need @p passphrase (never prompted);
+   *  passphrase-protected OpenSSH keys are refused with the ssh-keygen command that converts them.
+   *  A public-key load refuses private keys (they do not belong on verifiers).
+   *  @par Thread safety: an rsa_key is immutable; copies share one key; sign/verify may run
+   *  concurrently from any thread. */
   static rsa_key load_private(const secret& value, key_format fmt, const secret& passphrase = {});
   static rsa_key load_public(const std::string& value, key_format fmt);
   /** A fresh key pair (2048 bits unless told). */

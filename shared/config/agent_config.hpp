@@ -1,5 +1,24 @@
 #pragma once
 // Agent configuration: embedded defaults < YAML (--config) < OPAL_* environment < flags.
+//
+// YAML layout (every key optional; unknown keys refused with their path):
+//   server:
+//     url: http://localhost:7002   # or a list; the first is preferred
+//     token: ...
+//     data_config_url: ""          # "" = <url>/data/config
+//     reconnect_min_ms: 200
+//     reconnect_max_ms: 30000
+//     ping_interval_seconds: 20    # 0 = off
+//     max_message_bytes: 67108864
+//   data: {topics: [policy_data]}   # or a single string
+//   policy_store: {url: http://localhost:8181, auth_type: none, auth_token: ..., timeout_ms: 30000}
+//   fetch: {connect_timeout_ms: 5000, idle_timeout_ms: 10000, max_bytes: 1073741824,
+//           max_redirects: 5, workers: 4, temp_dir: ""}
+//   api: {host: 127.0.0.1, port: 7000}
+//   log: {level: info, format: text}
+// Environment: the variables named next to each field, plus OPAL_LOG_SERIALIZE (true = json
+// lines). Lists are comma-separated and trimmed; OPAL_HTTP_FETCHER_TIMEOUT and
+// OPAL_KEEP_ALIVE_INTERVAL are seconds (decimals allowed). An empty variable counts as unset.
 #include <chrono>
 #include <cstdint>
 #include <optional>

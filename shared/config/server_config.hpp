@@ -1,6 +1,32 @@
 #pragma once
 // Server configuration: embedded defaults < YAML file < OPAL_* environment < command-line flags.
 // Parsed, validated (unknown keys rejected, each error names its YAML path), then immutable.
+//
+// YAML layout (every key optional; defaults below):
+//   server: {host: 127.0.0.1, port: 7002, threads: 2}
+//   auth:
+//     enabled: true
+//     master_token: ...            # secrets: better from the environment or a mounted file
+//     private_key: ...             # key text or a path
+//     private_key_format: pem      # pem | ssh | der
+//     private_key_passphrase: ...
+//     public_key: ...
+//     public_key_format: ssh
+//     jwt_audience: https://api.opal.ac/v1/
+//     jwt_issuer: https://opal.ac/
+//   data:
+//     config_sources:              # OPAL_DATA_CONFIG_SOURCES' shape, in YAML: exactly one of
+//       config: {entries: [{url: ..., topics: [...], dst_path: ..., config: {...}}]}
+//       # external_source_url: https://...
+//     config_route: /data/config
+//   limits: {max_body_bytes, max_header_bytes, ws_max_message_bytes, ws_send_queue,
+//            max_connections, http_read_timeout_seconds, ws_ping_interval_seconds (0 = off),
+//            retained_updates}
+//   log: {level: info, format: text}   # trace|debug|info|warn|error|critical|off; text|json
+// Environment (overrides the file): the variables named next to each field, plus
+// OPAL_SERVER_PORT (OPAL's deprecated alias of OPAL_SERVER_BIND_PORT, used only when it is a
+// plain number), OPAL_LOG_SERIALIZE (true = json lines) and OPAL_AUTH_JWT_ALGORITHM (RS256 only).
+// Booleans: true/false/1/0, case-insensitive. An empty variable counts as unset.
 #include <chrono>
 #include <cstdint>
 #include <map>

@@ -12,6 +12,9 @@ namespace pdl::model {
 
 enum class json_type { object, array, string, number, boolean, null };
 
+/** "object", "array", "string", "number", "boolean", "null": for error messages. */
+std::string_view to_string(json_type t) noexcept;
+
 class json_validator {
  public:
   explicit json_validator(std::size_t max_depth = 512);
@@ -30,18 +33,19 @@ class json_validator {
   std::uint64_t bytes_seen() const noexcept { return offset_; }
 
  private:
-  bool fail(std::string what);
-  bool step(char c);
+  // The machine's states; see json_validator.cpp. Kept in a plain int so the header stays small.
+  bool fail_at(std::uint64_t offset, std::string what);
 
   std::size_t max_depth_;
   std::string stack_;  // one char per open container: '{' or '['
   int state_ = 0;
-  int sub_ = 0;  // per-state scratch (literal position, escape digits, number phase)
-  std::string_view literal_;
+  std::uint32_t sub_ = 0;  // per-state scratch: literal position or \u hex digits seen
+  std::string_view literal_;  // the literal being matched ("true", "false", "null")
+  bool in_key_ = false;       // the open string is an object key
+  bool finished_ = false;
   std::optional<json_type> root_;
   std::uint64_t offset_ = 0;
   std::string error_;
-  bool done_value_ = false;
 };
 
 /** Convenience: validates a whole in-memory document. Returns an empty string when valid, else

@@ -1,0 +1,81 @@
+#pragma once
+// What the agent knows about itself: readiness, health and the per-destination record behind
+// /ready, /healthy and /status. Lives on the io_context thread (no locks: single-threaded agent).
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+namespace pdl::agent {
+
+struct destination_record {
+  std::optional<std::chrono::system_clock::time_point> last_success;
+  std::optional<std::chrono::system_clock::time_point> last_error_at;
+  std::string last_error;
+  std::uint64_t successes = 0;
+  std::uint64_t failures = 0;
+};
+
+struct health_verdict {
+  bool healthy = false;
+  std::string reason;  // why not, empty when healthy
+};
+
+/**
+ * Readiness: the engine was reachable and the initial data load succeeded (an empty or
+ * non-matching base config counts). Once ready, always ready.
+ * Health: engine reachable (last probe), connected to the server, and the last write to the
+ * engine succeeded. Each flips back when its cause recovers.
+ */
+class agent_state {
+ public:
+  // ---- inputs ----
+  void set_engine_reachable(bool up);
+  void set_connected(bool connected, std::string server_url, std::string reason = {});
+  void set_initial_load_done();
+  void record_success(const std::string& dst_path);
+  /** A write the engine refused or that did not reach it: health off until a later success. */
+  void record_write_failure(const std::string& dst_path, const std::string& error);
+  /** A fetch (or data) problem: recorded for /status, health unchanged. */
+  void record_fetch_failure(const std::string& dst_path, const std::string& error);
+  void set_last_applied_seq(std::uint64_t seq) { last_applied_seq_ = seq; }
+  void count_update_received() { ++updates_received_; }
+  void count_update_dropped() { ++updates_dropped_; }
+  void count_duplicate() { ++duplicates_; }
+
+  // ---- outputs ----
+  bool ready() const noexcept { return ready_; }
+  health_verdict health() const;
+  bool engine_reachable() const noexcept { return engine_reachable_; }
+  bool connected() const noexcept { return connected_; }
+  std::optional<std::uint64_t> last_applied_seq() const noexcept { return last_applied_seq_; }
+  const std::map<std::string, destination_record>& destinations() const noexcept {
+    return destinations_;
+  }
+  /** The /status document (JSON text). */
+  std::string status_json() const;
+
+ private:
+  void update_ready();
+
+  bool engine_reachable_ = false;
+  bool engine_seen_ = false;
+  bool connected_ = false;
+  bool initial_load_done_ = false;
+  bool ready_ = false;
+  std::string server_url_;
+  std::string disconnect_reason_;
+  bool last_write_ok_ = true;
+  std::string last_write_error_;
+  std::optional<std::uint64_t> last_applied_seq_;
+  std::map<std::string, destination_record> destinations_;
+  std::uint64_t updates_received_ = 0;
+  std::uint64_t updates_dropped_ = 0;
+  std::uint64_t duplicates_ = 0;
+  std::uint64_t entries_ok_ = 0;
+  std::uint64_t entries_failed_ = 0;
+  std::uint64_t reconnects_ = 0;
+};
+
+}  // namespace pdl::agent

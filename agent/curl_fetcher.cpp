@@ -1,0 +1,145 @@
+#include "agent/curl_fetcher.hpp"
+
+#include <cstdio>
+#include <memory>
+
+#include "shared/http/client.hpp"
+#include "shared/log/log.hpp"
+#include "shared/model/errors.hpp"
+#include "shared/model/fetcher_config.hpp"
+
+namespace pdl::agent {
+namespace {
+
+struct file_closer {
+  void operator()(std::FILE* f) const { std::fclose(f); }
+};
+
+/** Appends @p chunk to @p out as the inside of a JSON string. */
+void escape_into(std::string_view chunk, std::string& out) {
+  static constexpr char hex[] = "0123456789abcdef";
+  for (unsigned char c : chunk) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20) {
+          out += "\\u00";
+          out += hex[c >> 4];
+          out += hex[c & 0xf];
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+}
+
+}  // namespace
+
+fetched_body curl_fetcher::fetch(const model::data_source_entry& entry) {
+  const std::string where = http_client::redact_url(entry.url);
+  model::http_fetcher_config cfg;
+  try {
+    cfg = model::parse_fetcher_config(entry.config_json);
+  } catch (const model::invalid_input& e) {
+    throw fetch_error(std::string("bad entry config: ") + e.what(), true);
+  }
+  if (entry.url.rfind("http://", 0) != 0 && entry.url.rfind("https://", 0) != 0) {
+    throw fetch_error("unsupported source url '" + where + "' (expected http or https)", true);
+  }
+
+  http_client::request req;
+  req.method = cfg.method;
+  req.url = entry.url;
+  req.headers = cfg.headers;
+  req.body = cfg.body;
+  req.connect_timeout = options_.connect_timeout;
+  req.idle_timeout = options_.idle_timeout;
+  req.max_redirects = options_.max_redirects;
+  req.max_response_bytes = options_.max_bytes;
+
+  fetched_body out;
+  try {
+    out.file = temp_file::create(options_.temp_dir, "fetch");
+  } catch (const std::exception& e) {
+    throw fetch_error(e.what(), false);
+  }
+  std::unique_ptr<std::FILE, file_closer> file(std::fopen(out.file.path().c_str(), "wb"));
+  if (!file) {
+    throw fetch_error("cannot open the temp file for " + where, false);
+  }
+
+  model::json_validator validator(options_.max_depth);
+  long error_status = 0;
+  bool write_failed = false;
+  std::string escaped;
+  std::uint64_t written = 0;
+  const auto write = [&](std::string_view bytes) {
+    if (!bytes.empty() && std::fwrite(bytes.data(), 1, bytes.size(), file.get()) != bytes.size()) {
+      write_failed = true;
+      return false;
+    }
+    written += bytes.size();
+    return true;
+  };
+  if (!cfg.is_json) {
+    write("\"");
+  }
+  const http_client::body_sink sink = [&](long status, std::string_view chunk) {
+    if (status >= 400) {
+      error_status = status;  // the error body is neither stored nor echoed
+      return false;
+    }
+    if (!cfg.is_json) {
+      escaped.clear();
+      escape_into(chunk, escaped);
+      return write(escaped);
+    }
+    if (!validator.feed(chunk)) {
+      return false;
+    }
+    return write(chunk);
+  };
+
+  auto result = http_client::perform(req, sink);
+  long status = error_status;
+  if (auto* err = std::get_if<http_client::transport_error>(&result)) {
+    if (status == 0 && write_failed) {
+      throw fetch_error("cannot write the temp file for " + where + " (disk full?)", false);
+    }
+    if (status == 0 && cfg.is_json && !validator.error().empty()) {
+      throw fetch_error("invalid JSON from " + where + ": " + validator.error(), true);
+    }
+    if (status == 0) {
+      throw fetch_error("fetching " + where + " failed: " + err->message,
+                        err->what == http_client::transport_error::code::too_large);
+    }
+  } else {
+    status = std::get<http_client::response>(result).status;
+  }
+  if (status >= 400 || status < 200 || status >= 300) {
+    const bool permanent = status >= 400 && status < 500 && status != 408 && status != 429;
+    throw fetch_error("source " + where + " answered HTTP " + std::to_string(status), permanent,
+                      status);
+  }
+  if (cfg.is_json) {
+    if (!validator.finish()) {
+      throw fetch_error("invalid JSON from " + where + ": " + validator.error(), true);
+    }
+    out.root = validator.root_type().value_or(model::json_type::null);
+  } else {
+    write("\"");
+    out.root = model::json_type::string;
+  }
+  if (write_failed || std::fflush(file.get()) != 0) {
+    throw fetch_error("cannot write the temp file for " + where + " (disk full?)", false);
+  }
+  out.size = written;
+  SPDLOG_LOGGER_DEBUG(log::get("agent.fetch"), "fetched {} ({} bytes)", where, written);
+  return out;
+}
+
+}  // namespace pdl::agent

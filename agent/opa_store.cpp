@@ -1,0 +1,119 @@
+#include "agent/opa_store.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "shared/http/client.hpp"
+#include "shared/model/errors.hpp"
+#include "shared/model/paths.hpp"
+
+namespace pdl::agent {
+namespace {
+
+struct file_closer {
+  void operator()(std::FILE* f) const { std::fclose(f); }
+};
+
+/** "<code>: <message>" from an OPA error body, or a bounded excerpt when it is not one. */
+std::string engine_message(const std::string& body) {
+  try {
+    const auto j = nlohmann::json::parse(body);
+    std::string out;
+    if (j.contains("code") && j["code"].is_string()) {
+      out = j["code"].get<std::string>();
+    }
+    if (j.contains("message") && j["message"].is_string()) {
+      out += (out.empty() ? "" : ": ") + j["message"].get<std::string>();
+    }
+    if (!out.empty()) {
+      return out;
+    }
+  } catch (const nlohmann::json::exception&) {
+  }
+  std::string excerpt = body.substr(0, 200);
+  while (!excerpt.empty() && (excerpt.back() == '\n' || excerpt.back() == ' ')) {
+    excerpt.pop_back();
+  }
+  return excerpt.empty() ? "(no body)" : excerpt;
+}
+
+}  // namespace
+
+opa_store::opa_store(opa_store_options options) : options_(std::move(options)) {
+  while (!options_.url.empty() && options_.url.back() == '/') {
+    options_.url.pop_back();
+  }
+}
+
+void opa_store::put(std::string_view dst_path, const store_body& body) {
+  write("PUT", "application/json", dst_path, body);
+}
+
+void opa_store::patch(std::string_view dst_path, const store_body& body) {
+  write("PATCH", "application/json-patch+json", dst_path, body);
+}
+
+void opa_store::write(const char* method, const char* content_type, std::string_view dst_path,
+                      const store_body& body) {
+  http_client::request req;
+  req.method = method;
+  try {
+    req.url = options_.url + model::opa_data_url_path(dst_path);
+  } catch (const model::invalid_input& e) {
+    throw store_error(std::string("invalid dst_path: ") + e.what());
+  }
+  req.headers.emplace_back("Content-Type", secret(content_type));
+  if (!options_.token.empty()) {
+    req.headers.emplace_back("Authorization", secret("Bearer " + options_.token.reveal()));
+  }
+  req.connect_timeout = std::min(options_.timeout, std::chrono::milliseconds(5000));
+  req.idle_timeout = options_.timeout;
+  req.max_response_bytes = 64 * 1024;  // OPA's answers to writes are tiny
+
+  std::unique_ptr<std::FILE, file_closer> file;
+  if (body.is_file()) {
+    file.reset(std::fopen(body.file_path.c_str(), "rb"));
+    if (!file) {
+      throw store_error("cannot read the fetched data back from its temp file");
+    }
+    req.upload_size = static_cast<std::int64_t>(body.size);
+    req.body_source = [f = file.get()](char* buf, std::size_t max) {
+      return std::fread(buf, 1, max, f);
+    };
+  } else {
+    req.body = std::string(body.text);
+  }
+
+  auto result = http_client::perform(req);
+  if (auto* err = std::get_if<http_client::transport_error>(&result)) {
+    throw store_error("policy store unreachable: " + err->message);
+  }
+  const auto& resp = std::get<http_client::response>(result);
+  if (resp.status == 204 || resp.status == 304) {
+    return;
+  }
+  throw store_error("policy store answered HTTP " + std::to_string(resp.status) + ": " +
+                        engine_message(resp.body),
+                    resp.status);
+}
+
+bool opa_store::health() {
+  http_client::request req;
+  req.url = options_.url + "/health";
+  req.connect_timeout = options_.health_timeout;
+  req.idle_timeout = options_.health_timeout;
+  req.total_timeout = options_.health_timeout;
+  req.max_response_bytes = 64 * 1024;
+  try {
+    auto result = http_client::perform(req);
+    const auto* resp = std::get_if<http_client::response>(&result);
+    return resp != nullptr && resp->status == 200;
+  } catch (...) {
+    return false;
+  }
+}
+
+}  // namespace pdl::agent

@@ -1,0 +1,37 @@
+#pragma once
+// policy_store for OPA's REST data API, over libcurl (shared/http/client.hpp).
+#include <chrono>
+#include <string>
+
+#include "agent/policy_store.hpp"
+#include "shared/log/secret.hpp"
+
+namespace pdl::agent {
+
+struct opa_store_options {
+  std::string url = "http://localhost:8181";  // no trailing '/' needed
+  secret token;                               // sent as "Authorization: Bearer" when not empty
+  std::chrono::milliseconds timeout{30000};   // idle timeout of one write
+  std::chrono::milliseconds health_timeout{2000};
+};
+
+/**
+ * put(): PUT /v1/data/<path> (Content-Type application/json); patch(): PATCH with
+ * application/json-patch+json. 204 and 304 succeed; any other answer throws store_error with
+ * OPA's status, code and message. File bodies are streamed, never loaded whole.
+ * health(): GET <url>/health answered 200. Thread-safe.
+ */
+class opa_store final : public policy_store {
+ public:
+  explicit opa_store(opa_store_options options);
+  void put(std::string_view dst_path, const store_body& body) override;
+  void patch(std::string_view dst_path, const store_body& body) override;
+  bool health() override;
+
+ private:
+  void write(const char* method, const char* content_type, std::string_view dst_path,
+             const store_body& body);
+  opa_store_options options_;
+};
+
+}  // namespace pdl::agent

@@ -1,0 +1,300 @@
+#include "agent/updater.hpp"
+
+#include <algorithm>
+
+#include "agent/offload.hpp"
+#include "agent/topic_filter.hpp"
+#include "shared/http/client.hpp"
+#include "shared/log/log.hpp"
+#include "shared/model/errors.hpp"
+#include "shared/model/paths.hpp"
+
+namespace pdl::agent {
+namespace {
+
+// How far pump() looks past blocked entries for an independent one to start. Bounds the cost of
+// a long queue on one hot path; entries further back wait for the next pump.
+constexpr std::size_t scan_window = 256;
+
+std::shared_ptr<spdlog::logger> logger() {
+  static auto l = log::get("agent.updater");
+  return l;
+}
+
+bool text_is_object(std::string_view json) {
+  const auto first = json.find_first_not_of(" \t\r\n");
+  return first != std::string_view::npos && json[first] == '{';
+}
+
+const char* json_type_name(model::json_type t) {
+  switch (t) {
+    case model::json_type::object: return "an object";
+    case model::json_type::array: return "an array";
+    case model::json_type::string: return "a string";
+    case model::json_type::number: return "a number";
+    case model::json_type::boolean: return "a boolean";
+    case model::json_type::null: return "null";
+  }
+  return "a non-object";
+}
+
+std::string display_path(const std::string& p) { return p.empty() ? "/" : p; }
+
+// Thrown for entries refused before they reach the engine (recorded like a fetch failure).
+struct refused : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace
+
+struct updater::update_ctx {
+  std::optional<std::string> id;
+  std::optional<std::uint64_t> seq;
+  std::string reason;
+  std::size_t remaining = 0;
+  update_outcome outcome;
+  done_fn on_done;
+};
+
+struct updater::impl {
+  net::io_context& ioc;
+  net::thread_pool& pool;
+};
+
+updater::updater(net::io_context& ioc, net::thread_pool& pool, data_fetcher& fetcher,
+                 policy_store& store, agent_state& state, updater_options options)
+    : impl_(std::make_unique<impl>(impl{ioc, pool})),
+      state_(state),
+      fetcher_(fetcher),
+      store_(store),
+      options_(std::move(options)) {
+  options_.max_concurrency = std::max(1, options_.max_concurrency);
+}
+
+updater::~updater() = default;
+
+bool updater::seen_before(const model::data_update& update) {
+  if (!update.id) {
+    return false;
+  }
+  std::string key = *update.id + '#' + (update.seq ? std::to_string(*update.seq) : "-");
+  if (recent_set_.count(key) != 0) {
+    return true;
+  }
+  recent_ids_.push_back(key);
+  recent_set_.insert(std::move(key));
+  while (recent_ids_.size() > options_.dedupe_window) {
+    recent_set_.erase(recent_ids_.front());
+    recent_ids_.pop_front();
+  }
+  return false;
+}
+
+submit_result updater::submit(model::data_update update, done_fn on_done) {
+  if (stopped_) {
+    return submit_result::stopped;
+  }
+  if (seen_before(update)) {
+    state_.count_duplicate();
+    SPDLOG_LOGGER_DEBUG(logger(), "duplicate update id={} ignored", update.id.value_or(""));
+    return submit_result::duplicate;
+  }
+  auto ctx = std::make_shared<update_ctx>();
+  ctx->id = update.id;
+  ctx->seq = update.seq;
+  ctx->reason = update.reason.value_or("");
+  ctx->on_done = std::move(on_done);
+
+  std::vector<task> tasks;
+  for (auto& entry : update.entries) {
+    if (!entry_matches(entry, options_.topics)) {
+      continue;
+    }
+    task t{ctx, std::move(entry), {}};
+    try {
+      t.path = model::normalize_dst_path(t.entry.dst_path);
+      if (t.path == "/") {
+        t.path.clear();
+      }
+    } catch (const model::invalid_input& e) {
+      t.path = "\x01invalid";  // fails in start() without touching the store
+    }
+    tasks.push_back(std::move(t));
+  }
+  if (pending_.size() + tasks.size() > options_.max_pending_entries) {
+    state_.count_update_dropped();
+    SPDLOG_LOGGER_ERROR(logger(),
+                        "update id={} dropped: {} entries already queued (limit {}); the next "
+                        "reconnect reloads the base data",
+                        update.id.value_or(""), pending_.size(), options_.max_pending_entries);
+    return submit_result::overflow;
+  }
+  state_.count_update_received();
+  if (ctx->seq) {
+    inflight_seqs_.insert(*ctx->seq);
+  }
+  ctx->remaining = tasks.size();
+  if (tasks.empty()) {
+    // Nothing for us: done now, but never inline with the caller.
+    net::post(impl_->ioc, [this, ctx] { complete_update(*ctx); });
+    return submit_result::queued;
+  }
+  for (auto& t : tasks) {
+    pending_.push_back(std::move(t));
+  }
+  net::post(impl_->ioc, [this] { pump(); });
+  return submit_result::queued;
+}
+
+void updater::pump() {
+  std::vector<const std::string*> blocked;  // paths of earlier entries still waiting
+  std::size_t scanned = 0;
+  for (auto it = pending_.begin(); it != pending_.end() && scanned < scan_window;) {
+    if (stopped_ || running_paths_.size() >= static_cast<std::size_t>(options_.max_concurrency)) {
+      return;
+    }
+    const std::string& path = it->path;
+    const auto overlaps = [&path](const std::string& other) {
+      return model::paths_overlap(path, other);
+    };
+    const bool must_wait =
+        std::any_of(running_paths_.begin(), running_paths_.end(), overlaps) ||
+        std::any_of(blocked.begin(), blocked.end(), [&](const std::string* p) { return overlaps(*p); });
+    if (must_wait) {
+      blocked.push_back(&path);
+      ++scanned;
+      ++it;
+      continue;
+    }
+    task t = std::move(*it);
+    it = pending_.erase(it);
+    // erase() invalidates the pointers in `blocked` only for erased elements; the deque erase
+    // may invalidate all references, so rebuild the list from the untouched prefix.
+    blocked.clear();
+    for (auto j = pending_.begin(); j != it; ++j) {
+      blocked.push_back(&j->path);
+    }
+    start(std::move(t));
+  }
+}
+
+void updater::start(task t) {
+  running_paths_.insert(t.path);
+  auto run = [](updater* self, task t) -> net::awaitable<void> {
+    std::string error;
+    bool write_failure = false;
+    try {
+      const auto& e = t.entry;
+      const bool is_put = e.method == model::save_method::put;
+      if (t.path == "\x01invalid") {
+        throw refused("invalid dst_path '" + e.dst_path + "'");
+      }
+      if (e.data_json) {
+        if (is_put && t.path.empty() && !text_is_object(*e.data_json)) {
+          throw refused("refusing to PUT a non-object at the root of the policy store "
+                        "(set a dst_path)");
+        }
+        const std::string& text = *e.data_json;
+        try {
+          co_await offload(self->impl_->pool, [self, &t, &text, is_put] {
+            const auto body = store_body::from_text(text);
+            is_put ? self->store_.put(t.path, body) : self->store_.patch(t.path, body);
+          });
+        } catch (const store_error&) {
+          write_failure = true;
+          throw;
+        }
+      } else {
+        fetched_body body = co_await offload(
+            self->impl_->pool, [self, &e] { return self->fetcher_.fetch(e); });
+        if (is_put && t.path.empty() && body.root != model::json_type::object) {
+          throw refused(std::string("refusing to PUT ") + json_type_name(body.root) +
+                        " at the root of the policy store (set a dst_path)");
+        }
+        if (!is_put && body.root != model::json_type::array) {
+          throw refused(std::string("PATCH data must be a list of operations, the source "
+                                    "returned ") + json_type_name(body.root));
+        }
+        try {
+          co_await offload(self->impl_->pool, [self, &t, &body, is_put] {
+            const auto sb = store_body::from_file(body.file.path(), body.size);
+            is_put ? self->store_.put(t.path, sb) : self->store_.patch(t.path, sb);
+          });
+        } catch (const store_error&) {
+          write_failure = true;
+          throw;
+        }
+      }
+    } catch (const std::exception& ex) {
+      error = ex.what();
+      if (error.empty()) {
+        error = "unknown error";
+      }
+    }
+    self->finish(t, error, write_failure);
+  };
+  net::co_spawn(impl_->ioc, run(this, std::move(t)), [](std::exception_ptr ep) {
+    if (ep) {
+      try {
+        std::rethrow_exception(ep);
+      } catch (const std::exception& e) {
+        SPDLOG_LOGGER_ERROR(logger(), "entry task failed unexpectedly: {}", e.what());
+      }
+    }
+  });
+}
+
+void updater::finish(const task& t, const std::string& error, bool write_failure) {
+  running_paths_.erase(running_paths_.find(t.path));
+  auto& u = *t.update;
+  const std::string dst = display_path(t.path == "\x01invalid" ? t.entry.dst_path : t.path);
+  if (error.empty()) {
+    ++u.outcome.applied;
+    state_.record_success(dst);
+    SPDLOG_LOGGER_DEBUG(logger(), "applied {} {} update id={}", model::to_string(t.entry.method),
+                        dst, u.id.value_or(""));
+  } else {
+    ++u.outcome.failed;
+    u.outcome.ok = false;
+    u.outcome.errors.push_back(dst + ": " + error);
+    const std::string source =
+        t.entry.data_json ? std::string("inline") : http_client::redact_url(t.entry.url);
+    SPDLOG_LOGGER_ERROR(logger(), "entry {} {} failed (update id={} source={}): {}",
+                        model::to_string(t.entry.method), dst, u.id.value_or(""), source, error);
+    if (write_failure) {
+      state_.record_write_failure(dst, error);
+    } else {
+      state_.record_fetch_failure(dst, error);
+    }
+  }
+  if (--u.remaining == 0) {
+    complete_update(u);
+  }
+  pump();
+}
+
+void updater::complete_update(update_ctx& u) {
+  if (u.seq) {
+    inflight_seqs_.erase(*u.seq);
+    finished_seqs_.insert(*u.seq);
+    while (!finished_seqs_.empty() &&
+           (inflight_seqs_.empty() || *finished_seqs_.begin() < *inflight_seqs_.begin())) {
+      watermark_ = std::max(watermark_.value_or(0), *finished_seqs_.begin());
+      finished_seqs_.erase(finished_seqs_.begin());
+    }
+    if (watermark_) {
+      state_.set_last_applied_seq(*watermark_);
+    }
+  }
+  if (u.on_done) {
+    auto fn = std::move(u.on_done);
+    fn(u.outcome);
+  }
+}
+
+void updater::stop() {
+  stopped_ = true;
+  pending_.clear();
+}
+
+}  // namespace pdl::agent

@@ -1,0 +1,365 @@
+#include "agent/ws_update_feed.hpp"
+
+#include <stdexcept>
+
+#include "agent/backoff.hpp"
+#include "agent/ws_url.hpp"
+#include "shared/log/log.hpp"
+#include "shared/model/errors.hpp"
+#include "shared/net.hpp"
+#include "shared/rpc/rpc.hpp"
+
+namespace pdl::agent {
+namespace {
+
+using ws_stream = websocket::stream<beast::tcp_stream>;
+
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& s : items) {
+    out += (out.empty() ? "" : ",") + s;
+  }
+  return out;
+}
+
+bool benign(const boost::system::error_code& ec) {
+  return ec == net::error::operation_aborted || ec == websocket::error::closed ||
+         ec == net::error::eof;
+}
+
+}  // namespace
+
+struct ws_update_feed::impl : std::enable_shared_from_this<impl> {
+  impl(net::io_context& ioc, ws_feed_options o)
+      : ioc(ioc),
+        opt(std::move(o)),
+        retry_timer(ioc),
+        call_timer(ioc),
+        close_done(ioc),
+        delays(opt.reconnect_min, opt.reconnect_max, opt.backoff_seed),
+        log(log::get("agent.ws")),
+        channel_id(rpc::new_call_id()) {
+    for (std::size_t i = 0; i < opt.server_urls.size(); ++i) {
+      const auto where = opt.server_urls.size() == 1 ? std::string("server.url")
+                                                     : "server.url[" + std::to_string(i) + "]";
+      endpoints.push_back(derive_ws_endpoint(opt.server_urls[i], where));
+    }
+    if (endpoints.empty()) {
+      endpoints.push_back(derive_ws_endpoint("http://localhost:7002"));
+    }
+  }
+
+  net::awaitable<void> run();
+  net::awaitable<void> session(std::size_t index, bool& established);
+  net::awaitable<rpc::response> call(std::string_view method, std::string_view args);
+  net::awaitable<void> handle_request(const rpc::request& req);
+  net::awaitable<std::string> read();
+  net::awaitable<void> write(std::string text);
+  net::awaitable<void> close_going_away();
+  void request_stop();
+
+  net::io_context& ioc;
+  ws_feed_options opt;
+  std::vector<ws_endpoint> endpoints;
+  feed_handlers handlers;
+  net::steady_timer retry_timer;
+  net::steady_timer call_timer;
+  net::steady_timer close_done;  // cancelled when a close handshake finished
+  backoff delays;
+  std::shared_ptr<spdlog::logger> log;
+  std::string channel_id;
+
+  std::optional<ws_stream> ws;
+  bool open = false;      // upgrade completed, close not started
+  bool writing = false;
+  bool close_pending = false;
+  bool closing = false;
+  bool stopping = false;
+  bool echoed = false;
+  std::uint64_t session_gen = 0;
+};
+
+net::awaitable<void> ws_update_feed::impl::run() {
+  auto self = shared_from_this();  // the task keeps the state alive
+  while (!stopping) {
+    bool established = false;
+    std::string last_error;
+    for (std::size_t i = 0; i < endpoints.size() && !stopping; ++i) {
+      try {
+        co_await session(i, established);
+        last_error = "the server closed the connection";
+      } catch (const std::exception& e) {
+        last_error = e.what();
+      }
+      if (closing) {
+        // The close handshake runs beside the read that just failed; the stream must outlive it.
+        boost::system::error_code ignored;
+        co_await close_done.async_wait(net::redirect_error(net::use_awaitable, ignored));
+      }
+      open = false;
+      ws.reset();
+      call_timer.cancel();
+      if (established || stopping) {
+        break;
+      }
+      SPDLOG_LOGGER_WARN(log, "cannot use {}: {}", endpoints[i].url(), last_error);
+    }
+    if (stopping) {
+      break;
+    }
+    if (established) {
+      delays.reset();
+      SPDLOG_LOGGER_WARN(log, "connection lost: {}", last_error);
+    }
+    if (handlers.on_disconnected) {
+      handlers.on_disconnected(last_error);
+    }
+    const auto delay = delays.next();
+    SPDLOG_LOGGER_INFO(log, "reconnecting in {} ms (attempt {})", delay.count(), delays.attempts());
+    retry_timer.expires_after(delay);
+    boost::system::error_code ec;
+    co_await retry_timer.async_wait(net::redirect_error(net::use_awaitable, ec));
+  }
+}
+
+net::awaitable<void> ws_update_feed::impl::session(std::size_t index, bool& established) {
+  const ws_endpoint& ep = endpoints[index];
+  const auto gen = ++session_gen;
+  tcp::resolver resolver(ioc);
+  auto results = co_await resolver.async_resolve(ep.host, std::to_string(ep.port),
+                                                 net::use_awaitable);
+  if (stopping) {
+    co_return;
+  }
+  ws.emplace(ioc);
+  auto& lowest = beast::get_lowest_layer(*ws);
+  lowest.expires_after(opt.connect_timeout);
+  co_await lowest.async_connect(results, net::use_awaitable);
+  lowest.expires_never();  // the websocket stream's own timeouts take over
+
+  websocket::stream_base::timeout timeouts{};
+  timeouts.handshake_timeout = opt.connect_timeout;
+  if (opt.ping_interval.count() > 0) {
+    timeouts.idle_timeout = 2 * opt.ping_interval;
+    timeouts.keep_alive_pings = true;
+  } else {
+    timeouts.idle_timeout = websocket::stream_base::none();
+    timeouts.keep_alive_pings = false;
+  }
+  ws->set_option(timeouts);
+  ws->set_option(websocket::stream_base::decorator(
+      [token = opt.token](websocket::request_type& req) {
+        req.set(http::field::user_agent, "pdl-agent");
+        req.set(http::field::authorization, "Bearer " + token.reveal());
+        req.set(rpc::protocol_header, rpc::protocol_version);
+      }));
+  ws->read_message_max(opt.max_message_bytes);
+  websocket::response_type res;
+  boost::system::error_code ec;
+  co_await ws->async_handshake(res, ep.host_header, ep.target,
+                               net::redirect_error(net::use_awaitable, ec));
+  if (ec == websocket::error::upgrade_declined) {
+    const auto status = res.result_int();
+    std::string hint;
+    if (status == 401 || status == 403) {
+      hint = " (check the client token)";
+    }
+    throw std::runtime_error("the server refused the WebSocket upgrade: HTTP " +
+                             std::to_string(status) + hint);
+  }
+  if (ec) {
+    throw boost::system::system_error(ec, "WebSocket upgrade");
+  }
+  if (stopping) {
+    co_return;
+  }
+  open = true;
+  const auto it = res.find(rpc::protocol_header);
+  echoed = it != res.end() && it->value() == rpc::protocol_version;
+  ws->text(true);
+
+  const auto pong = co_await call("_ping_", "{}");
+  SPDLOG_LOGGER_DEBUG(log, "_ping_ answered {}", pong.result_json);
+  const auto sub = co_await call("subscribe", rpc::encode_topics_arguments(opt.topics));
+  if (sub.result_json != "true") {
+    SPDLOG_LOGGER_ERROR(log, "the server refused the subscription to topics [{}] (answer {}); "
+                        "is the client token allowed these topics?",
+                        join(opt.topics), sub.result_json.substr(0, 64));
+    throw std::runtime_error("subscription refused");
+  }
+  established = true;
+  SPDLOG_LOGGER_INFO(log, "connected to {} (topics [{}], pdl protocol {})", ep.url(),
+                     join(opt.topics), echoed ? "yes" : "no");
+  if (handlers.on_connected && !stopping) {
+    handlers.on_connected(feed_connection_info{ep.url(), index, echoed});
+  }
+  while (!stopping && gen == session_gen) {
+    const std::string text = co_await read();
+    rpc::frame f;
+    try {
+      f = rpc::decode(text, opt.max_message_bytes);
+    } catch (const model::invalid_input& e) {
+      SPDLOG_LOGGER_ERROR(log, "ignoring an invalid frame from the server: {}", e.what());
+      continue;
+    }
+    if (f.req) {
+      co_await handle_request(*f.req);
+    }
+  }
+}
+
+net::awaitable<rpc::response> ws_update_feed::impl::call(std::string_view method,
+                                                         std::string_view args) {
+  const std::string id = rpc::new_call_id();
+  co_await write(rpc::encode_request(method, args, id));
+  // A server that never answers would hold us forever (OPAL has no response timeout): close the
+  // socket instead, which fails the pending read and sends us to the retry loop.
+  call_timer.expires_after(opt.call_timeout);
+  call_timer.async_wait([self = shared_from_this(), gen = session_gen,
+                         m = std::string(method)](boost::system::error_code ec) {
+    if (!ec && gen == self->session_gen && self->ws) {
+      SPDLOG_LOGGER_WARN(self->log, "no answer to {} within {} ms", m,
+                         self->opt.call_timeout.count());
+      boost::system::error_code ignored;
+      beast::get_lowest_layer(*self->ws).socket().close(ignored);
+    }
+  });
+  for (;;) {
+    const std::string text = co_await read();
+    rpc::frame f;
+    try {
+      f = rpc::decode(text, opt.max_message_bytes);
+    } catch (const model::invalid_input& e) {
+      SPDLOG_LOGGER_ERROR(log, "ignoring an invalid frame from the server: {}", e.what());
+      continue;
+    }
+    if (f.resp && f.resp->call_id == id) {
+      call_timer.cancel();
+      co_return std::move(*f.resp);
+    }
+    if (f.req) {
+      co_await handle_request(*f.req);
+    }
+  }
+}
+
+net::awaitable<void> ws_update_feed::impl::handle_request(const rpc::request& req) {
+  if (req.method == "notify") {
+    try {
+      auto args = rpc::decode_notify_arguments(req.arguments_json);
+      auto update = model::parse_data_update(args.data_json);
+      if (handlers.on_update && !stopping) {
+        handlers.on_update(std::move(update), args.topic);
+      }
+    } catch (const model::invalid_input& e) {
+      SPDLOG_LOGGER_ERROR(log, "ignoring an invalid update from the server: {}", e.what());
+    }
+    // Answered whatever happened: an OPAL server waits for it before notifying others.
+    co_await write(rpc::encode_response("\"None\"", "str", req.call_id));
+  } else if (req.method == "_get_channel_id_") {
+    co_await write(rpc::encode_response("\"" + channel_id + "\"", "str", req.call_id));
+  } else if (req.method == "_ping_" || req.method == "ping") {
+    co_await write(rpc::encode_response("\"pong\"", "str", req.call_id));
+  } else if (!req.method.empty() && req.method.front() == '_') {
+    // The RPC library's convention: other private methods get no answer.
+  } else {
+    SPDLOG_LOGGER_WARN(log, "ignoring unknown RPC method '{}' from the server",
+                       req.method.substr(0, 64));
+  }
+}
+
+net::awaitable<std::string> ws_update_feed::impl::read() {
+  beast::flat_buffer buffer;
+  co_await ws->async_read(buffer, net::use_awaitable);
+  co_return beast::buffers_to_string(buffer.data());
+}
+
+net::awaitable<void> ws_update_feed::impl::write(std::string text) {
+  if (stopping || !open) {
+    throw std::runtime_error("stopping");
+  }
+  writing = true;
+  boost::system::error_code ec;
+  co_await ws->async_write(net::buffer(text), net::redirect_error(net::use_awaitable, ec));
+  writing = false;
+  if (close_pending) {
+    close_pending = false;
+    co_await close_going_away();
+  }
+  if (ec) {
+    throw boost::system::system_error(ec, "WebSocket write");
+  }
+}
+
+net::awaitable<void> ws_update_feed::impl::close_going_away() {
+  if (!ws || !open) {
+    co_return;
+  }
+  open = false;
+  closing = true;
+  close_done.expires_at(net::steady_timer::time_point::max());
+  boost::system::error_code ec;
+  co_await ws->async_close(websocket::close_reason(websocket::close_code::going_away,
+                                                   "agent shutting down"),
+                           net::redirect_error(net::use_awaitable, ec));
+  closing = false;
+  close_done.cancel();
+  if (ec && !benign(ec)) {
+    SPDLOG_LOGGER_DEBUG(log, "close: {}", ec.message());
+  }
+}
+
+void ws_update_feed::impl::request_stop() {
+  if (stopping) {
+    return;
+  }
+  stopping = true;
+  retry_timer.cancel();
+  call_timer.cancel();
+  if (!ws) {
+    return;
+  }
+  if (open && writing) {
+    close_pending = true;  // one write at a time: close right after the current one
+  } else if (open) {
+    net::co_spawn(ioc, [](std::shared_ptr<impl> self) -> net::awaitable<void> {
+      co_await self->close_going_away();
+    }(shared_from_this()), [](std::exception_ptr) {});
+  } else {
+    boost::system::error_code ignored;
+    beast::get_lowest_layer(*ws).socket().close(ignored);
+  }
+}
+
+ws_update_feed::ws_update_feed(net::io_context& ioc, ws_feed_options options)
+    : impl_(std::make_shared<impl>(ioc, std::move(options))) {}
+
+ws_update_feed::~ws_update_feed() {
+  if (impl_) {
+    impl_->handlers = {};
+    impl_->request_stop();
+  }
+}
+
+void ws_update_feed::start(feed_handlers handlers) {
+  impl_->handlers = std::move(handlers);
+  net::co_spawn(impl_->ioc, impl_->run(), [log = impl_->log](std::exception_ptr ep) {
+    if (!ep) {
+      return;
+    }
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      SPDLOG_LOGGER_ERROR(log, "update feed stopped unexpectedly: {}", e.what());
+    }
+  });
+}
+
+void ws_update_feed::stop() {
+  impl_->handlers = {};
+  impl_->request_stop();
+}
+
+bool ws_update_feed::protocol_echoed() const noexcept { return impl_->echoed; }
+
+}  // namespace pdl::agent

@@ -1,0 +1,31 @@
+#pragma once
+// Where the agent's WebSocket goes, derived from OPAL_SERVER_URL by parsing the URL (OPAL replaces
+// the substring "http" anywhere in it, which mangles host names that contain "http").
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace pdl::agent {
+
+struct ws_endpoint {
+  std::string host;      // as written (an IPv6 literal without its brackets)
+  std::uint16_t port = 80;
+  std::string target;    // "<prefix>/ws", always starting with '/'
+  std::string host_header;  // "host:port" (bracketed for IPv6), for the Host header
+
+  /** "ws://host:port<target>", for logs. */
+  std::string url() const;
+};
+
+/**
+ * http://host[:port][/prefix] (or ws://) -> ws://host:port[/prefix]/ws. A trailing '/' on the
+ * prefix is dropped; query and fragment are refused.
+ * @throws config::config_error (where = @p where) for anything else, including https/wss:
+ *         "TLS is not supported yet".
+ */
+ws_endpoint derive_ws_endpoint(std::string_view server_url, const std::string& where = "server.url");
+
+/** <server_url without trailing '/'>/data/config: the default base data-source config URL. */
+std::string default_data_config_url(std::string_view server_url);
+
+}  // namespace pdl::agent

@@ -1,0 +1,155 @@
+#include "server/handlers.hpp"
+
+#include <chrono>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
+
+#include "server/server_context.hpp"
+#include "shared/auth/token_request.hpp"
+#include "shared/log/log.hpp"
+
+namespace pdl::server {
+namespace {
+
+std::shared_ptr<spdlog::logger> http_log() {
+  static auto l = log::get("server.http");
+  return l;
+}
+
+std::shared_ptr<spdlog::logger> auth_log() {
+  static auto l = log::get("server.auth");
+  return l;
+}
+
+const std::string ok_body = R"({"status":"ok"})";
+
+/** The caller, or the reply refusing them. */
+std::variant<caller, http_reply> authenticate(server_context& ctx, const http_request& req) {
+  auto result = ctx.auth->check_bearer(req.authorization);
+  if (auto* f = std::get_if<auth_failure>(&result)) {
+    auth_log()->info("{} {} from {} refused: {}", req.method, req.path, req.peer, f->message);
+    return auth_failure_reply(f->status, f->message);
+  }
+  return std::get<caller>(std::move(result));
+}
+
+}  // namespace
+
+std::string error_detail(std::string_view message) {
+  return nlohmann::json{{"detail", {{"error", message}}}}.dump();
+}
+
+http_reply auth_failure_reply(int status, std::string_view message) {
+  http_reply r = http_reply::json(status, error_detail(message));
+  if (status == 401) {
+    r.headers.emplace_back("WWW-Authenticate", "Bearer");
+  }
+  return r;
+}
+
+http_reply handle_health(server_context&, const http_request&) {
+  return http_reply::json(200, ok_body);
+}
+
+http_reply handle_ready(server_context& ctx, const http_request&) {
+  if (!ctx.listening.load()) {
+    return http_reply::json(503, R"({"status":"starting"})");
+  }
+  return http_reply::json(200, ok_body);
+}
+
+http_reply handle_token(server_context& ctx, const http_request& req) {
+  if (auto f = ctx.auth->check_master(req.authorization)) {
+    auth_log()->warn("POST /token from {} refused: {}", req.peer, f->message);
+    return auth_failure_reply(f->status, f->message);
+  }
+  auth::token_request tr;
+  try {
+    tr = auth::parse_token_request(req.body);
+  } catch (const model::invalid_input& e) {
+    return http_reply::json(422, validation_error_body(e));
+  }
+  nlohmann::json answer = auth::issue_token(ctx.auth->signer(), tr, std::chrono::system_clock::now());
+  auth_log()->info("token issued to {}: id={} type={} ttl={}s", req.peer, tr.id,
+                   auth::to_string(tr.type), tr.ttl.count());
+  return http_reply::json(200, answer.dump());
+}
+
+http_reply handle_jwks(server_context& ctx, const http_request&) {
+  return http_reply::json(200, ctx.auth->jwks().dump());
+}
+
+http_reply handle_get_data_config(server_context& ctx, const http_request& req) {
+  auto who = authenticate(ctx, req);
+  if (auto* refused = std::get_if<http_reply>(&who)) {
+    return std::move(*refused);
+  }
+  if (ctx.cfg.external_source_url) {
+    // OPAL appends ?token=<jwt> to this URL; a token in a URL ends up in access logs, so we
+    // redirect without it. Forwarding the caller's token in a header (server-side fetch) is a
+    // later issue.
+    http_reply r = http_reply::json(307, "");
+    r.headers.emplace_back("Location", *ctx.cfg.external_source_url);
+    return r;
+  }
+  return http_reply::json(200, ctx.base_config_json);
+}
+
+http_reply handle_post_data_config(server_context& ctx, const http_request& req) {
+  auto who = authenticate(ctx, req);
+  if (auto* refused = std::get_if<http_reply>(&who)) {
+    return std::move(*refused);
+  }
+  return ctx.intake->submit(req.body, std::get<caller>(who), "http");
+}
+
+http_reply handle_policy_data(server_context&, const http_request& req) {
+  http_log()->warn("GET {} from {}: this is OPAL's placeholder data source and serves {{}}",
+                   req.path, req.peer);
+  return http_reply::json(200, "{}");
+}
+
+http_reply handle_callback_report(server_context& ctx, const http_request& req) {
+  auto who = authenticate(ctx, req);
+  if (auto* refused = std::get_if<http_reply>(&who)) {
+    return std::move(*refused);
+  }
+  auto doc = nlohmann::json::parse(req.body, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) {
+    return http_reply::json(
+        422, validation_error_body(model::invalid_input("", "expected a DataUpdateReport object")));
+  }
+  // Only ids and flags: entry config and data may carry secrets.
+  std::string update_id = "null";
+  if (auto it = doc.find("update_id"); it != doc.end() && it->is_string()) {
+    update_id = it->get<std::string>();
+  }
+  std::vector<std::string> flags;
+  if (auto it = doc.find("reports"); it != doc.end() && it->is_array()) {
+    for (const auto& r : *it) {
+      if (!r.is_object()) {
+        continue;
+      }
+      auto flag = [&](const char* name) {
+        auto f = r.find(name);
+        return f != r.end() && f->is_boolean() && f->get<bool>();
+      };
+      flags.push_back(fmt::format("fetched={} saved={}", flag("fetched"), flag("saved")));
+    }
+  }
+  http_log()->info("callback report from {}: update_id={} entries={} [{}]", req.peer, update_id,
+                   flags.size(), fmt::join(flags, "; "));
+  return http_reply::json(200, "{}");
+}
+
+http_reply handle_openapi(server_context& ctx, const http_request&) {
+  return http_reply::json(200, ctx.openapi_json);
+}
+
+http_reply handle_ws_without_upgrade(server_context&, const http_request&) {
+  return http_reply::json(426, error_detail("expected a WebSocket upgrade"));
+}
+
+}  // namespace pdl::server

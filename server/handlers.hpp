@@ -1,0 +1,25 @@
+#pragma once
+// The HTTP route handlers. Each takes the shared context and the parsed request and returns the
+// answer; none blocks on I/O (publishing only hands frames to session queues).
+#include "server/http_types.hpp"
+
+namespace pdl::server {
+
+struct server_context;
+
+http_reply handle_health(server_context& ctx, const http_request& req);
+http_reply handle_ready(server_context& ctx, const http_request& req);
+http_reply handle_token(server_context& ctx, const http_request& req);
+http_reply handle_jwks(server_context& ctx, const http_request& req);
+http_reply handle_get_data_config(server_context& ctx, const http_request& req);
+http_reply handle_post_data_config(server_context& ctx, const http_request& req);
+http_reply handle_policy_data(server_context& ctx, const http_request& req);
+http_reply handle_callback_report(server_context& ctx, const http_request& req);
+http_reply handle_openapi(server_context& ctx, const http_request& req);
+/** GET /ws without an Upgrade header. */
+http_reply handle_ws_without_upgrade(server_context& ctx, const http_request& req);
+
+/** 401/403/503 from an auth_failure, with WWW-Authenticate: Bearer on 401. */
+http_reply auth_failure_reply(int status, std::string_view message);
+
+}  // namespace pdl::server

@@ -1,0 +1,66 @@
+#pragma once
+// The subscription table and the fan-out. Sessions register as `subscriber`s; publish() sends
+// each matching session the update ONCE, whatever number of its topics match, and never waits
+// for a session: delivery is a non-blocking hand-off into the session's bounded queue.
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "server/notify_frame.hpp"
+#include "shared/model/data_update.hpp"
+
+namespace pdl::server {
+
+/** What the hub needs of a WebSocket session. */
+class subscriber {
+ public:
+  virtual ~subscriber() = default;
+  /** Stable id (32 hex chars), also used as subscription id and subscriber_id on the wire. */
+  virtual const std::string& id() const = 0;
+  /** Queues @p frame for sending. Thread-safe, never blocks, never completes inline: the
+   *  session applies its queue bound on its own strand. */
+  virtual void deliver(outgoing_frame frame) = 0;
+  /** Starts a graceful close with 1001 (going away). Thread-safe. */
+  virtual void shut_down() = 0;
+};
+
+/**
+ * @par Thread safety
+ * Every member may be called from any thread. The table is guarded by a mutex; publish() copies
+ * the recipients out under the lock and delivers outside it.
+ */
+class hub {
+ public:
+  void attach(const std::shared_ptr<subscriber>& s);
+  /** Removes the session and all its subscriptions. */
+  void detach(const std::string& id);
+  void subscribe(const std::string& id, const std::vector<std::string>& topics);
+  void unsubscribe(const std::string& id, const std::vector<std::string>& topics);
+  std::set<std::string> topics_of(const std::string& id) const;
+
+  /**
+   * Delivers @p update (whose entries' topics are already expanded) to every session subscribed
+   * to one of @p topics; subscription.topic is the first of @p topics (in order) the session
+   * subscribed to. The DataUpdate JSON is built once and shared by all frames.
+   * @return the number of sessions the update was handed to.
+   */
+  std::size_t publish(const model::data_update& update, const std::vector<std::string>& topics);
+
+  std::size_t session_count() const;
+  /** shut_down() on every attached session. */
+  void shut_down_all();
+
+ private:
+  struct entry {
+    std::weak_ptr<subscriber> session;
+    std::set<std::string> topics;
+  };
+  mutable std::mutex mu_;
+  std::map<std::string, entry> sessions_;  // guarded by mu_
+};
+
+}  // namespace pdl::server

@@ -1,0 +1,62 @@
+#include "server/routes.hpp"
+
+#include <fmt/format.h>
+
+#include "server/handlers.hpp"
+#include "server/server_context.hpp"
+
+namespace pdl::server {
+
+std::vector<route> route_table(const std::string& data_config_route) {
+  const route_doc health{"Liveness", false, "", {{200, "Status"}}};
+  return {
+      {"GET", "/", handle_health, health},
+      {"GET", "/healthcheck", handle_health, health},
+      {"GET", "/healthy", handle_health, health},
+      {"GET", "/ready", handle_ready, {"Readiness: ok once listening", false, "", {{200, "Status"}}}},
+      {"POST", "/token", handle_token,
+       {"Mint a JWT (master token as bearer)", true, "AccessTokenRequest",
+        {{200, "AccessToken"}, {401, "ErrorDetail"}, {422, "ValidationError"},
+         {503, "ErrorDetail"}}}},
+      {"GET", "/.well-known/jwks.json", handle_jwks,
+       {"The public key that verifies our tokens", false, "", {{200, "JWKS"}}}},
+      {"GET", data_config_route, handle_get_data_config,
+       {"Base data-source configuration", true, "",
+        {{200, "DataSourceConfig"}, {307, ""}, {401, "ErrorDetail"}}}},
+      {"POST", data_config_route, handle_post_data_config,
+       {"Publish a data update (datasource token)", true, "DataUpdate",
+        {{200, "PublishResult"}, {400, "ValidationError"}, {401, "ErrorDetail"},
+         {403, "ErrorDetail"}, {413, "ErrorDetail"}, {422, "ValidationError"},
+         {503, "ErrorDetail"}}}},
+      {"GET", "/policy-data", handle_policy_data,
+       {"OPAL's placeholder data source: {}", false, "", {{200, ""}}}},
+      {"POST", "/data/callback_report", handle_callback_report,
+       {"An agent's report on an applied update (logged)", true, "DataUpdateReport",
+        {{200, ""}, {401, "ErrorDetail"}, {422, "ValidationError"}}}},
+      {"GET", "/openapi.json", handle_openapi, {"This document", false, "", {{200, ""}}}},
+      {"GET", "/ws", handle_ws_without_upgrade,
+       {"WebSocket upgrade: OPAL's pub/sub RPC (subscribe, publish, notify)", true, "",
+        {{101, ""}, {403, "ErrorDetail"}, {426, "ErrorDetail"}}}},
+  };
+}
+
+http_reply dispatch(server_context& ctx, const http_request& req) {
+  std::string allow;
+  for (const auto& r : ctx.routes) {
+    if (r.path != req.path) {
+      continue;
+    }
+    if (r.method == req.method) {
+      return r.handler(ctx, req);
+    }
+    allow += allow.empty() ? r.method : ", " + r.method;
+  }
+  if (!allow.empty()) {
+    http_reply reply = http_reply::json(405, R"({"detail":"Method Not Allowed"})");
+    reply.headers.emplace_back("Allow", allow);
+    return reply;
+  }
+  return http_reply::json(404, R"({"detail":"Not Found"})");
+}
+
+}  // namespace pdl::server

@@ -1,0 +1,40 @@
+#pragma once
+// The route table: the single place that lists what the server answers. Dispatch and
+// /openapi.json are both built from it (a unit test checks they agree).
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "server/http_types.hpp"
+
+namespace pdl::server {
+
+struct server_context;
+
+using handler_fn = http_reply (*)(server_context&, const http_request&);
+
+/** What /openapi.json says about a route. */
+struct route_doc {
+  std::string_view summary;
+  bool bearer = false;                  // needs a JWT (or the master token for /token)
+  std::string_view request_schema;      // components/schemas name, "" = no body
+  /** status -> response schema name ("" = none documented). */
+  std::vector<std::pair<int, std::string_view>> responses;
+};
+
+struct route {
+  std::string method;
+  std::string path;
+  handler_fn handler;  // nullptr for GET /ws (the connection handles the upgrade)
+  route_doc doc;
+};
+
+/** Every route, with @p data_config_route in place of /data/config. */
+std::vector<route> route_table(const std::string& data_config_route);
+
+/** Routes @p req: the handler's answer, 405 (with Allow) when the path exists for other
+ *  methods, else 404 {"detail":"Not Found"}. */
+http_reply dispatch(server_context& ctx, const http_request& req);
+
+}  // namespace pdl::server

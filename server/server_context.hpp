@@ -1,0 +1,38 @@
+#pragma once
+// Everything the handlers and sessions share, built once at startup and then only read (the
+// members with their own locking excepted: hub, update_log, intake, stats).
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "server/hub.hpp"
+#include "server/routes.hpp"
+#include "server/server_auth.hpp"
+#include "server/server_stats.hpp"
+#include "server/update_intake.hpp"
+#include "server/update_log.hpp"
+#include "shared/config/server_config.hpp"
+
+namespace pdl::server {
+
+struct server_context {
+  const config::server_config cfg;
+  std::unique_ptr<server_auth> auth;
+  server_stats stats;
+  hub subscriptions;
+  update_log_ptr updates;
+  std::unique_ptr<update_intake> intake;
+  std::string base_config_json;  // GET /data/config answer (when not redirected)
+  std::vector<route> routes;
+  std::string openapi_json;
+  std::atomic<bool> listening{false};
+
+  explicit server_context(config::server_config c) : cfg(std::move(c)) {}
+};
+
+/** Builds the context: keys (may generate an ephemeral pair), memory update log, routes and the
+ *  OpenAPI document. @throws config::config_error. */
+std::unique_ptr<server_context> make_server_context(config::server_config cfg);
+
+}  // namespace pdl::server

@@ -1,0 +1,158 @@
+#include "server/update_intake.hpp"
+
+#include <random>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
+
+#include "shared/log/log.hpp"
+#include "shared/model/topics.hpp"
+
+namespace pdl::server {
+namespace {
+
+std::shared_ptr<spdlog::logger> logger() {
+  static auto l = log::get("server.hub");
+  return l;
+}
+
+/** Finds the first syntax error without building a DOM; reports only its byte offset (the
+ *  text around it may hold secrets). */
+struct syntax_checker : nlohmann::json_sax<nlohmann::json> {
+  std::size_t error_at = 0;
+  bool failed = false;
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool start_object(std::size_t) override { return true; }
+  bool key(string_t&) override { return true; }
+  bool end_object() override { return true; }
+  bool start_array(std::size_t) override { return true; }
+  bool end_array() override { return true; }
+  bool parse_error(std::size_t position, const std::string&,
+                   const nlohmann::detail::exception&) override {
+    failed = true;
+    error_at = position;
+    return false;
+  }
+};
+
+std::string uuid4_hex() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::uint64_t hi = (rng() & 0xffffffffffff0fffULL) | 0x4000ULL;
+  std::uint64_t lo = (rng() & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
+  return fmt::format("{:016x}{:016x}", hi, lo);
+}
+
+std::vector<std::string> entry_topics(const model::data_update& u) {
+  std::vector<std::string> all;
+  for (const auto& e : u.entries) {
+    all.insert(all.end(), e.topics.begin(), e.topics.end());
+  }
+  return all;
+}
+
+}  // namespace
+
+std::string validation_error_body(const model::invalid_input& e) {
+  nlohmann::json loc = nlohmann::json::array({"body"});
+  std::string_view path = e.path();
+  std::string part;
+  auto flush = [&] {
+    if (!part.empty()) {
+      loc.push_back(part);
+      part.clear();
+    }
+  };
+  for (std::size_t i = 0; i < path.size(); ++i) {
+    char c = path[i];
+    if (c == '.') {
+      flush();
+    } else if (c == '[') {
+      flush();
+      auto close = path.find(']', i);
+      std::string idx(path.substr(i + 1, close == std::string_view::npos ? 0 : close - i - 1));
+      try {
+        loc.push_back(std::stoull(idx));
+      } catch (const std::exception&) {
+        loc.push_back(idx);
+      }
+      i = close == std::string_view::npos ? path.size() : close;
+    } else {
+      part += c;
+    }
+  }
+  flush();
+  nlohmann::json body = {
+      {"detail", nlohmann::json::array({{{"loc", loc}, {"msg", e.message()},
+                                          {"type", "value_error"}}})},
+      {"error", e.what()}};
+  return body.dump();
+}
+
+update_intake::update_intake(update_log& log, hub& subscriptions, server_stats& stats,
+                             model::parse_limits limits)
+    : log_(log), hub_(subscriptions), stats_(stats), limits_(limits) {}
+
+http_reply update_intake::submit(std::string_view body, const caller& who, std::string_view via) {
+  auto refuse = [&](int status, std::string response) {
+    ++stats_.updates_refused;
+    return http_reply::json(status, std::move(response));
+  };
+  if (!who.may_publish()) {
+    std::string peer = who.peer ? std::string(auth::to_string(*who.peer)) : "none";
+    logger()->warn("update refused via {}: peer_type {} may not publish", via, peer);
+    return refuse(403, error_detail(fmt::format(
+                           "Incorrect 'peer_type' claim for OPAL jwt token: {}, expected: "
+                           "datasource",
+                           peer)));
+  }
+  syntax_checker checker;
+  nlohmann::json::sax_parse(body, &checker);
+  if (checker.failed) {
+    return refuse(400, validation_error_body(model::invalid_input(
+                           "", fmt::format("malformed JSON at byte {}", checker.error_at))));
+  }
+  model::data_update update;
+  try {
+    update = model::parse_data_update(body, limits_);
+  } catch (const model::invalid_input& e) {
+    logger()->info("update refused via {}: {}", via, e.what());
+    return refuse(422, validation_error_body(e));
+  }
+  // permitted_topics applies to the topics as sent, before expansion (as OPAL does).
+  if (auto bad = first_forbidden_topic(entry_topics(update), who.permitted_topics)) {
+    logger()->warn("update refused via {}: topic '{}' is not permitted by the token", via, *bad);
+    return refuse(403, error_detail(fmt::format(
+                           "topic '{}' is not permitted by this token's permitted_topics", *bad)));
+  }
+  std::vector<std::string> topics = model::expand_topics(update);
+  if (!update.id) {
+    update.id = uuid4_hex();
+  }
+  std::uint64_t seq = 0;
+  std::size_t recipients = 0;
+  {
+    std::lock_guard lock(publish_mu_);
+    try {
+      seq = log_.append(update);
+    } catch (const update_log_error& e) {
+      logger()->error("update {} not stored: {}", *update.id, e.what());
+      return refuse(503, error_detail("the update log is unavailable, try again later"));
+    }
+    update.seq = seq;
+    recipients = hub_.publish(update, topics);
+  }
+  ++stats_.updates_accepted;
+  logger()->info("update accepted via {}: id={} seq={} topics=[{}] entries={} recipients={}", via,
+                 *update.id, seq, fmt::join(topics, ","), update.entries.size(), recipients);
+  nlohmann::json ok = {{"status", "ok"}, {"id", *update.id}, {"seq", seq}};
+  return http_reply::json(200, ok.dump());
+}
+
+}  // namespace pdl::server

@@ -1,0 +1,217 @@
+#include "shared/cli/commands.hpp"
+
+#include <exception>
+#include <iostream>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "shared/auth/secret_gen.hpp"
+#include "shared/cli/publish_args.hpp"
+#include "shared/publisher/publisher.hpp"
+
+namespace pdl::cli {
+
+struct common_commands::state {
+  CLI::App* generate = nullptr;
+  CLI::App* obtain = nullptr;
+  CLI::App* publish = nullptr;
+
+  // generate-secret
+  int size = 32;
+  std::string format = "urlsafe";
+
+  // obtain-token
+  std::string master;
+  std::string token_server_url = "http://localhost:7002";
+  std::string peer_type = "client";
+  std::vector<std::string> ttl{"365", "days"};
+  std::string claims = "{}";
+  bool just_the_token = true;
+
+  // publish-data-update
+  std::string client_token;
+  std::string publish_server_url = "http://localhost:7002";
+  std::string route = "/data/config";
+  std::string reason;
+  std::string entries;
+  std::string src_url;
+  std::vector<std::string> topics;
+  std::string data;
+  std::string src_config = "{}";
+  std::string dst_path;
+  std::string save_method = "PUT";
+  CLI::Option* entries_opt = nullptr;
+  CLI::Option* src_url_opt = nullptr;
+  CLI::Option* data_opt = nullptr;
+
+  int run_generate();
+  int run_obtain();
+  int run_publish();
+};
+
+namespace {
+
+bool is_ttl_unit(std::string u) {
+  try {
+    (void)parse_ttl({"1", std::move(u)});
+    return true;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+}  // namespace
+
+int common_commands::state::run_generate() {
+  try {
+    std::cout << auth::generate_secret(size, format) << '\n';
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "generate-secret: " << e.what() << '\n';
+    return 1;
+  }
+}
+
+int common_commands::state::run_obtain() {
+  try {
+    // `--ttl 3600 MASTER` hands MASTER to --ttl (it takes 1 or 2 values): give it back.
+    if (ttl.size() == 2 && master.empty() && !is_ttl_unit(ttl[1])) {
+      master = ttl[1];
+      ttl.pop_back();
+    }
+    if (master.empty()) {
+      std::cerr << "obtain-token: the master token is required (argument MASTER or env "
+                   "OPAL_MASTER_TOKEN)\n";
+      return 1;
+    }
+    const double ttl_seconds = parse_ttl(ttl);
+    const auto claims_json = parse_claims(claims);
+    publisher::options opts;
+    opts.server_url = token_server_url;
+    publisher::client client(opts);
+    auto answer = client.obtain_token(secret(master), peer_type, ttl_seconds, claims_json);
+    if (just_the_token) {
+      std::cout << answer["token"].get<std::string>() << '\n';
+    } else {
+      std::cout << answer.dump(2) << '\n';
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "obtain-token: " << e.what() << '\n';
+    return 1;
+  }
+}
+
+int common_commands::state::run_publish() {
+  try {
+    publish_flags flags;
+    if (entries_opt->count() > 0) {
+      flags.entries_json = entries;
+    }
+    if (src_url_opt->count() > 0) {
+      flags.src_url = src_url;
+    }
+    if (data_opt->count() > 0) {
+      flags.data_json = data;
+    }
+    flags.topics = topics;
+    flags.src_config_json = src_config;
+    flags.dst_path = dst_path;
+    flags.save_method = save_method;
+    flags.reason = reason;
+    const auto update = build_data_update(flags);
+
+    publisher::options opts;
+    opts.server_url = publish_server_url;
+    opts.route = route;
+    opts.token = secret(client_token);
+    auto result = publisher::client(opts).publish(update);
+    std::cout << "Event Published Successfully";
+    if (!result.id.empty() || result.seq) {
+      std::cout << " (";
+      if (!result.id.empty()) {
+        std::cout << "id " << result.id << (result.seq ? ", " : "");
+      }
+      if (result.seq) {
+        std::cout << "seq " << *result.seq;
+      }
+      std::cout << ")";
+    }
+    std::cout << '\n';
+    return 0;
+  } catch (const publisher::publish_error& e) {
+    std::cerr << "publish-data-update: refused: " << e.what() << '\n';
+    return 1;
+  } catch (const model::invalid_input& e) {
+    std::cerr << "publish-data-update: invalid update: " << e.what() << '\n';
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "publish-data-update: " << e.what() << '\n';
+    return 1;
+  }
+}
+
+common_commands::common_commands(CLI::App& app) : state_(std::make_unique<state>()) {
+  auto& s = *state_;
+
+  s.generate = app.add_subcommand("generate-secret", "Print a random secret (e.g. a master token)");
+  s.generate->add_option("--size", s.size, "Number of random bytes")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  s.generate->add_option("--format", s.format, "urlsafe, hex or bytes")
+      ->check(CLI::IsMember({"urlsafe", "hex", "bytes"}))
+      ->capture_default_str();
+
+  s.obtain = app.add_subcommand("obtain-token", "Obtain a JWT from the server (POST /token)");
+  s.obtain->add_option("master", s.master, "The server's master token")
+      ->envname("OPAL_MASTER_TOKEN");
+  s.obtain->add_option("--server-url,--uri", s.token_server_url, "Server URL")
+      ->capture_default_str();
+  s.obtain->add_option("--type", s.peer_type, "client, datasource or listener")
+      ->check(CLI::IsMember({"client", "datasource", "listener"}))
+      ->capture_default_str();
+  s.obtain->add_option("--ttl", s.ttl, "Lifetime: N seconds, or N UNIT (e.g. 365 days)")
+      ->expected(1, 2)
+      ->capture_default_str();
+  s.obtain->add_option("--claims", s.claims, "Extra claims, a JSON object")
+      ->capture_default_str();
+  s.obtain->add_flag("--just-the-token,!--no-just-the-token", s.just_the_token,
+                     "Print only the token (default), or the whole answer");
+
+  s.publish = app.add_subcommand("publish-data-update", "Publish a DataUpdate to the server");
+  s.publish->add_option("token", s.client_token, "A datasource JWT")->envname("OPAL_CLIENT_TOKEN");
+  s.publish->add_option("--server-url,--uri", s.publish_server_url, "Server URL")
+      ->capture_default_str();
+  s.publish->add_option("--server-route", s.route, "Route to POST to")->capture_default_str();
+  s.publish->add_option("--reason", s.reason, "Why (logged by the agents)");
+  s.entries_opt = s.publish->add_option("-e,--entries", s.entries,
+                                        "JSON list of DataSourceEntry (ignored with --src-url)");
+  s.src_url_opt = s.publish->add_option("--src-url", s.src_url, "URL the agents fetch from");
+  s.publish->add_option("-t,--topic", s.topics, "Topic (repeatable)")
+      ->allow_extra_args(false)
+      ->expected(1);
+  s.data_opt = s.publish->add_option("--data", s.data, "Inline data, JSON");
+  s.publish->add_option("--src-config", s.src_config, "Fetcher config, a JSON object")
+      ->capture_default_str();
+  s.publish->add_option("--dst-path", s.dst_path, "Where the data goes in the policy store");
+  s.publish->add_option("--save-method", s.save_method, "PUT or PATCH")->capture_default_str();
+}
+
+common_commands::~common_commands() = default;
+
+int common_commands::run_selected() {
+  auto& s = *state_;
+  if (s.generate->parsed()) {
+    return s.run_generate();
+  }
+  if (s.obtain->parsed()) {
+    return s.run_obtain();
+  }
+  if (s.publish->parsed()) {
+    return s.run_publish();
+  }
+  return -1;
+}
+
+}  // namespace pdl::cli

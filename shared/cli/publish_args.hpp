@@ -1,0 +1,48 @@
+#pragma once
+// Pure helpers behind the CLI verbs: flags in, model values out, no I/O (unit-tested alone).
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "shared/model/data_update.hpp"
+
+namespace pdl::cli {
+
+/** publish-data-update's flags, as typed by the user. */
+struct publish_flags {
+  std::optional<std::string> entries_json;     // -e/--entries: JSON list of DataSourceEntry
+  std::optional<std::string> src_url;          // --src-url
+  std::vector<std::string> topics;             // -t/--topic (repeatable)
+  std::optional<std::string> data_json;        // --data
+  std::optional<std::string> src_config_json;  // --src-config (JSON object, HttpFetcherConfig)
+  std::string dst_path;                        // --dst-path
+  std::string save_method = "PUT";             // --save-method: PUT or PATCH, any case
+  std::string reason;                          // --reason
+};
+
+/**
+ * Builds the DataUpdate the flags describe, validated with model::validate.
+ * With --src-url (or --data, for an inline update with no url) one entry is built from the
+ * single-entry flags and replaces --entries, as OPAL's CLI does; topics default to
+ * "policy_data". Otherwise --entries is required.
+ * @throws model::invalid_input whose path names the flag ("--src-config: invalid JSON: ...")
+ *         or, for --entries, the entry field ("--entries[0].dst_path: ...").
+ */
+model::data_update build_data_update(const publish_flags& flags);
+
+/** obtain-token's --ttl: "N" (seconds) or "N UNIT" with UNIT one of seconds, minutes, hours,
+ *  days, weeks (singular accepted). N may have decimals; the result is > 0.
+ *  @throws model::invalid_input with path "--ttl". */
+double parse_ttl(const std::vector<std::string>& values);
+
+/** --claims: a JSON object. @throws model::invalid_input with path "--claims". */
+nlohmann::json parse_claims(std::string_view text);
+
+/** Parses @p text as JSON for flag @p flag; the error never quotes the input.
+ *  @throws model::invalid_input(flag, "invalid JSON: ..."). */
+nlohmann::json parse_flag_json(std::string_view flag, std::string_view text);
+
+}  // namespace pdl::cli

@@ -1,0 +1,194 @@
+#include "shared/config/server_config.hpp"
+
+#include <stdexcept>
+
+#include "shared/config/config_error.hpp"
+#include "shared/config/data_sources.hpp"
+#include "shared/config/env_reader.hpp"
+#include "shared/config/yaml_section.hpp"
+
+extern char** environ;
+
+namespace pdl::config {
+namespace {
+
+using detail::env_reader;
+using detail::yaml_section;
+
+constexpr std::int64_t max_size = std::int64_t{1} << 40;
+constexpr std::int64_t max_seconds = 24 * 3600;
+
+void read_key_format(yaml_section& s, const std::string& key, auth::key_format& out) {
+  std::string text;
+  s.read(key, text);
+  if (text.empty()) {
+    return;
+  }
+  try {
+    out = auth::parse_key_format(text);
+  } catch (const std::invalid_argument&) {
+    s.add_problem(key, "'" + text + "' is not a key format (pem, ssh or der)");
+  }
+}
+
+void read_key_format(const env_reader& env, const std::string& name, auth::key_format& out) {
+  if (auto v = env.get(name)) {
+    try {
+      out = auth::parse_key_format(*v);
+    } catch (const std::invalid_argument&) {
+      env.add_problem(name, "'" + *v + "' is not a key format (pem, ssh or der)");
+    }
+  }
+}
+
+void apply_sources(server_config& c, const detail::data_sources& src) {
+  c.data_config_entries = src.entries;
+  c.external_source_url = src.external_source_url;
+}
+
+void read_yaml(const YAML::Node& root, server_config& c, std::vector<problem>& problems) {
+  yaml_section top(root, "", problems);
+
+  auto server = top.section("server");
+  server.read("host", c.host);
+  if (auto v = server.read_int("port", 0, 65535, "a port")) {
+    c.port = static_cast<std::uint16_t>(*v);
+  }
+  if (auto v = server.read_int("threads", 1, 64, "a thread count")) {
+    c.threads = static_cast<int>(*v);
+  }
+  server.finish();
+
+  auto auth = top.section("auth");
+  auth.read("enabled", c.auth_enabled);
+  auth.read("master_token", c.master_token);
+  auth.read("private_key", c.private_key);
+  read_key_format(auth, "private_key_format", c.private_key_format);
+  auth.read("private_key_passphrase", c.private_key_passphrase);
+  auth.read("public_key", c.public_key);
+  read_key_format(auth, "public_key_format", c.public_key_format);
+  auth.read("jwt_audience", c.jwt_audience);
+  auth.read("jwt_issuer", c.jwt_issuer);
+  auth.finish();
+
+  auto data = top.section("data");
+  if (auto sources = data.raw("config_sources")) {
+    try {
+      apply_sources(c, detail::parse_data_sources(detail::yaml_to_json(*sources)));
+    } catch (const model::invalid_input& e) {
+      const auto base = data.path_of("config_sources");
+      problems.push_back({e.path().empty() ? base : base + "." + e.path(), e.message()});
+    }
+  }
+  data.read("config_route", c.data_config_route);
+  if (c.data_config_route.empty() || c.data_config_route.front() != '/') {
+    data.add_problem("config_route", "must start with '/'");
+  }
+  data.finish();
+
+  auto limits = top.section("limits");
+  auto size = [&](const char* key, std::size_t& out) {
+    if (auto v = limits.read_int(key, 1, max_size, "a size in bytes")) {
+      out = static_cast<std::size_t>(*v);
+    }
+  };
+  size("max_body_bytes", c.max_body_bytes);
+  size("max_header_bytes", c.max_header_bytes);
+  size("ws_max_message_bytes", c.ws_max_message_bytes);
+  if (auto v = limits.read_int("ws_send_queue", 1, 1'000'000, "a message count")) {
+    c.ws_send_queue_max = static_cast<std::size_t>(*v);
+  }
+  if (auto v = limits.read_int("max_connections", 1, 10'000'000, "a connection count")) {
+    c.max_connections = static_cast<std::size_t>(*v);
+  }
+  if (auto v = limits.read_int("http_read_timeout_seconds", 1, max_seconds, "a timeout")) {
+    c.http_read_timeout = std::chrono::seconds(*v);
+  }
+  if (auto v = limits.read_int("ws_ping_interval_seconds", 0, max_seconds, "an interval")) {
+    c.ws_ping_interval = std::chrono::seconds(*v);
+  }
+  if (auto v = limits.read_int("retained_updates", 0, 100'000'000, "an update count")) {
+    c.log_retained_updates = static_cast<std::size_t>(*v);
+  }
+  limits.finish();
+
+  auto log = top.section("log");
+  detail::read_log_settings(log, c.log_level, c.log_format);
+  log.finish();
+
+  top.finish();
+}
+
+void read_env(const env_reader& env, server_config& c) {
+  env.read("OPAL_SERVER_HOST", c.host);
+  // OPAL_SERVER_PORT is OPAL's deprecated alias, but Kubernetes also injects it as
+  // "tcp://10.0.0.1:7002" for a Service named opal-server: only a plain number is ours.
+  if (auto v = env.get("OPAL_SERVER_PORT"); v && v->find("://") == std::string::npos &&
+                                             !env.get("OPAL_SERVER_BIND_PORT")) {
+    if (auto p = env.read_int("OPAL_SERVER_PORT", 0, 65535, "a port")) {
+      c.port = static_cast<std::uint16_t>(*p);
+    }
+  }
+  if (auto p = env.read_int("OPAL_SERVER_BIND_PORT", 0, 65535, "a port")) {
+    c.port = static_cast<std::uint16_t>(*p);
+  }
+
+  env.read("OPAL_AUTH_ENABLED", c.auth_enabled);
+  env.read("OPAL_AUTH_MASTER_TOKEN", c.master_token);
+  env.read("OPAL_AUTH_PRIVATE_KEY", c.private_key);
+  read_key_format(env, "OPAL_AUTH_PRIVATE_KEY_FORMAT", c.private_key_format);
+  env.read("OPAL_AUTH_PRIVATE_KEY_PASSPHRASE", c.private_key_passphrase);
+  env.read("OPAL_AUTH_PUBLIC_KEY", c.public_key);
+  read_key_format(env, "OPAL_AUTH_PUBLIC_KEY_FORMAT", c.public_key_format);
+  env.read("OPAL_AUTH_JWT_AUDIENCE", c.jwt_audience);
+  env.read("OPAL_AUTH_JWT_ISSUER", c.jwt_issuer);
+  if (auto alg = env.get("OPAL_AUTH_JWT_ALGORITHM"); alg && *alg != "RS256") {
+    env.add_problem("OPAL_AUTH_JWT_ALGORITHM", "'" + *alg + "' is not supported (only RS256)");
+  }
+
+  if (auto v = env.get("OPAL_DATA_CONFIG_SOURCES")) {
+    try {
+      apply_sources(c, detail::parse_data_sources_text(*v));
+    } catch (const model::invalid_input& e) {
+      env.add_problem("OPAL_DATA_CONFIG_SOURCES", e.what());
+    }
+  }
+  if (auto v = env.get("OPAL_DATA_CONFIG_ROUTE")) {
+    if (v->front() != '/') {
+      env.add_problem("OPAL_DATA_CONFIG_ROUTE", "must start with '/'");
+    } else {
+      c.data_config_route = *v;
+    }
+  }
+  detail::read_log_settings(env, c.log_level, c.log_format);
+}
+
+}  // namespace
+
+env_map process_env() {
+  env_map env;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    std::string entry(*e);
+    auto eq = entry.find('=');
+    if (eq != std::string::npos) {
+      env.emplace(entry.substr(0, eq), entry.substr(eq + 1));
+    }
+  }
+  return env;
+}
+
+server_config load_server_config(const std::string& yaml_path, const env_map& env) {
+  std::vector<problem> problems;
+  server_config c;
+  read_yaml(detail::load_yaml_file(yaml_path, problems), c, problems);
+  read_env(env_reader(env, problems), c);
+  if (c.host.empty()) {
+    problems.push_back({"server.host", "must not be empty"});
+  }
+  if (!problems.empty()) {
+    throw config_error(std::move(problems));
+  }
+  return c;
+}
+
+}  // namespace pdl::config

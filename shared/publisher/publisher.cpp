@@ -1,0 +1,154 @@
+#include "shared/publisher/publisher.hpp"
+
+#include <utility>
+#include <variant>
+
+#include "shared/auth/token_request.hpp"
+#include "shared/http/client.hpp"
+
+namespace pdl::publisher {
+namespace {
+
+constexpr std::uint64_t max_answer_bytes = 1024 * 1024;
+constexpr std::size_t max_reason_chars = 500;
+
+std::string join_url(const std::string& base, const std::string& route) {
+  std::string b = base;
+  while (!b.empty() && b.back() == '/') {
+    b.pop_back();
+  }
+  return route.empty() || route.front() == '/' ? b + route : b + "/" + route;
+}
+
+/** Replaces every occurrence of @p token in @p text (a server may echo what it was sent). */
+std::string scrub(std::string text, const secret& token) {
+  const auto& t = token.reveal();
+  if (t.size() < 4) {  // too short to search for without mangling ordinary words
+    return text;
+  }
+  for (auto pos = text.find(t); pos != std::string::npos; pos = text.find(t, pos)) {
+    text.replace(pos, t.size(), "<redacted>");
+  }
+  return text;
+}
+
+std::string as_text(const nlohmann::json& v) {
+  if (v.is_string()) {
+    return v.get<std::string>();
+  }
+  if (v.is_object()) {
+    // OPAL's auth errors are {"detail":{"error":...,"token":<what was sent>}}: keep the error.
+    if (auto e = v.find("error"); e != v.end()) {
+      return as_text(*e);
+    }
+    auto copy = v;
+    copy.erase("token");
+    return copy.dump();
+  }
+  return v.dump();
+}
+
+/** The server's reason, from {"detail":...} or {"error":...}, else the body's first bytes. */
+std::string reason_of(const std::string& body) {
+  std::string reason;
+  auto doc = nlohmann::json::parse(body, nullptr, false);
+  if (!doc.is_discarded() && doc.is_object() && doc.contains("detail")) {
+    reason = as_text(doc["detail"]);
+  } else if (!doc.is_discarded() && doc.is_object() && doc.contains("error")) {
+    reason = as_text(doc["error"]);
+  } else if (!doc.is_discarded()) {
+    reason = as_text(doc);
+  } else {
+    reason = body;
+  }
+  for (char& c : reason) {
+    if (static_cast<unsigned char>(c) < 0x20) {
+      c = ' ';
+    }
+  }
+  if (reason.size() > max_reason_chars) {
+    reason = reason.substr(0, max_reason_chars) + "...";
+  }
+  return reason.empty() ? "(no reason given)" : reason;
+}
+
+struct answer {
+  long status;
+  nlohmann::json body;
+};
+
+answer post_json(const options& opts, const std::string& route, const secret& bearer,
+                 std::string body) {
+  http_client::request req;
+  req.method = "POST";
+  req.url = join_url(opts.server_url, route);
+  req.headers.emplace_back("Content-Type", secret("application/json"));
+  req.headers.emplace_back("Accept", secret("application/json"));
+  if (!bearer.empty()) {
+    req.headers.emplace_back("Authorization", secret("Bearer " + bearer.reveal()));
+  }
+  req.body = std::move(body);
+  req.connect_timeout = std::min(opts.timeout, std::chrono::milliseconds(5000));
+  req.idle_timeout = opts.timeout;
+  req.total_timeout = opts.timeout;
+  req.max_response_bytes = max_answer_bytes;
+  req.ca_file = opts.ca_file;
+
+  auto result = http_client::perform(req);
+  const auto where = http_client::redact_url(req.url);
+  if (auto* err = std::get_if<http_client::transport_error>(&result)) {
+    throw publish_error(0, scrub("cannot reach the server: " + err->message, bearer));
+  }
+  auto& resp = std::get<http_client::response>(result);
+  if (resp.status < 200 || resp.status >= 300) {
+    throw publish_error(resp.status, scrub("HTTP " + std::to_string(resp.status) + " from " +
+                                               where + ": " + reason_of(resp.body),
+                                           bearer));
+  }
+  auto doc = nlohmann::json::parse(resp.body, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) {
+    throw publish_error(resp.status, "HTTP " + std::to_string(resp.status) + " from " + where +
+                                         ": the answer is not a JSON object");
+  }
+  return {resp.status, std::move(doc)};
+}
+
+}  // namespace
+
+client::client(options opts) : opts_(std::move(opts)) {}
+
+publish_result client::publish(const model::data_update& update) const {
+  model::validate(update);
+  auto [status, doc] = post_json(opts_, opts_.route, opts_.token, model::to_json(update));
+  if (auto s = doc.find("status"); s != doc.end() && *s != "ok") {
+    throw publish_error(status, "the server answered status " + as_text(*s));
+  }
+  publish_result out;
+  if (auto id = doc.find("id"); id != doc.end() && id->is_string()) {
+    out.id = id->get<std::string>();
+  } else if (update.id) {
+    out.id = *update.id;
+  }
+  if (auto seq = doc.find("seq"); seq != doc.end() && seq->is_number_unsigned()) {
+    out.seq = seq->get<std::uint64_t>();
+  }
+  out.body = std::move(doc);
+  return out;
+}
+
+nlohmann::json client::obtain_token(const secret& master_token, const std::string& peer_type,
+                                    double ttl_seconds, const nlohmann::json& claims) const {
+  nlohmann::json req = {{"id", auth::make_uuid4()},
+                        {"type", peer_type},
+                        {"claims", claims.is_null() ? nlohmann::json::object() : claims}};
+  if (ttl_seconds > 0) {
+    req["ttl"] = ttl_seconds;
+  }
+  auto [status, doc] = post_json(opts_, "/token", master_token, req.dump());
+  if (auto t = doc.find("token"); t == doc.end() || !t->is_string()) {
+    throw publish_error(status, "the server's answer holds no token");
+  }
+  return doc;
+}
+
+}  // namespace pdl::publisher

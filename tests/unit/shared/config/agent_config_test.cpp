@@ -1,0 +1,189 @@
+#include "shared/config/agent_config.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "shared/config/config_error.hpp"
+#include "tests/unit/shared/config/yaml_file.hpp"
+
+namespace pdl::config {
+namespace {
+
+using ::testing::HasSubstr;
+using test::yaml_file;
+using namespace std::chrono_literals;
+
+std::vector<std::string> problems_of(const std::string& path, const env_map& env) {
+  try {
+    (void)load_agent_config(path, env);
+  } catch (const config_error& e) {
+    std::vector<std::string> out;
+    for (const auto& p : e.problems()) {
+      out.push_back(p.where + ": " + p.message);
+    }
+    return out;
+  }
+  return {};
+}
+
+TEST(AgentConfig, Defaults) {
+  const auto c = load_agent_config("", {});
+  EXPECT_EQ(c.server_urls, std::vector<std::string>{"http://localhost:7002"});
+  EXPECT_TRUE(c.client_token.empty());
+  EXPECT_EQ(c.data_topics, std::vector<std::string>{"policy_data"});
+  EXPECT_EQ(c.policy_store_url, "http://localhost:8181");
+  EXPECT_EQ(c.policy_store_auth_type, "none");
+  EXPECT_EQ(c.fetch_idle_timeout, 10000ms);
+  EXPECT_EQ(c.fetch_workers, 4);
+  EXPECT_EQ(c.api_port, 7000);
+  EXPECT_EQ(c.log_level, "info");
+}
+
+TEST(AgentConfig, ReadsEverySection) {
+  yaml_file f(R"(
+server:
+  url: [https://a.example, "https://b.example"]
+  token: tok
+  data_config_url: https://a.example/data/config
+  reconnect_min_ms: 100
+  reconnect_max_ms: 5000
+  ping_interval_seconds: 0
+  max_message_bytes: 1024
+data: {topics: [users, billing]}
+policy_store: {url: "http://opa:8181", auth_type: token, auth_token: opa-tok, timeout_ms: 2000}
+fetch:
+  connect_timeout_ms: 1000
+  idle_timeout_ms: 3000
+  max_bytes: 4096
+  max_redirects: 0
+  workers: 8
+  temp_dir: /tmp/x
+api: {host: 0.0.0.0, port: 0}
+log: {level: trace, format: json}
+)");
+  const auto c = load_agent_config(f.path(), {});
+  EXPECT_EQ(c.server_urls, (std::vector<std::string>{"https://a.example", "https://b.example"}));
+  EXPECT_EQ(c.client_token.reveal(), "tok");
+  EXPECT_EQ(c.data_config_url, "https://a.example/data/config");
+  EXPECT_EQ(c.reconnect_min, 100ms);
+  EXPECT_EQ(c.reconnect_max, 5000ms);
+  EXPECT_EQ(c.ws_ping_interval, 0s);
+  EXPECT_EQ(c.ws_max_message_bytes, 1024u);
+  EXPECT_EQ(c.data_topics, (std::vector<std::string>{"users", "billing"}));
+  EXPECT_EQ(c.policy_store_url, "http://opa:8181");
+  EXPECT_EQ(c.policy_store_auth_type, "token");
+  EXPECT_EQ(c.policy_store_auth_token.reveal(), "opa-tok");
+  EXPECT_EQ(c.store_timeout, 2000ms);
+  EXPECT_EQ(c.fetch_connect_timeout, 1000ms);
+  EXPECT_EQ(c.fetch_idle_timeout, 3000ms);
+  EXPECT_EQ(c.fetch_max_bytes, 4096u);
+  EXPECT_EQ(c.fetch_max_redirects, 0);
+  EXPECT_EQ(c.fetch_workers, 8);
+  EXPECT_EQ(c.temp_dir, "/tmp/x");
+  EXPECT_EQ(c.api_host, "0.0.0.0");
+  EXPECT_EQ(c.api_port, 0);
+  EXPECT_EQ(c.log_level, "trace");
+  EXPECT_EQ(c.log_format, "json");
+}
+
+TEST(AgentConfig, SingleUrlAndTopicStrings) {
+  yaml_file f("server: {url: http://one:7002}\ndata: {topics: users}\n");
+  const auto c = load_agent_config(f.path(), {});
+  EXPECT_EQ(c.server_urls, std::vector<std::string>{"http://one:7002"});
+  EXPECT_EQ(c.data_topics, std::vector<std::string>{"users"});
+}
+
+TEST(AgentConfig, EveryEnvOverride) {
+  yaml_file f("data: {topics: [from_file]}\n");
+  const env_map env = {
+      {"OPAL_SERVER_URL", " http://s1:7002 , https://s2:7002,"},
+      {"OPAL_CLIENT_TOKEN", "ct"},
+      {"OPAL_DEFAULT_DATA_SOURCES_CONFIG_URL", "http://s1:7002/other"},
+      {"OPAL_DATA_TOPICS", "users, billing"},
+      {"OPAL_KEEP_ALIVE_INTERVAL", "15"},
+      {"OPAL_POLICY_STORE_URL", "http://opa:8181"},
+      {"OPAL_POLICY_STORE_AUTH_TYPE", "token"},
+      {"OPAL_POLICY_STORE_AUTH_TOKEN", "ot"},
+      {"OPAL_HTTP_FETCHER_TIMEOUT", "2.5"},
+      {"OPAL_FETCHING_WORKER_COUNT", "6"},
+      {"OPAL_CLIENT_API_SERVER_HOST", "0.0.0.0"},
+      {"OPAL_CLIENT_API_SERVER_PORT", "7100"},
+      {"OPAL_LOG_LEVEL", "ERROR"},
+      {"OPAL_LOG_SERIALIZE", "true"},
+  };
+  const auto c = load_agent_config(f.path(), env);
+  EXPECT_EQ(c.server_urls, (std::vector<std::string>{"http://s1:7002", "https://s2:7002"}));
+  EXPECT_EQ(c.client_token.reveal(), "ct");
+  EXPECT_EQ(c.data_config_url, "http://s1:7002/other");
+  EXPECT_EQ(c.data_topics, (std::vector<std::string>{"users", "billing"}));
+  EXPECT_EQ(c.ws_ping_interval, 15s);
+  EXPECT_EQ(c.policy_store_url, "http://opa:8181");
+  EXPECT_EQ(c.policy_store_auth_type, "token");
+  EXPECT_EQ(c.policy_store_auth_token.reveal(), "ot");
+  EXPECT_EQ(c.fetch_idle_timeout, 2500ms);
+  EXPECT_EQ(c.fetch_workers, 6);
+  EXPECT_EQ(c.api_host, "0.0.0.0");
+  EXPECT_EQ(c.api_port, 7100);
+  EXPECT_EQ(c.log_level, "error");
+  EXPECT_EQ(c.log_format, "json");
+}
+
+TEST(AgentConfig, BadEnvValuesNameTheVariable) {
+  EXPECT_THAT(problems_of("", {{"OPAL_HTTP_FETCHER_TIMEOUT", "0"},
+                               {"OPAL_FETCHING_WORKER_COUNT", "65"},
+                               {"OPAL_SERVER_URL", "ws://x"},
+                               {"OPAL_POLICY_STORE_AUTH_TYPE", "oauth"},
+                               {"OPAL_CLIENT_API_SERVER_PORT", "-1"}}),
+              ::testing::UnorderedElementsAre(
+                  HasSubstr("env OPAL_HTTP_FETCHER_TIMEOUT: '0' is not a number of seconds"),
+                  HasSubstr("env OPAL_FETCHING_WORKER_COUNT: '65' is not a worker count (1..64)"),
+                  HasSubstr("env OPAL_SERVER_URL: 'ws://x' is not an http(s) URL"),
+                  HasSubstr("env OPAL_POLICY_STORE_AUTH_TYPE: 'oauth' is not supported"),
+                  HasSubstr("env OPAL_CLIENT_API_SERVER_PORT: '-1' is not a port")));
+}
+
+TEST(AgentConfig, UnknownKeysAtEveryLevel) {
+  yaml_file f("server: {servr: x}\nfetch: {workers: 2, wrokers: 3}\npolicystore: {}\n");
+  EXPECT_THAT(
+      problems_of(f.path(), {}),
+      ::testing::UnorderedElementsAre(
+          "server.servr: unknown key (expected one of: url, token, data_config_url, "
+          "reconnect_min_ms, reconnect_max_ms, ping_interval_seconds, max_message_bytes)",
+          HasSubstr("fetch.wrokers: unknown key (expected one of: connect_timeout_ms"),
+          HasSubstr("policystore: unknown key (expected one of: server, data, policy_store")));
+}
+
+TEST(AgentConfig, CollectsAllProblemsAndCrossChecks) {
+  yaml_file f(R"(
+server: {url: [], reconnect_min_ms: 5000, reconnect_max_ms: 100}
+data: {topics: [ok, {a: b}]}
+policy_store: {auth_type: token, timeout_ms: 0}
+fetch: {workers: 0, max_bytes: -1}
+section_not_a_map: 1
+)");
+  const auto p = problems_of(f.path(), {});
+  EXPECT_THAT(p, ::testing::IsSupersetOf(
+                     {HasSubstr("server.url: at least one server URL"),
+                      HasSubstr("server.reconnect_max_ms: must be >= server.reconnect_min_ms"),
+                      HasSubstr("data.topics[1]: expected a string, got a mapping"),
+                      HasSubstr("policy_store.timeout_ms: expected a duration in milliseconds"),
+                      HasSubstr("policy_store.auth_token: auth_type is token but no token"),
+                      HasSubstr("fetch.workers: expected a worker count (1..64), got 0"),
+                      HasSubstr("fetch.max_bytes: expected a size in bytes"),
+                      HasSubstr("section_not_a_map: unknown key")}));
+}
+
+TEST(AgentConfig, TopLevelMustBeAMapping) {
+  yaml_file f("- just\n- a list\n");
+  EXPECT_THAT(problems_of(f.path(), {}),
+              ::testing::ElementsAre("(top level): expected a mapping, got a list"));
+}
+
+TEST(AgentConfig, QuotedNumberIsAString) {
+  yaml_file f("api: {port: \"7000\"}\n");
+  EXPECT_THAT(problems_of(f.path(), {}),
+              ::testing::ElementsAre("api.port: expected a port, got a string"));
+}
+
+}  // namespace
+}  // namespace pdl::config

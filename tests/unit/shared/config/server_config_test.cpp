@@ -1,0 +1,321 @@
+#include "shared/config/server_config.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "shared/config/config_error.hpp"
+#include "tests/unit/shared/config/yaml_file.hpp"
+
+namespace pdl::config {
+namespace {
+
+using ::testing::HasSubstr;
+using test::yaml_file;
+
+/** Runs the loader and returns the problems it reported ("where: message" strings). */
+std::vector<std::string> problems_of(const std::string& path, const env_map& env) {
+  try {
+    (void)load_server_config(path, env);
+  } catch (const config_error& e) {
+    std::vector<std::string> out;
+    for (const auto& p : e.problems()) {
+      out.push_back(p.where + ": " + p.message);
+    }
+    return out;
+  }
+  return {};
+}
+
+TEST(ServerConfig, DefaultsWithoutFileOrEnv) {
+  const auto c = load_server_config("", {});
+  EXPECT_EQ(c.host, "127.0.0.1");
+  EXPECT_EQ(c.port, 7002);
+  EXPECT_EQ(c.threads, 2);
+  EXPECT_TRUE(c.auth_enabled);
+  EXPECT_TRUE(c.master_token.empty());
+  EXPECT_EQ(c.private_key_format, auth::key_format::pem);
+  EXPECT_EQ(c.public_key_format, auth::key_format::ssh);
+  EXPECT_TRUE(c.data_config_entries.empty());
+  EXPECT_FALSE(c.external_source_url);
+  EXPECT_EQ(c.data_config_route, "/data/config");
+  EXPECT_EQ(c.log_level, "info");
+  EXPECT_EQ(c.log_format, "text");
+}
+
+TEST(ServerConfig, ReadsEverySection) {
+  yaml_file f(R"(
+server: {host: 0.0.0.0, port: 8000, threads: 4}
+auth:
+  enabled: false
+  master_token: m-secret
+  private_key: /keys/priv.pem
+  private_key_format: ssh
+  private_key_passphrase: pass
+  public_key: ssh-rsa AAAA
+  public_key_format: pem
+  jwt_audience: aud
+  jwt_issuer: iss
+data:
+  config_route: /cfg
+  config_sources:
+    config:
+      entries:
+        - url: https://api.example.com/users
+          topics: [users]
+          dst_path: /users
+          config: {headers: {Authorization: "Bearer x"}}
+        - url: ""
+          topics: [static]
+          dst_path: /static
+          data: {seed: {bootstrapped: true, count: 3}}
+limits:
+  max_body_bytes: 1000
+  max_header_bytes: 2000
+  ws_max_message_bytes: 3000
+  ws_send_queue: 10
+  max_connections: 50
+  http_read_timeout_seconds: 7
+  ws_ping_interval_seconds: 0
+  retained_updates: 5
+log: {level: DEBUG, format: json}
+)");
+  const auto c = load_server_config(f.path(), {});
+  EXPECT_EQ(c.host, "0.0.0.0");
+  EXPECT_EQ(c.port, 8000);
+  EXPECT_EQ(c.threads, 4);
+  EXPECT_FALSE(c.auth_enabled);
+  EXPECT_EQ(c.master_token.reveal(), "m-secret");
+  EXPECT_EQ(c.private_key.reveal(), "/keys/priv.pem");
+  EXPECT_EQ(c.private_key_format, auth::key_format::ssh);
+  EXPECT_EQ(c.private_key_passphrase.reveal(), "pass");
+  EXPECT_EQ(c.public_key, "ssh-rsa AAAA");
+  EXPECT_EQ(c.public_key_format, auth::key_format::pem);
+  EXPECT_EQ(c.jwt_audience, "aud");
+  EXPECT_EQ(c.jwt_issuer, "iss");
+  EXPECT_EQ(c.data_config_route, "/cfg");
+  ASSERT_EQ(c.data_config_entries.size(), 2u);
+  EXPECT_EQ(c.data_config_entries[0].url, "https://api.example.com/users");
+  EXPECT_EQ(c.data_config_entries[0].topics, std::vector<std::string>{"users"});
+  ASSERT_TRUE(c.data_config_entries[1].data_json);
+  EXPECT_EQ(nlohmann::json::parse(*c.data_config_entries[1].data_json),
+            nlohmann::json::parse(R"({"seed":{"bootstrapped":true,"count":3}})"));
+  EXPECT_EQ(c.max_body_bytes, 1000u);
+  EXPECT_EQ(c.max_header_bytes, 2000u);
+  EXPECT_EQ(c.ws_max_message_bytes, 3000u);
+  EXPECT_EQ(c.ws_send_queue_max, 10u);
+  EXPECT_EQ(c.max_connections, 50u);
+  EXPECT_EQ(c.http_read_timeout, std::chrono::seconds(7));
+  EXPECT_EQ(c.ws_ping_interval, std::chrono::seconds(0));
+  EXPECT_EQ(c.log_retained_updates, 5u);
+  EXPECT_EQ(c.log_level, "debug");
+  EXPECT_EQ(c.log_format, "json");
+}
+
+TEST(ServerConfig, EnvOverridesFile) {
+  yaml_file f("server: {host: 0.0.0.0, port: 8000}\nlog: {level: info}\n");
+  const env_map env = {
+      {"OPAL_SERVER_HOST", "10.1.2.3"},
+      {"OPAL_SERVER_BIND_PORT", "9000"},
+      {"OPAL_AUTH_ENABLED", "FALSE"},
+      {"OPAL_AUTH_MASTER_TOKEN", "master"},
+      {"OPAL_AUTH_PRIVATE_KEY", "key-text"},
+      {"OPAL_AUTH_PRIVATE_KEY_FORMAT", "der"},
+      {"OPAL_AUTH_PRIVATE_KEY_PASSPHRASE", "pp"},
+      {"OPAL_AUTH_PUBLIC_KEY", "pub"},
+      {"OPAL_AUTH_PUBLIC_KEY_FORMAT", "pem"},
+      {"OPAL_AUTH_JWT_AUDIENCE", "a"},
+      {"OPAL_AUTH_JWT_ISSUER", "i"},
+      {"OPAL_DATA_CONFIG_ROUTE", "/data/cfg"},
+      {"OPAL_LOG_LEVEL", "WARNING"},
+      {"OPAL_LOG_SERIALIZE", "1"},
+      {"SOME_OTHER_VAR", "ignored"},
+      {"OPAL_POLICY_REPO_URL", "ignored too"},
+  };
+  const auto c = load_server_config(f.path(), env);
+  EXPECT_EQ(c.host, "10.1.2.3");
+  EXPECT_EQ(c.port, 9000);
+  EXPECT_FALSE(c.auth_enabled);
+  EXPECT_EQ(c.master_token.reveal(), "master");
+  EXPECT_EQ(c.private_key.reveal(), "key-text");
+  EXPECT_EQ(c.private_key_format, auth::key_format::der);
+  EXPECT_EQ(c.private_key_passphrase.reveal(), "pp");
+  EXPECT_EQ(c.public_key, "pub");
+  EXPECT_EQ(c.public_key_format, auth::key_format::pem);
+  EXPECT_EQ(c.jwt_audience, "a");
+  EXPECT_EQ(c.jwt_issuer, "i");
+  EXPECT_EQ(c.data_config_route, "/data/cfg");
+  EXPECT_EQ(c.log_level, "warn");
+  EXPECT_EQ(c.log_format, "json");
+}
+
+TEST(ServerConfig, KubernetesServicePortVariableIsIgnored) {
+  const auto c = load_server_config("", {{"OPAL_SERVER_PORT", "tcp://10.0.0.1:7002"}});
+  EXPECT_EQ(c.port, 7002);
+  const auto c2 = load_server_config("", {{"OPAL_SERVER_PORT", "tcp://10.0.0.1:9999"}});
+  EXPECT_EQ(c2.port, 7002);
+}
+
+TEST(ServerConfig, PlainServerPortIsTheDeprecatedAlias) {
+  EXPECT_EQ(load_server_config("", {{"OPAL_SERVER_PORT", "7100"}}).port, 7100);
+  // OPAL_SERVER_BIND_PORT wins when both are set.
+  EXPECT_EQ(
+      load_server_config("", {{"OPAL_SERVER_PORT", "7100"}, {"OPAL_SERVER_BIND_PORT", "7200"}})
+          .port,
+      7200);
+  EXPECT_THAT(problems_of("", {{"OPAL_SERVER_PORT", "abc"}}),
+              ::testing::ElementsAre(HasSubstr("env OPAL_SERVER_PORT: 'abc' is not a port")));
+}
+
+TEST(ServerConfig, BadEnvValuesNameTheVariable) {
+  const auto p = problems_of("", {{"OPAL_SERVER_BIND_PORT", "abc"},
+                                  {"OPAL_AUTH_ENABLED", "yes"},
+                                  {"OPAL_AUTH_PRIVATE_KEY_FORMAT", "x509"},
+                                  {"OPAL_LOG_LEVEL", "verbose"},
+                                  {"OPAL_AUTH_JWT_ALGORITHM", "HS256"}});
+  EXPECT_THAT(p, ::testing::UnorderedElementsAre(
+                     HasSubstr("env OPAL_SERVER_BIND_PORT: 'abc' is not a port"),
+                     HasSubstr("env OPAL_AUTH_ENABLED: 'yes' is not a boolean"),
+                     HasSubstr("env OPAL_AUTH_PRIVATE_KEY_FORMAT: 'x509' is not a key format"),
+                     HasSubstr("env OPAL_LOG_LEVEL: 'verbose' is not a level"),
+                     HasSubstr("env OPAL_AUTH_JWT_ALGORITHM: 'HS256' is not supported")));
+  EXPECT_THAT(problems_of("", {{"OPAL_SERVER_BIND_PORT", "70000"}}),
+              ::testing::ElementsAre(HasSubstr("is not a port (0..65535)")));
+}
+
+TEST(ServerConfig, UnknownKeyNamesItsPathAndTheExpectedKeys) {
+  yaml_file f("server:\n  servr: 1\nlimts: {}\n");
+  EXPECT_THAT(problems_of(f.path(), {}),
+              ::testing::UnorderedElementsAre(
+                  "server.servr: unknown key (expected one of: host, port, threads)",
+                  HasSubstr("limts: unknown key (expected one of: server, auth, data, limits")));
+}
+
+TEST(ServerConfig, ReportsEveryProblemTogether) {
+  yaml_file f(R"(
+server: {port: 99999, threads: 0, host: [a]}
+auth: {enabled: maybe, private_key_format: x}
+limits: {max_body_bytes: 0, http_read_timeout_seconds: "30"}
+log: {level: loud, format: xml}
+data: {config_route: nope}
+)");
+  try {
+    (void)load_server_config(f.path(), {{"OPAL_SERVER_BIND_PORT", "x"}});
+    FAIL() << "expected config_error";
+  } catch (const config_error& e) {
+    std::vector<std::string> where;
+    for (const auto& p : e.problems()) {
+      where.push_back(p.where);
+    }
+    EXPECT_THAT(where, ::testing::UnorderedElementsAre(
+                           "server.port", "server.threads", "server.host", "auth.enabled",
+                           "auth.private_key_format", "limits.max_body_bytes",
+                           "limits.http_read_timeout_seconds", "log.level", "log.format",
+                           "data.config_route", "env OPAL_SERVER_BIND_PORT"));
+    EXPECT_THAT(e.what(), HasSubstr("11 problems"));
+    EXPECT_THAT(e.what(), HasSubstr("server.port: expected a port (0..65535), got 99999"));
+    EXPECT_THAT(e.what(), HasSubstr("limits.http_read_timeout_seconds: expected a timeout, got a "
+                                    "string"));
+  }
+}
+
+TEST(ServerConfig, YamlSyntaxErrorGivesLineAndColumn) {
+  yaml_file f("server:\n  port: [1, 2\n");
+  auto p = problems_of(f.path(), {});
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_THAT(p[0], HasSubstr(f.path() + ": line "));
+}
+
+TEST(ServerConfig, MissingFileIsAProblem) {
+  EXPECT_THAT(problems_of("/nonexistent/pdl.yaml", {}),
+              ::testing::ElementsAre("/nonexistent/pdl.yaml: cannot read the file"));
+}
+
+TEST(ServerConfig, SecretsNeverAppearInErrors) {
+  yaml_file f("auth: {master_token: [s3cr3t-value]}\n");
+  try {
+    (void)load_server_config(f.path(), {});
+    FAIL();
+  } catch (const config_error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("auth.master_token: expected a string, got a list"));
+    EXPECT_THAT(e.what(), ::testing::Not(HasSubstr("s3cr3t")));
+  }
+}
+
+TEST(ServerConfig, DataConfigSourcesFromEnvWithEntries) {
+  const auto c = load_server_config(
+      "", {{"OPAL_DATA_CONFIG_SOURCES",
+            R"({"config":{"entries":[{"url":"http://src:8090/users","topics":["users"],)"
+            R"("dst_path":"/users","periodic_update_interval":30}]}})"}});
+  ASSERT_EQ(c.data_config_entries.size(), 1u);
+  EXPECT_EQ(c.data_config_entries[0].url, "http://src:8090/users");
+  EXPECT_EQ(c.data_config_entries[0].periodic_update_interval, 30.0);
+  EXPECT_FALSE(c.external_source_url);
+}
+
+TEST(ServerConfig, DataConfigSourcesFromEnvWithExternalUrl) {
+  const auto c = load_server_config(
+      "", {{"OPAL_DATA_CONFIG_SOURCES", R"({"external_source_url":"https://cfg.example/x"})"}});
+  EXPECT_TRUE(c.data_config_entries.empty());
+  EXPECT_EQ(c.external_source_url, "https://cfg.example/x");
+}
+
+TEST(ServerConfig, DataConfigSourcesEnvOverridesYaml) {
+  yaml_file f("data:\n  config_sources:\n    external_source_url: https://a.example\n");
+  const auto c = load_server_config(
+      f.path(), {{"OPAL_DATA_CONFIG_SOURCES", R"({"config":{"entries":[]}})"}});
+  EXPECT_FALSE(c.external_source_url);
+  EXPECT_EQ(load_server_config(f.path(), {}).external_source_url, "https://a.example");
+}
+
+TEST(ServerConfig, DataConfigSourcesErrors) {
+  auto one = [](const std::string& value) {
+    auto p = problems_of("", {{"OPAL_DATA_CONFIG_SOURCES", value}});
+    EXPECT_EQ(p.size(), 1u) << value;
+    return p.empty() ? std::string() : p[0];
+  };
+  EXPECT_THAT(one(R"({"config": {"entries": [}})"),
+              HasSubstr("env OPAL_DATA_CONFIG_SOURCES: invalid JSON: "));
+  EXPECT_THAT(one(R"({"config":{"entries":[]},"external_source_url":"https://x"})"),
+              HasSubstr("exactly one of"));
+  EXPECT_THAT(one("{}"), HasSubstr("exactly one of"));
+  EXPECT_THAT(one(R"({"external_source_url":"ftp://x"})"),
+              HasSubstr("external_source_url: expected an http(s) URL"));
+  EXPECT_THAT(one(R"({"config":{"entires":[]}})"), HasSubstr("config.entires: unknown key"));
+  EXPECT_THAT(one(R"({"config":{"entries":[{"url":"http://x","save_method":"POST"}]}})"),
+              HasSubstr("env OPAL_DATA_CONFIG_SOURCES: config.entries[0].save_method"));
+  EXPECT_THAT(one("[1]"), HasSubstr("expected an object"));
+}
+
+TEST(ServerConfig, BadJsonErrorDoesNotEchoTheInput) {
+  auto p = problems_of("", {{"OPAL_DATA_CONFIG_SOURCES",
+                             R"({"config":{"entries":[{"config":{"headers":{"a":"tok3n")"}});
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_THAT(p[0], ::testing::Not(HasSubstr("tok3n")));
+}
+
+TEST(ServerConfig, YamlDataConfigSourcesErrorNamesThePath) {
+  yaml_file f(R"(
+data:
+  config_sources:
+    config:
+      entries:
+        - {url: "http://x", topics: [a], save_method: DELETE}
+)");
+  EXPECT_THAT(problems_of(f.path(), {}),
+              ::testing::ElementsAre(
+                  HasSubstr("data.config_sources.config.entries[0].save_method: ")));
+}
+
+TEST(ServerConfig, EmptyFileAndEmptySectionsAreDefaults) {
+  yaml_file f("# nothing yet\nauth:\nlimits:\n");
+  EXPECT_EQ(load_server_config(f.path(), {}).port, 7002);
+}
+
+TEST(ServerConfig, DuplicateKeyIsRefused) {
+  yaml_file f("server:\n  port: 1\n  port: 2\n");
+  EXPECT_THAT(problems_of(f.path(), {}), ::testing::Contains("server.port: duplicate key"));
+}
+
+}  // namespace
+}  // namespace pdl::config
