@@ -89,6 +89,11 @@ void resolve_value(const std::string& value, const char* what, wiped_string& out
       }
       return;
     }
+    // Key text never starts like a path (PEM "-----", DER "MII", "ssh-"), so this was meant to
+    // be a file: say so rather than failing to parse a file name as a key.
+    if (value.starts_with('/') || value.starts_with("~/") || value.starts_with("./")) {
+      throw key_error(std::string(what) + " file " + path + " does not exist");
+    }
   }
   if (value.size() > max_key_file_bytes) {
     throw key_error(std::string(what) + " is larger than 64 KiB");

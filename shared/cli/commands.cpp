@@ -189,8 +189,7 @@ common_commands::common_commands(CLI::App& app) : state_(std::make_unique<state>
                                         "JSON list of DataSourceEntry (ignored with --src-url)");
   s.src_url_opt = s.publish->add_option("--src-url", s.src_url, "URL the agents fetch from");
   s.publish->add_option("-t,--topic", s.topics, "Topic (repeatable)")
-      ->allow_extra_args(false)
-      ->expected(1);
+      ->allow_extra_args(false);  // one value per -t, so TOKEN is never swallowed
   s.data_opt = s.publish->add_option("--data", s.data, "Inline data, JSON");
   s.publish->add_option("--src-config", s.src_config, "Fetcher config, a JSON object")
       ->capture_default_str();

@@ -46,8 +46,9 @@ void read_yaml(const YAML::Node& root, agent_config& c, std::vector<problem>& pr
 
   auto server = top.section("server");
   std::vector<std::string> urls;
+  const auto before = problems.size();
   server.read("url", urls);
-  if (server.raw("url")) {
+  if (server.raw("url") && problems.size() == before) {
     if (urls.empty()) {
       server.add_problem("url", "at least one server URL is needed");
     } else {
@@ -72,8 +73,9 @@ void read_yaml(const YAML::Node& root, agent_config& c, std::vector<problem>& pr
 
   auto data = top.section("data");
   std::vector<std::string> topics;
+  const auto topics_before = problems.size();
   data.read("topics", topics);
-  if (data.raw("topics")) {
+  if (data.raw("topics") && problems.size() == topics_before) {
     if (topics.empty()) {
       data.add_problem("topics", "at least one topic is needed");
     } else {

@@ -218,8 +218,9 @@ frame decode(std::string_view text, std::size_t max_bytes) {
       }
     }
   }
-  if (auto e = doc.at_end() ? simdjson::SUCCESS : simdjson::TRAILING_CONTENT) {
-    malformed("", e);
+  const char* trailing = nullptr;
+  if (!doc.current_location().get(trailing)) {
+    malformed("", simdjson::TRAILING_CONTENT);
   }
   if (f.req.has_value() == f.resp.has_value()) {
     throw invalid_input("", "exactly one of request and response must be non-null");

@@ -15,6 +15,8 @@ struct syntax_error {
 };
 struct unexpected_eof {};
 
+bool plain_string_byte(unsigned char c) { return c >= 0x20 && c < 0x80 && c != '"' && c != '\\'; }
+
 bool is_space(unsigned char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
 bool is_hex(unsigned char c) {
@@ -255,6 +257,12 @@ class parser {
   std::string string_text() {
     std::string out;
     for (;;) {
+      std::size_t run = i_;  // plain bytes are copied in bulk: bodies may be 100 MB
+      while (run < s_.size() && plain_string_byte(static_cast<unsigned char>(s_[run]))) {
+        ++run;
+      }
+      out.append(s_.substr(i_, run - i_));
+      i_ = run;
       unsigned char c = next();
       if (c == '"') {
         return out;
@@ -391,13 +399,19 @@ class parser {
 void encode_string(std::string& out, std::string_view s) {
   out += '"';
   for (std::size_t i = 0; i < s.size();) {
+    std::size_t run = i;
+    while (run < s.size() && plain_string_byte(static_cast<unsigned char>(s[run])) &&
+           s[run] != '<' && s[run] != '>' && s[run] != '&') {
+      ++run;
+    }
+    out.append(s.substr(i, run - i));
+    i = run;
+    if (i == s.size()) {
+      break;
+    }
     auto c = static_cast<unsigned char>(s[i]);
     if (c < 0x80) {
       ++i;
-      if (c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&') {
-        out += static_cast<char>(c);
-        continue;
-      }
       switch (c) {
         case '"': out += "\\\""; break;
         case '\\': out += "\\\\"; break;

@@ -146,6 +146,12 @@ TEST(keys, tilde_expands_to_home) {
   EXPECT_EQ(pub.kid(), opal_kid);
 }
 
+TEST(keys, missing_key_file_is_named) {
+  const std::string msg = key_error_message(
+      [] { rsa_key::load_public("/nonexistent/opal_public.pem", key_format::pem); });
+  EXPECT_EQ(msg, "public key file /nonexistent/opal_public.pem does not exist");
+}
+
 TEST(keys, encrypted_pem_needs_its_passphrase) {
   const secret path(testdata("opal_pkcs8_encrypted.pem"));
   const rsa_key priv = rsa_key::load_private(path, key_format::pem, secret("s3cret"));

@@ -96,6 +96,17 @@ TEST(Commands, PublishUsesUriAliasRouteAndEnvToken) {
   EXPECT_EQ(nlohmann::json::parse(body_of(req))["reason"], "because");
 }
 
+TEST(Commands, TopicTakesOneValueSoTheTokenStaysPositional) {
+  tiny_server server(tiny_server::replying(200, R"({"status":"ok"})"));
+  auto r = run({"publish-data-update", "--server-url", server.url(""), "--src-url",
+                "http://src/x", "-t", "a", "--topic", "b", "positional-token"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  auto req = server.requests().at(0);
+  EXPECT_THAT(req, HasSubstr("Authorization: Bearer positional-token"));
+  EXPECT_EQ(nlohmann::json::parse(body_of(req))["entries"][0]["topics"],
+            nlohmann::json({"a", "b"}));
+}
+
 TEST(Commands, PublishRefusedPrintsStatusAndReason) {
   tiny_server server(tiny_server::replying(
       401, R"({"detail":{"error":"Incorrect 'peer_type' claim","token":"client-jwt"}})"));

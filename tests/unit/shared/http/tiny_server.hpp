@@ -80,7 +80,9 @@ class tiny_server {
 
   /** Handler answering every request with @p status and @p body. */
   static handler replying(int status, std::string body, std::string extra_headers = "") {
-    return [=](int fd, const std::string&) { write_all(fd, response(status, body, extra_headers)); };
+    return [=](int fd, const std::string&) {
+      write_all(fd, response(status, body, extra_headers));
+    };
   }
 
   /** Blocks until the peer closes: a server that accepted and never answers. */

@@ -93,7 +93,8 @@ TEST(Publisher, RefusalCarriesStatusAndReasonButNeverTheToken) {
 }
 
 TEST(Publisher, EchoedTokenInsideAReasonIsRedacted) {
-  tiny_server server(tiny_server::replying(403, R"({"detail":"token jwt-datasource-secret denied"})"));
+  tiny_server server(
+      tiny_server::replying(403, R"({"detail":"token jwt-datasource-secret denied"})"));
   try {
     (void)client(opts_for(server)).publish(billing_update());
     FAIL();
@@ -170,14 +171,16 @@ TEST(Publisher, ObtainTokenSendsOpalsRequest) {
 
 TEST(Publisher, ObtainTokenWithoutTtlLetsTheServerChoose) {
   tiny_server server(tiny_server::replying(200, R"({"token":"t"})"));
-  (void)client(opts_for(server, "")).obtain_token(secret("m"), "client", 0, nlohmann::json::object());
+  (void)client(opts_for(server, ""))
+      .obtain_token(secret("m"), "client", 0, nlohmann::json::object());
   auto sent = nlohmann::json::parse(body_of(server.requests().at(0)));
   EXPECT_FALSE(sent.contains("ttl"));
 }
 
 TEST(Publisher, ObtainTokenRefusalNeverShowsTheMasterToken) {
   tiny_server server(tiny_server::replying(
-      401, R"({"detail":{"error":"unauthorized to access this endpoint!","token":"master-secret"}})"));
+      401,
+      R"({"detail":{"error":"unauthorized to access this endpoint!","token":"master-secret"}})"));
   try {
     (void)client(opts_for(server, "")).obtain_token(secret("master-secret"), "client", 0, {});
     FAIL();

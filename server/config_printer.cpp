@@ -1,0 +1,100 @@
+#include "server/config_printer.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+namespace pdl::server {
+namespace {
+
+using nlohmann::json;
+
+json redacted(const secret& s) {
+  return s.empty() ? json(nullptr) : json("<redacted>");
+}
+
+std::string format_name(auth::key_format f) {
+  switch (f) {
+    case auth::key_format::pem: return "pem";
+    case auth::key_format::ssh: return "ssh";
+    case auth::key_format::der: return "der";
+  }
+  return "pem";
+}
+
+void emit(YAML::Emitter& out, const json& j) {
+  if (j.is_object()) {
+    out << YAML::BeginMap;
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      out << YAML::Key << it.key() << YAML::Value;
+      emit(out, it.value());
+    }
+    out << YAML::EndMap;
+  } else if (j.is_array()) {
+    out << YAML::BeginSeq;
+    for (const auto& v : j) {
+      emit(out, v);
+    }
+    out << YAML::EndSeq;
+  } else if (j.is_string()) {
+    out << YAML::DoubleQuoted << j.get<std::string>();
+  } else if (j.is_null()) {
+    out << YAML::Null;
+  } else {
+    out << j.dump();
+  }
+}
+
+}  // namespace
+
+json effective_config(const config::server_config& cfg) {
+  json sources;
+  if (cfg.external_source_url) {
+    sources = {{"external_source_url", *cfg.external_source_url}};
+  } else {
+    // Entry config may hold source credentials (headers): print only where data comes from.
+    json entries = json::array();
+    for (const auto& e : cfg.data_config_entries) {
+      entries.push_back({{"url", e.url},
+                         {"topics", e.topics},
+                         {"dst_path", e.dst_path},
+                         {"save_method", model::to_string(e.method)},
+                         {"config", e.config_json ? json("<redacted>") : json(nullptr)},
+                         {"data", e.data_json ? json("<inline>") : json(nullptr)},
+                         {"periodic_update_interval",
+                          e.periodic_update_interval ? json(*e.periodic_update_interval)
+                                                     : json(nullptr)}});
+    }
+    sources = {{"config", {{"entries", entries}}}};
+  }
+  return {
+      {"server", {{"host", cfg.host}, {"port", cfg.port}, {"threads", cfg.threads}}},
+      {"auth",
+       {{"enabled", cfg.auth_enabled},
+        {"master_token", redacted(cfg.master_token)},
+        {"private_key", redacted(cfg.private_key)},
+        {"private_key_format", format_name(cfg.private_key_format)},
+        {"private_key_passphrase", redacted(cfg.private_key_passphrase)},
+        {"public_key", cfg.public_key.empty() ? json(nullptr) : json("<set>")},
+        {"public_key_format", format_name(cfg.public_key_format)},
+        {"jwt_audience", cfg.jwt_audience},
+        {"jwt_issuer", cfg.jwt_issuer}}},
+      {"data", {{"config_sources", sources}, {"config_route", cfg.data_config_route}}},
+      {"limits",
+       {{"max_body_bytes", cfg.max_body_bytes},
+        {"max_header_bytes", cfg.max_header_bytes},
+        {"ws_max_message_bytes", cfg.ws_max_message_bytes},
+        {"ws_send_queue", cfg.ws_send_queue_max},
+        {"max_connections", cfg.max_connections},
+        {"http_read_timeout_seconds", cfg.http_read_timeout.count()},
+        {"ws_ping_interval_seconds", cfg.ws_ping_interval.count()},
+        {"retained_updates", cfg.log_retained_updates}}},
+      {"log", {{"level", cfg.log_level}, {"format", cfg.log_format}}},
+  };
+}
+
+std::string to_yaml(const json& doc) {
+  YAML::Emitter out;
+  emit(out, doc);
+  return std::string(out.c_str()) + "\n";
+}
+
+}  // namespace pdl::server

@@ -1,0 +1,145 @@
+#include "server/openapi.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+#include <nlohmann/json.hpp>
+
+#include "server/version.hpp"
+
+namespace pdl::server {
+namespace {
+
+using nlohmann::json;
+
+json ref(std::string_view name) {
+  return {{"$ref", "#/components/schemas/" + std::string(name)}};
+}
+
+json str() { return {{"type", "string"}}; }
+json nullable(json j) {
+  j["nullable"] = true;
+  return j;
+}
+json str_list() { return {{"type", "array"}, {"items", str()}}; }
+
+json schemas() {
+  json s;
+  s["Status"] = {{"type", "object"}, {"properties", {{"status", str()}}}};
+  s["ErrorDetail"] = {
+      {"type", "object"},
+      {"description", "Refusal: {\"detail\":{\"error\":...}} (404/405: {\"detail\":\"...\"})"},
+      {"properties",
+       {{"detail", {{"type", "object"}, {"properties", {{"error", str()}}}}}}}};
+  s["ValidationError"] = {
+      {"type", "object"},
+      {"properties",
+       {{"detail",
+         {{"type", "array"},
+          {"items",
+           {{"type", "object"},
+            {"properties",
+             {{"loc", {{"type", "array"}, {"items", json::object()}}},
+              {"msg", str()},
+              {"type", str()}}}}}}},
+        {"error", str()}}}};
+  s["AccessTokenRequest"] = {
+      {"type", "object"},
+      {"properties",
+       {{"id", {{"type", "string"}, {"format", "uuid"}}},
+        {"type", {{"type", "string"}, {"enum", {"client", "datasource", "listener"}}}},
+        {"ttl", {{"description", "seconds, ISO-8601 duration or [D ]HH:MM:SS"}}},
+        {"claims", {{"type", "object"}}}}}};
+  s["AccessToken"] = {
+      {"type", "object"},
+      {"properties",
+       {{"token", str()},
+        {"type", {{"type", "string"}, {"enum", {"bearer"}}}},
+        {"details",
+         {{"type", "object"},
+          {"properties",
+           {{"id", str()}, {"type", str()}, {"expired", str()}, {"claims", {{"type", "object"}}}}}}}}}};
+  s["JWKS"] = {{"type", "object"},
+               {"properties", {{"keys", {{"type", "array"}, {"items", {{"type", "object"}}}}}}}};
+  s["JSONPatchAction"] = {
+      {"type", "object"},
+      {"required", {"op", "path"}},
+      {"properties",
+       {{"op", {{"type", "string"}, {"enum", {"add", "remove", "replace"}}}},
+        {"path", str()},
+        {"value", json::object()}}}};
+  json entry_props = {{"url", str()},
+                      {"config", nullable({{"type", "object"}})},
+                      {"topics", str_list()},
+                      {"dst_path", str()},
+                      {"save_method", {{"type", "string"}, {"enum", {"PUT", "PATCH"}}}},
+                      {"data", nullable(json::object())}};
+  s["DataSourceEntry"] = {{"type", "object"}, {"properties", entry_props}};
+  json with_interval = entry_props;
+  with_interval["periodic_update_interval"] = nullable({{"type", "number"}});
+  s["DataSourceEntryWithPollingInterval"] = {{"type", "object"}, {"properties", with_interval}};
+  s["DataSourceConfig"] = {
+      {"type", "object"},
+      {"properties",
+       {{"entries", {{"type", "array"}, {"items", ref("DataSourceEntryWithPollingInterval")}}}}}};
+  s["DataUpdate"] = {
+      {"type", "object"},
+      {"required", {"entries"}},
+      {"properties",
+       {{"id", nullable(str())},
+        {"entries", {{"type", "array"}, {"minItems", 1}, {"items", ref("DataSourceEntry")}}},
+        {"reason", nullable(str())},
+        {"callback", {{"type", "object"}}},
+        {"seq", {{"type", "integer"}, {"description", "server-assigned sequence (notify only)"}}}}}};
+  s["PublishResult"] = {
+      {"type", "object"},
+      {"properties", {{"status", str()}, {"id", str()}, {"seq", {{"type", "integer"}}}}}};
+  s["DataUpdateReport"] = {
+      {"type", "object"},
+      {"properties",
+       {{"update_id", nullable(str())}, {"reports", {{"type", "array"}, {"items", {{"type", "object"}}}}}}}};
+  return s;
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+}  // namespace
+
+std::string build_openapi(const std::vector<route>& routes) {
+  json paths = json::object();
+  for (const auto& r : routes) {
+    json op = {{"summary", r.doc.summary}};
+    if (r.doc.bearer) {
+      op["security"] = json::array({{{"bearer", json::array()}}});
+    }
+    if (!r.doc.request_schema.empty()) {
+      op["requestBody"] = {
+          {"required", true},
+          {"content", {{"application/json", {{"schema", ref(r.doc.request_schema)}}}}}};
+    }
+    json responses = json::object();
+    for (const auto& [status, schema] : r.doc.responses) {
+      json resp = {{"description", schema.empty() ? "see summary" : std::string(schema)}};
+      if (!schema.empty()) {
+        resp["content"] = {{"application/json", {{"schema", ref(schema)}}}};
+      }
+      responses[std::to_string(status)] = resp;
+    }
+    op["responses"] = responses;
+    paths[r.path][lower(r.method)] = op;
+  }
+  json doc = {{"openapi", "3.0.3"},
+              {"info", {{"title", "opal-server (pdl)"}, {"version", std::string(version)}}},
+              {"paths", paths},
+              {"components",
+               {{"schemas", schemas()},
+                {"securitySchemes",
+                 {{"bearer", {{"type", "http"}, {"scheme", "bearer"}, {"bearerFormat", "JWT"}}}}}}}};
+  return doc.dump();
+}
+
+}  // namespace pdl::server

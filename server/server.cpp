@@ -1,0 +1,139 @@
+#include "server/server.hpp"
+
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <thread>
+#include <vector>
+
+#include <pthread.h>
+
+#include "server/http_listener.hpp"
+#include "server/server_context.hpp"
+#include "shared/config/config_error.hpp"
+#include "shared/log/log.hpp"
+#include "shared/net.hpp"
+
+namespace pdl::server {
+namespace {
+
+std::shared_ptr<spdlog::logger> logger() {
+  static auto l = log::get("server.http");
+  return l;
+}
+
+}  // namespace
+
+struct server::impl {
+  std::unique_ptr<server_context> ctx;
+  net::io_context ioc;
+  std::unique_ptr<http_listener> listener;
+  std::vector<std::thread> threads;
+  std::mutex stop_mu;
+  bool stopped = false;  // guarded by stop_mu
+
+  explicit impl(std::unique_ptr<server_context> c)
+      : ctx(std::move(c)), ioc(std::max(1, ctx->cfg.threads)) {}
+};
+
+server::server(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+
+server::~server() { stop(); }
+
+std::unique_ptr<server> server::start(config::server_config cfg) {
+  auto p = std::make_unique<impl>(make_server_context(std::move(cfg)));
+  p->listener = http_listener::open(*p->ctx, p->ioc);
+  p->listener->start();
+  int n = std::max(1, p->ctx->cfg.threads);
+  for (int i = 0; i < n; ++i) {
+    p->threads.emplace_back([io = &p->ioc] {
+      for (;;) {
+        try {
+          io->run();
+          return;
+        } catch (const std::exception& e) {
+          // Handlers catch their own errors (STYLE A1); this is the last line of defence.
+          logger()->error("uncaught exception in the event loop: {}", e.what());
+        }
+      }
+    });
+  }
+  p->ctx->listening = true;
+  logger()->info("listening on {}:{} ({} threads)", p->ctx->cfg.host, p->listener->port(), n);
+  return std::unique_ptr<server>(new server(std::move(p)));
+}
+
+std::uint16_t server::port() const { return impl_->listener->port(); }
+
+server_context& server::context() { return *impl_->ctx; }
+
+void server::stop(std::chrono::milliseconds grace) {
+  std::lock_guard lock(impl_->stop_mu);
+  if (impl_->stopped) {
+    return;
+  }
+  impl_->stopped = true;
+  auto& ctx = *impl_->ctx;
+  ctx.listening = false;
+  impl_->listener->stop();
+  ctx.subscriptions.shut_down_all();
+  auto deadline = std::chrono::steady_clock::now() + grace;
+  while (ctx.stats.open_connections.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (ctx.stats.open_connections.load() > 0) {
+    logger()->warn("{} connections still open after {} ms: cutting them",
+                   ctx.stats.open_connections.load(), grace.count());
+  }
+  impl_->ioc.stop();
+  for (auto& t : impl_->threads) {
+    t.join();
+  }
+  impl_->threads.clear();
+  logger()->info("stopped");
+  logger()->flush();
+}
+
+void write_port_file(const std::string& path, std::uint16_t port) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << port << "\n";
+    out.flush();
+    if (!out) {
+      throw std::runtime_error("cannot write " + tmp);
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    throw std::runtime_error("cannot rename " + tmp + " to " + path);
+  }
+}
+
+int run_until_signalled(config::server_config cfg) {
+  // Block the stop signals in every thread (the server's threads inherit the mask), then wait
+  // for them here: no async-signal-safety concerns, and SIGTERM takes the graceful path.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  std::string port_file = cfg.port_file;
+  std::unique_ptr<server> srv;
+  try {
+    srv = server::start(std::move(cfg));
+    if (!port_file.empty()) {
+      write_port_file(port_file, srv->port());
+    }
+  } catch (const std::exception& e) {
+    logger()->critical("startup failed: {}", e.what());
+    logger()->flush();
+    return 1;
+  }
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  logger()->info("{} received: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  srv->stop();
+  return 0;
+}
+
+}  // namespace pdl::server

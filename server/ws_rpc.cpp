@@ -1,0 +1,127 @@
+#include "server/ws_rpc.hpp"
+
+#include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
+
+#include "server/server_context.hpp"
+#include "shared/log/log.hpp"
+#include "shared/rpc/rpc.hpp"
+
+namespace pdl::server {
+namespace {
+
+std::shared_ptr<spdlog::logger> logger() {
+  static auto l = log::get("server.ws");
+  return l;
+}
+
+constexpr std::string_view stats_prefix = "__opal_stats";
+
+std::string quoted(std::string_view s) {
+  return nlohmann::json(std::string(s)).dump();
+}
+
+}  // namespace
+
+ws_rpc::ws_rpc(server_context& ctx, std::string session_id, caller who)
+    : ctx_(ctx), session_id_(std::move(session_id)), who_(std::move(who)) {}
+
+std::optional<std::string> ws_rpc::on_frame(std::string_view text) {
+  rpc::frame f;
+  try {
+    f = rpc::decode(text, ctx_.cfg.ws_max_message_bytes);
+  } catch (const model::invalid_input& e) {
+    logger()->warn("conn={} unreadable frame ignored: {}", session_id_, e.what());
+    return std::nullopt;
+  }
+  if (!f.req) {
+    return std::nullopt;  // an answer to our notify: we never wait for those
+  }
+  const rpc::request& req = *f.req;
+  if (req.method == "_ping_" || req.method == "ping") {
+    return rpc::encode_response(R"("pong")", "str", req.call_id);
+  }
+  if (req.method == "_get_channel_id_") {
+    return rpc::encode_response(quoted(session_id_), "str", req.call_id);
+  }
+  if (req.method == "subscribe") {
+    return rpc::encode_response(handle_subscribe(req.arguments_json), "bool", req.call_id);
+  }
+  if (req.method == "unsubscribe") {
+    try {
+      ctx_.subscriptions.unsubscribe(session_id_, rpc::decode_topics_arguments(req.arguments_json));
+    } catch (const model::invalid_input& e) {
+      logger()->warn("conn={} unsubscribe refused: {}", session_id_, e.what());
+      return rpc::encode_response("false", "bool", req.call_id);
+    }
+    return rpc::encode_response("true", "bool", req.call_id);
+  }
+  if (req.method == "publish") {
+    return rpc::encode_response(handle_publish(req.arguments_json), "bool", req.call_id);
+  }
+  if (req.method.front() == '_') {
+    return std::nullopt;
+  }
+  logger()->warn("conn={} unknown RPC method '{}'", session_id_,
+                 req.method.substr(0, 64));
+  return rpc::encode_response("null", "error", req.call_id);
+}
+
+std::string ws_rpc::handle_subscribe(std::string_view args) {
+  std::vector<std::string> topics;
+  try {
+    topics = rpc::decode_topics_arguments(args);
+  } catch (const model::invalid_input& e) {
+    logger()->warn("conn={} subscribe refused: {}", session_id_, e.what());
+    return "false";
+  }
+  if (auto bad = first_forbidden_topic(topics, who_.permitted_topics)) {
+    logger()->warn("conn={} subscribe refused: topic '{}' is not permitted by the token",
+                   session_id_, *bad);
+    return "false";
+  }
+  ctx_.subscriptions.subscribe(session_id_, topics);
+  logger()->info("conn={} subscribed to [{}]", session_id_, fmt::join(topics, ","));
+  return "true";
+}
+
+std::string ws_rpc::handle_publish(std::string_view args) {
+  auto doc = nlohmann::json::parse(args, nullptr, false);
+  std::vector<std::string> topics;
+  if (doc.is_object()) {
+    if (auto it = doc.find("topics"); it != doc.end() && it->is_array()) {
+      for (const auto& t : *it) {
+        if (t.is_string()) {
+          topics.push_back(t.get<std::string>());
+        }
+      }
+    }
+  }
+  if (!topics.empty() && std::all_of(topics.begin(), topics.end(), [](const std::string& t) {
+        return t.rfind(stats_prefix, 0) == 0;
+      })) {
+    return "true";  // OPAL client statistics: accepted, not kept
+  }
+  if (!who_.may_publish()) {
+    logger()->warn("conn={} publish refused: only datasource tokens may publish", session_id_);
+    return "false";
+  }
+  if (auto bad = first_forbidden_topic(topics, who_.permitted_topics)) {
+    logger()->warn("conn={} publish refused: topic '{}' is not permitted by the token",
+                   session_id_, *bad);
+    return "false";
+  }
+  auto data = doc.is_object() ? doc.find("data") : doc.end();
+  if (!doc.is_object() || data == doc.end() || !data->is_object()) {
+    logger()->warn("conn={} publish refused: 'data' is not a DataUpdate object", session_id_);
+    return "false";
+  }
+  http_reply r = ctx_.intake->submit(data->dump(), who_, "ws");
+  if (r.status != 200) {
+    logger()->warn("conn={} publish refused ({}): {}", session_id_, r.status, r.body);
+    return "false";
+  }
+  return "true";
+}
+
+}  // namespace pdl::server

@@ -1,0 +1,191 @@
+#pragma once
+// Fakes for the agent's seams (data_fetcher, policy_store, update_feed), thread-safe where the
+// real ones are called from worker threads.
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "agent/data_fetcher.hpp"
+#include "agent/policy_store.hpp"
+#include "agent/update_feed.hpp"
+#include "shared/model/json_validator.hpp"
+
+namespace pdl::agent::test {
+
+inline std::string read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+/** A one-shot gate a worker can wait on (with a deadline, never forever). */
+class gate {
+ public:
+  void open() {
+    std::lock_guard lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+  /** True when opened before @p timeout passed. */
+  bool wait(std::chrono::milliseconds timeout = std::chrono::milliseconds(5000)) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return open_; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = false;
+};
+
+struct recorded_write {
+  std::string method;  // PUT / PATCH
+  std::string path;
+  std::string body;
+};
+
+class fake_store final : public policy_store {
+ public:
+  void put(std::string_view path, const store_body& body) override { write("PUT", path, body); }
+  void patch(std::string_view path, const store_body& body) override {
+    write("PATCH", path, body);
+  }
+  bool health() override { return healthy.load(); }
+
+  std::vector<recorded_write> writes() {
+    std::lock_guard lock(mu_);
+    return writes_;
+  }
+  std::vector<std::string> started() {
+    std::lock_guard lock(mu_);
+    return started_;
+  }
+  int max_in_flight() const { return max_in_flight_.load(); }
+  /** Writes to @p path fail with @p status until cleared. */
+  void fail_path(const std::string& path, long status) {
+    std::lock_guard lock(mu_);
+    failing_[path] = status;
+  }
+  void clear_failures() {
+    std::lock_guard lock(mu_);
+    failing_.clear();
+  }
+  /** Runs inside the write (on the worker thread), before it is recorded. */
+  std::function<void(const std::string& path)> on_write;
+
+  std::atomic<bool> healthy{true};
+
+ private:
+  void write(const char* method, std::string_view path_view, const store_body& body) {
+    const std::string path(path_view);
+    const int now = ++in_flight_;
+    int prev = max_in_flight_.load();
+    while (now > prev && !max_in_flight_.compare_exchange_weak(prev, now)) {
+    }
+    {
+      std::lock_guard lock(mu_);
+      started_.push_back(path);
+    }
+    if (on_write) {
+      on_write(path);
+    }
+    std::string text = body.is_file() ? read_all(body.file_path) : std::string(body.text);
+    long status = 0;
+    {
+      std::lock_guard lock(mu_);
+      if (auto it = failing_.find(path); it != failing_.end()) {
+        status = it->second;
+      } else {
+        writes_.push_back({method, path, std::move(text)});
+      }
+    }
+    --in_flight_;
+    if (status != 0) {
+      throw store_error("policy store answered HTTP " + std::to_string(status) + ": refused",
+                        status);
+    }
+  }
+
+  std::mutex mu_;
+  std::vector<recorded_write> writes_;
+  std::vector<std::string> started_;
+  std::map<std::string, long> failing_;
+  std::atomic<int> in_flight_{0};
+  std::atomic<int> max_in_flight_{0};
+};
+
+class fake_fetcher final : public data_fetcher {
+ public:
+  fetched_body fetch(const model::data_source_entry& entry) override {
+    std::string body;
+    {
+      std::lock_guard lock(mu_);
+      ++calls_;
+      auto it = sources_.find(entry.url);
+      if (it == sources_.end()) {
+        throw fetch_error("source " + entry.url + " answered HTTP 404", true, 404);
+      }
+      body = it->second;
+    }
+    if (before_fetch) {
+      before_fetch(entry.url);
+    }
+    fetched_body out;
+    out.file = temp_file::create("", "test");
+    std::ofstream(out.file.path(), std::ios::binary) << body;
+    out.size = body.size();
+    std::optional<model::json_type> root;
+    const auto err = model::validate_json(body, &root);
+    if (!err.empty()) {
+      throw fetch_error("invalid JSON from " + entry.url + ": " + err, true);
+    }
+    out.root = *root;
+    return out;
+  }
+  void set(const std::string& url, std::string body) {
+    std::lock_guard lock(mu_);
+    sources_[url] = std::move(body);
+  }
+  int calls() {
+    std::lock_guard lock(mu_);
+    return calls_;
+  }
+  std::function<void(const std::string& url)> before_fetch;
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, std::string> sources_;
+  int calls_ = 0;
+};
+
+/** A feed driven by the test: it calls the handlers itself (on the io_context thread). */
+class fake_feed final : public update_feed {
+ public:
+  explicit fake_feed(bool* started = nullptr) : started_flag_(started) {}
+  void start(feed_handlers h) override {
+    handlers = std::move(h);
+    started = true;
+    if (started_flag_ != nullptr) {
+      *started_flag_ = true;
+    }
+  }
+  void stop() override { stopped = true; }
+  feed_handlers handlers;
+  bool started = false;
+  bool stopped = false;
+
+ private:
+  bool* started_flag_;
+};
+
+}  // namespace pdl::agent::test

@@ -1,0 +1,60 @@
+#include "agent/ws_url.hpp"
+
+#include <gtest/gtest.h>
+
+#include "shared/config/config_error.hpp"
+
+namespace pdl::agent {
+namespace {
+
+TEST(ws_url, http_url_becomes_ws_with_ws_path) {
+  const auto ep = derive_ws_endpoint("http://opal-server:7002");
+  EXPECT_EQ(ep.host, "opal-server");
+  EXPECT_EQ(ep.port, 7002);
+  EXPECT_EQ(ep.target, "/ws");
+  EXPECT_EQ(ep.url(), "ws://opal-server:7002/ws");
+}
+
+TEST(ws_url, host_containing_http_is_not_mangled) {
+  EXPECT_EQ(derive_ws_endpoint("http://httpbin-opal:80/").url(), "ws://httpbin-opal:80/ws");
+}
+
+TEST(ws_url, default_port_and_prefix) {
+  const auto ep = derive_ws_endpoint("HTTP://Example.org/opal/");
+  EXPECT_EQ(ep.port, 80);
+  EXPECT_EQ(ep.target, "/opal/ws");
+}
+
+TEST(ws_url, ipv6_literal) {
+  const auto ep = derive_ws_endpoint("http://[::1]:7002");
+  EXPECT_EQ(ep.host, "::1");
+  EXPECT_EQ(ep.host_header, "[::1]:7002");
+}
+
+TEST(ws_url, tls_is_refused_with_a_clear_message) {
+  try {
+    derive_ws_endpoint("https://opal.example.com");
+    FAIL() << "https accepted";
+  } catch (const config::config_error& e) {
+    ASSERT_EQ(e.problems().size(), 1u);
+    EXPECT_EQ(e.problems()[0].where, "server.url");
+    EXPECT_NE(e.problems()[0].message.find("TLS is not supported yet"), std::string::npos);
+  }
+}
+
+TEST(ws_url, bad_urls_are_refused) {
+  EXPECT_THROW(derive_ws_endpoint("opal-server:7002"), config::config_error);
+  EXPECT_THROW(derive_ws_endpoint("ftp://x"), config::config_error);
+  EXPECT_THROW(derive_ws_endpoint("http://x:99999"), config::config_error);
+  EXPECT_THROW(derive_ws_endpoint("http://x:7002?token=1"), config::config_error);
+  EXPECT_THROW(derive_ws_endpoint("http://user:pw@x"), config::config_error);
+  EXPECT_THROW(derive_ws_endpoint("http://:80"), config::config_error);
+}
+
+TEST(ws_url, default_data_config_url) {
+  EXPECT_EQ(default_data_config_url("http://s:7002/"), "http://s:7002/data/config");
+  EXPECT_EQ(default_data_config_url("http://s:7002/p"), "http://s:7002/p/data/config");
+}
+
+}  // namespace
+}  // namespace pdl::agent
