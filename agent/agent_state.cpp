@@ -1,5 +1,7 @@
 #include "agent/agent_state.hpp"
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 namespace pdl::agent {
@@ -26,7 +28,7 @@ void agent_state::set_connected(bool connected, std::string server_url, std::str
   if (connected && !connected_) {
     ++reconnects_;
     // A fresh connection reloads the base data, so an old write failure no longer describes us.
-    last_write_ok_ = true;
+    failing_writes_.clear();
     last_write_error_.clear();
   }
   connected_ = connected;
@@ -52,8 +54,7 @@ void agent_state::record_success(const std::string& dst_path) {
   d.last_success = std::chrono::system_clock::now();
   ++d.successes;
   ++entries_ok_;
-  last_write_ok_ = true;
-  last_write_error_.clear();
+  failing_writes_.erase(dst_path);
 }
 
 void agent_state::record_write_failure(const std::string& dst_path, const std::string& error) {
@@ -62,9 +63,9 @@ void agent_state::record_write_failure(const std::string& dst_path, const std::s
   d.last_error = error;
   ++d.failures;
   ++entries_failed_;
-  last_write_ok_ = false;
   last_write_error_ = "write to " + (dst_path.empty() ? std::string("/") : dst_path) +
                       " failed: " + error;
+  failing_writes_[dst_path] = last_write_error_;
 }
 
 void agent_state::record_fetch_failure(const std::string& dst_path, const std::string& error) {
@@ -84,8 +85,15 @@ health_verdict agent_state::health() const {
                                               : "not connected to the server: " +
                                                     disconnect_reason_};
   }
-  if (!last_write_ok_) {
-    return {false, last_write_error_};
+  if (!failing_writes_.empty()) {
+    const auto it = std::find_if(failing_writes_.begin(), failing_writes_.end(),
+                                 [&](const auto& f) { return f.second == last_write_error_; });
+    std::string reason = it != failing_writes_.end() ? it->second
+                                                     : failing_writes_.begin()->second;
+    if (failing_writes_.size() > 1) {
+      reason += " (and " + std::to_string(failing_writes_.size() - 1) + " more destinations)";
+    }
+    return {false, reason};
   }
   return {true, {}};
 }

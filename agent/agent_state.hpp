@@ -25,8 +25,10 @@ struct health_verdict {
 /**
  * Readiness: the engine was reachable and the initial data load succeeded (an empty or
  * non-matching base config counts). Once ready, always ready.
- * Health: engine reachable (last probe), connected to the server, and the last write to the
- * engine succeeded. Each flips back when its cause recovers.
+ * Health: engine reachable (last probe), connected to the server, and no destination whose
+ * latest write failed (per destination, so a failure is not hidden by a success elsewhere).
+ * Each flips back when its cause recovers: a later successful write to that destination, or a
+ * new server connection (which reloads the base data).
  */
 class agent_state {
  public:
@@ -66,7 +68,8 @@ class agent_state {
   bool ready_ = false;
   std::string server_url_;
   std::string disconnect_reason_;
-  bool last_write_ok_ = true;
+  /** Destinations whose latest write failed, with that error: health is off while not empty. */
+  std::map<std::string, std::string> failing_writes_;
   std::string last_write_error_;
   std::optional<std::uint64_t> last_applied_seq_;
   std::map<std::string, destination_record> destinations_;

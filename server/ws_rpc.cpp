@@ -1,5 +1,7 @@
 #include "server/ws_rpc.hpp"
 
+#include <algorithm>
+
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
@@ -17,7 +19,7 @@ std::shared_ptr<spdlog::logger> logger() {
 
 constexpr std::string_view stats_prefix = "__opal_stats";
 
-std::string quoted(std::string_view s) {
+std::string json_string(std::string_view s) {
   return nlohmann::json(std::string(s)).dump();
 }
 
@@ -42,7 +44,7 @@ std::optional<std::string> ws_rpc::on_frame(std::string_view text) {
     return rpc::encode_response(R"("pong")", "str", req.call_id);
   }
   if (req.method == "_get_channel_id_") {
-    return rpc::encode_response(quoted(session_id_), "str", req.call_id);
+    return rpc::encode_response(json_string(session_id_), "str", req.call_id);
   }
   if (req.method == "subscribe") {
     return rpc::encode_response(handle_subscribe(req.arguments_json), "bool", req.call_id);

@@ -187,13 +187,14 @@ net::awaitable<void> serve_connection(impl* self, tcp::socket socket) {
                           e.what());
       res = {500, "text/plain; charset=utf-8", "500 internal error in test fake\n", {}};
     }
-    SPDLOG_LOGGER_INFO(self->log, "{} {} -> {} ({} bytes in, {} bytes out{})", req.method,
-                       req.path(), res.status, req.body.size(), res.body.size(),
-                       res.hang ? ", hanging" : "");
     if (res.hang) {
+      SPDLOG_LOGGER_INFO(self->log, "{} {} -> never answered ({} bytes in)", req.method,
+                         req.path(), req.body.size());
       co_await wait_for_close(stream);
       co_return;
     }
+    SPDLOG_LOGGER_INFO(self->log, "{} {} -> {} ({} bytes in, {} bytes out)", req.method,
+                       req.path(), res.status, req.body.size(), res.body.size());
     bool keep = msg.keep_alive() && !res.close && !self->stopping;
     auto out = to_beast(std::move(res), msg.version(), keep);
     co_await send(self, stream, out, ec);

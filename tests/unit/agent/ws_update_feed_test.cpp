@@ -108,7 +108,7 @@ struct script_server {
   std::string auth, protocol, target;
   std::vector<rpc::request> requests;
   std::vector<rpc::response> responses;
-  std::optional<websocket::close_code> close_code;
+  std::optional<std::uint16_t> close_code;
 };
 
 ws_feed_options options_for(const script_server& s) {
@@ -162,7 +162,7 @@ TEST(ws_update_feed, handshake_subscribe_notify_and_channel_id) {
 
   feed->stop();
   ASSERT_TRUE(run_until(ioc, [&] { return server.close_code.has_value(); }));
-  EXPECT_EQ(*server.close_code, websocket::close_code::going_away);
+  EXPECT_EQ(*server.close_code, static_cast<std::uint16_t>(websocket::close_code::going_away));
   server.acceptor.close();
   ioc.restart();
   ioc.run_for(2s);
