@@ -19,6 +19,11 @@ std::shared_ptr<spdlog::logger> logger() {
   return l;
 }
 
+std::shared_ptr<spdlog::logger> store_logger() {
+  static auto l = log::get("agent.store");
+  return l;
+}
+
 void log_task_failure(std::exception_ptr ep) {
   if (!ep) {
     return;
@@ -83,7 +88,7 @@ void data_agent::start() {
       }
       const auto delay = self->impl_->engine_delays.next();
       if (!warned || self->impl_->engine_delays.attempts() % 10 == 0) {
-        SPDLOG_LOGGER_WARN(logger(), "policy engine not reachable yet; retrying in {} ms",
+        SPDLOG_LOGGER_WARN(store_logger(), "policy engine not reachable yet; retrying in {} ms",
                            delay.count());
         warned = true;
       }
@@ -94,7 +99,7 @@ void data_agent::start() {
     if (self->stopping_) {
       co_return;
     }
-    SPDLOG_LOGGER_INFO(logger(), "policy engine reachable");
+    SPDLOG_LOGGER_INFO(store_logger(), "policy engine reachable");
     // (2) The server connection.
     self->parts_.feed->start(feed_handlers{
         [self](const feed_connection_info& info) { self->on_connected(info); },
@@ -116,9 +121,9 @@ void data_agent::start() {
       }
       self->state_.set_engine_reachable(up);
       if (was_up && !up) {
-        SPDLOG_LOGGER_ERROR(logger(), "policy engine unreachable");
+        SPDLOG_LOGGER_ERROR(store_logger(), "policy engine unreachable");
       } else if (!was_up && up) {
-        SPDLOG_LOGGER_WARN(logger(), "policy engine reachable again; reloading the base data");
+        SPDLOG_LOGGER_WARN(store_logger(), "policy engine reachable again; reloading the base data");
         if (self->connected_) {
           self->start_base_load(self->server_index_);
         }
@@ -207,9 +212,10 @@ void data_agent::start_base_load(std::size_t server_index) {
       std::string error;
       std::vector<model::data_source_entry> entries;
       try {
-        entries = co_await offload(self->impl_->pool, [fn = self->parts_.load_base, index] {
-          return fn(index);
-        });
+        // Captures stay trivially destructible: GCC 12 may destroy a co_await operand's
+        // temporaries twice (a lambda holding a std::function crashed here).
+        entries = co_await offload(self->impl_->pool,
+                                   [self, index] { return self->parts_.load_base(index); });
       } catch (const std::exception& e) {
         error = e.what();
       }

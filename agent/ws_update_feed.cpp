@@ -126,8 +126,9 @@ net::awaitable<void> ws_update_feed::impl::session(std::size_t index, bool& esta
   const ws_endpoint& ep = endpoints[index];
   const auto gen = ++session_gen;
   tcp::resolver resolver(ioc);
-  auto results = co_await resolver.async_resolve(ep.host, std::to_string(ep.port),
-                                                 net::use_awaitable);
+  // Operands of co_await are kept free of non-trivial temporaries (GCC 12 coroutine bugs).
+  const std::string port = std::to_string(ep.port);
+  auto results = co_await resolver.async_resolve(ep.host, port, net::use_awaitable);
   if (stopping) {
     co_return;
   }
@@ -180,7 +181,8 @@ net::awaitable<void> ws_update_feed::impl::session(std::size_t index, bool& esta
 
   const auto pong = co_await call("_ping_", "{}");
   SPDLOG_LOGGER_DEBUG(log, "_ping_ answered {}", pong.result_json);
-  const auto sub = co_await call("subscribe", rpc::encode_topics_arguments(opt.topics));
+  const std::string topics_args = rpc::encode_topics_arguments(opt.topics);
+  const auto sub = co_await call("subscribe", topics_args);
   if (sub.result_json != "true") {
     SPDLOG_LOGGER_ERROR(log, "the server refused the subscription to topics [{}] (answer {}); "
                         "is the client token allowed these topics?",
@@ -211,7 +213,8 @@ net::awaitable<void> ws_update_feed::impl::session(std::size_t index, bool& esta
 net::awaitable<rpc::response> ws_update_feed::impl::call(std::string_view method,
                                                          std::string_view args) {
   const std::string id = rpc::new_call_id();
-  co_await write(rpc::encode_request(method, args, id));
+  std::string request = rpc::encode_request(method, args, id);
+  co_await write(std::move(request));
   // A server that never answers would hold us forever (OPAL has no response timeout): close the
   // socket instead, which fails the pending read and sends us to the retry loop.
   call_timer.expires_after(opt.call_timeout);
@@ -255,11 +258,14 @@ net::awaitable<void> ws_update_feed::impl::handle_request(const rpc::request& re
       SPDLOG_LOGGER_ERROR(log, "ignoring an invalid update from the server: {}", e.what());
     }
     // Answered whatever happened: an OPAL server waits for it before notifying others.
-    co_await write(rpc::encode_response("\"None\"", "str", req.call_id));
+    std::string answer = rpc::encode_response("\"None\"", "str", req.call_id);
+    co_await write(std::move(answer));
   } else if (req.method == "_get_channel_id_") {
-    co_await write(rpc::encode_response("\"" + channel_id + "\"", "str", req.call_id));
+    std::string answer = rpc::encode_response("\"" + channel_id + "\"", "str", req.call_id);
+    co_await write(std::move(answer));
   } else if (req.method == "_ping_" || req.method == "ping") {
-    co_await write(rpc::encode_response("\"pong\"", "str", req.call_id));
+    std::string answer = rpc::encode_response("\"pong\"", "str", req.call_id);
+    co_await write(std::move(answer));
   } else if (!req.method.empty() && req.method.front() == '_') {
     // The RPC library's convention: other private methods get no answer.
   } else {
@@ -299,9 +305,8 @@ net::awaitable<void> ws_update_feed::impl::close_going_away() {
   closing = true;
   close_done.expires_at(net::steady_timer::time_point::max());
   boost::system::error_code ec;
-  co_await ws->async_close(websocket::close_reason(websocket::close_code::going_away,
-                                                   "agent shutting down"),
-                           net::redirect_error(net::use_awaitable, ec));
+  const websocket::close_reason reason(websocket::close_code::going_away, "agent shutting down");
+  co_await ws->async_close(reason, net::redirect_error(net::use_awaitable, ec));
   closing = false;
   close_done.cancel();
   if (ec && !benign(ec)) {

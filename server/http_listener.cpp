@@ -182,13 +182,15 @@ net::awaitable<void> http_listener::impl::serve(std::shared_ptr<impl> self,
                                          std::to_string(cfg.max_header_bytes) + " bytes");
       break;
     }
-    if (ec) {
-      break;  // closed, timed out, or not HTTP
-    }
-    if (auto len = parser.content_length(); len && *len > cfg.max_body_bytes) {
+    // Beast reports an announced Content-Length over the limit here, before any body byte.
+    if (ec == http::error::body_limit ||
+        (!ec && parser.content_length() && *parser.content_length() > cfg.max_body_bytes)) {
       co_await refuse_and_close(413, "request body larger than " +
                                          std::to_string(cfg.max_body_bytes) + " bytes");
       break;
+    }
+    if (ec) {
+      break;  // closed, timed out, or not HTTP
     }
     if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
       http::response<http::empty_body> cont{http::status::continue_, 11};

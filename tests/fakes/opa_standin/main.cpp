@@ -1,5 +1,8 @@
-// opa-standin: answers OPA 1.9's data and policy API on loopback for tests (see opa_emulator.hpp
-// for what is emulated and the documented gap: no Rego). Usage:
+// opa-standin: answers OPA 1.9's data and policy API on loopback for tests, status by status
+// and byte by byte (opa_emulator.hpp lists what is emulated).
+// THE DOCUMENTED GAP: there is no Rego. Policies are stored as raw text and never compiled, so
+// nothing is evaluated (POST /v1/data returns base documents) and policy/data conflicts are
+// never reported. Usage:
 //   opa-standin [--addr 127.0.0.1:0] [--port-file PATH] [--fail-writes N] [--log-level info]
 // Exits 0 on SIGTERM/SIGINT, 2 on a bad flag, 1 when it cannot listen.
 #include <cstdio>

@@ -138,18 +138,22 @@ TEST_F(updater_test, overlapping_paths_apply_in_arrival_order_while_others_run) 
 TEST_F(updater_test, sibling_prefix_paths_are_independent) {
   make();
   // "/ab" does not overlap "/a" (OPAL's string-prefix lock serialised them).
-  test::gate ab_started;
-  bool a_saw_ab = false;
+  // A barrier: each write waits for the other to have started, so both are in flight at once.
+  test::gate a_started, ab_started;
+  std::atomic<bool> a_saw_ab{false}, ab_saw_a{false};
   store.on_write = [&](const std::string& path) {
     if (path == "/ab") {
       ab_started.open();
+      ab_saw_a = a_started.wait();
     } else if (path == "/a") {
+      a_started.open();
       a_saw_ab = ab_started.wait();
     }
   };
   up->submit(make_update({inline_entry("/a", "1"), inline_entry("/ab", "2")}));
   ASSERT_TRUE(wait_idle());
   EXPECT_TRUE(a_saw_ab);
+  EXPECT_TRUE(ab_saw_a);
   EXPECT_GE(store.max_in_flight(), 2);
 }
 

@@ -110,15 +110,38 @@ shared_server* ws_api::s_ = nullptr;
 std::string* ws_api::client_token_ = nullptr;
 std::string* ws_api::datasource_token_ = nullptr;
 
+/** The status of a hand-made upgrade request (Beast 1.74's client does not hand back the
+ *  response of a declined handshake). */
+unsigned upgrade_status(std::uint16_t port, const std::string& token) {
+  net::io_context ioc;
+  beast::tcp_stream stream(ioc);
+  tcp::resolver resolver(ioc);
+  stream.connect(resolver.resolve("127.0.0.1", std::to_string(port)));
+  http::request<http::empty_body> req{http::verb::get, "/ws", 11};
+  req.set(http::field::host, "127.0.0.1");
+  req.set(http::field::upgrade, "websocket");
+  req.set(http::field::connection, "upgrade");
+  req.set(http::field::sec_websocket_key, "dGhlIHNhbXBsZSBub25jZQ==");
+  req.set(http::field::sec_websocket_version, "13");
+  if (!token.empty()) {
+    req.set(http::field::authorization, "Bearer " + token);
+  }
+  http::write(stream, req);
+  beast::flat_buffer buf;
+  http::response<http::string_body> res;
+  http::read(stream, buf, res);
+  return res.result_int();
+}
+
 TEST_F(ws_api, upgrade_without_token_is_403) {
   ws_client c(port(), "");
   EXPECT_EQ(c.handshake_error(), websocket::error::upgrade_declined);
-  EXPECT_EQ(c.handshake_response().result_int(), 403u);
+  EXPECT_EQ(upgrade_status(port(), ""), 403u);
 }
 
 TEST_F(ws_api, upgrade_with_a_bad_token_is_403) {
-  ws_client c(port(), none_token(standard_claims(600s)));
-  EXPECT_EQ(c.handshake_response().result_int(), 403u);
+  EXPECT_EQ(upgrade_status(port(), none_token(standard_claims(600s))), 403u);
+  EXPECT_EQ(upgrade_status(port(), *client_token_), 101u);
 }
 
 TEST_F(ws_api, ping_answers_pong_and_protocol_header_is_echoed) {

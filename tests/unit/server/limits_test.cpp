@@ -1,0 +1,87 @@
+#include "server/http_listener.hpp"
+
+#include <gtest/gtest.h>
+
+#include "shared/net.hpp"
+#include "tests/support/process.hpp"
+#include "tests/unit/server/test_server.hpp"
+
+namespace pdl::server {
+namespace {
+
+using namespace testing;
+using namespace std::chrono_literals;
+
+class limits : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    keys_ = new pem_pair(make_pem_pair());
+    auto cfg = test_config(*keys_);
+    cfg.http_read_timeout = 1s;
+    cfg.max_connections = 3;
+    cfg.external_source_url = "https://config.example.com/opal";
+    srv_ = server::start(cfg).release();
+  }
+  static void TearDownTestSuite() {
+    delete srv_;
+    delete keys_;
+  }
+  static pem_pair* keys_;
+  static server* srv_;
+};
+pem_pair* limits::keys_ = nullptr;
+server* limits::srv_ = nullptr;
+
+TEST_F(limits, a_slow_client_is_cut_off_by_the_read_timeout) {
+  net::io_context ioc;
+  tcp::socket sock(ioc);
+  sock.connect({net::ip::make_address("127.0.0.1"), srv_->port()});
+  net::write(sock, net::buffer(std::string("GET /healthcheck HTTP/1.1\r\nHost: x\r\n")));
+  // Never finishes the headers: the server must close the connection on its own.
+  char byte = 0;
+  beast::error_code ec;
+  std::size_t n = sock.read_some(net::buffer(&byte, 1), ec);
+  EXPECT_EQ(n, 0u);
+  EXPECT_EQ(ec, net::error::eof);
+}
+
+TEST_F(limits, connections_over_the_limit_are_refused_and_others_still_served) {
+  net::io_context ioc;
+  std::vector<tcp::socket> held;
+  for (int i = 0; i < 3; ++i) {
+    held.emplace_back(ioc);
+    held.back().connect({net::ip::make_address("127.0.0.1"), srv_->port()});
+  }
+  ASSERT_TRUE(pdl::test::poll_until(
+      [&] { return srv_->context().stats.open_connections.load() == 3; }, 5s));
+  auto refused_before = srv_->context().stats.connections_refused.load();
+  tcp::socket extra(ioc);
+  extra.connect({net::ip::make_address("127.0.0.1"), srv_->port()});
+  char byte = 0;
+  beast::error_code ec;
+  extra.read_some(net::buffer(&byte, 1), ec);
+  EXPECT_TRUE(ec == net::error::eof || ec == net::error::connection_reset) << ec.message();
+  EXPECT_GT(srv_->context().stats.connections_refused.load(), refused_before);
+  held.clear();
+  ASSERT_TRUE(pdl::test::poll_until(
+      [&] { return srv_->context().stats.open_connections.load() == 0; }, 5s));
+  EXPECT_EQ(call(srv_->port(), "GET", "/healthcheck").status, 200);
+}
+
+TEST_F(limits, external_base_config_is_a_redirect_without_the_token) {
+  std::string token = mint(srv_->port(), "client");
+  auto r = call(srv_->port(), "GET", "/data/config", token);
+  EXPECT_EQ(r.status, 307);
+  std::string location = r.raw.header("location").value_or("");
+  EXPECT_EQ(location, "https://config.example.com/opal");
+  EXPECT_EQ(location.find(token), std::string::npos);
+}
+
+TEST(port_file, is_written_atomically_with_a_newline) {
+  pdl::test::temp_dir dir;
+  write_port_file(dir.file("port"), 7002);
+  EXPECT_EQ(pdl::test::read_file(dir.file("port")), "7002\n");
+}
+
+}  // namespace
+}  // namespace pdl::server
