@@ -102,7 +102,8 @@ int run_agent(const pdl::config::agent_config& cfg) {
   }
   auto logger = log::get("agent.main");
   net::io_context ioc(1);
-  net::thread_pool pool(static_cast<std::size_t>(std::max(1, cfg.fetch_workers)));
+  // One thread more than concurrent entries, so the engine probe is not queued behind fetches.
+  net::thread_pool pool(static_cast<std::size_t>(std::max(1, cfg.fetch_workers)) + 1);
   std::unique_ptr<agent::data_agent> agent;
   try {
     agent = agent::make_data_agent(ioc, pool, cfg);

@@ -276,7 +276,19 @@ net::awaitable<void> ws_update_feed::impl::handle_request(const rpc::request& re
 
 net::awaitable<std::string> ws_update_feed::impl::read() {
   beast::flat_buffer buffer;
-  co_await ws->async_read(buffer, net::use_awaitable);
+  boost::system::error_code ec;
+  co_await ws->async_read(buffer, net::redirect_error(net::use_awaitable, ec));
+  if (ec == websocket::error::closed) {
+    const auto& reason = ws->reason();
+    throw std::runtime_error("the server closed the connection (code " +
+                             std::to_string(reason.code) +
+                             (reason.reason.empty() ? std::string()
+                                                    : " " + std::string(reason.reason)) +
+                             ")");
+  }
+  if (ec) {
+    throw boost::system::system_error(ec, "WebSocket read");
+  }
   co_return beast::buffers_to_string(buffer.data());
 }
 
