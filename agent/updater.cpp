@@ -251,8 +251,10 @@ void updater::finish(const task& t, const std::string& error, bool write_failure
   if (error.empty()) {
     ++u.outcome.applied;
     state_.record_success(dst);
-    SPDLOG_LOGGER_DEBUG(logger(), "applied {} {} update id={}", model::to_string(t.entry.method),
-                        dst, u.id.value_or(""));
+    // One line per applied entry: operators read the data path from these.
+    SPDLOG_LOGGER_INFO(logger(), "applied {} {} update id={} seq={}",
+                       model::to_string(t.entry.method), dst, u.id.value_or(""),
+                       u.seq ? std::to_string(*u.seq) : std::string("-"));
   } else {
     ++u.outcome.failed;
     u.outcome.ok = false;
