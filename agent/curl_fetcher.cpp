@@ -7,6 +7,7 @@
 #include "shared/log/log.hpp"
 #include "shared/model/errors.hpp"
 #include "shared/model/fetcher_config.hpp"
+#include "shared/model/json_text.hpp"
 
 namespace pdl::agent {
 namespace {
@@ -15,27 +16,6 @@ struct file_closer {
   void operator()(std::FILE* f) const { std::fclose(f); }
 };
 
-/** Appends @p chunk to @p out as the inside of a JSON string. */
-void escape_into(std::string_view chunk, std::string& out) {
-  static constexpr char hex[] = "0123456789abcdef";
-  for (unsigned char c : chunk) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          out += "\\u00";
-          out += hex[c >> 4];
-          out += hex[c & 0xf];
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-}
 
 }  // namespace
 
@@ -95,7 +75,7 @@ fetched_body curl_fetcher::fetch(const model::data_source_entry& entry) {
     }
     if (!cfg.is_json) {
       escaped.clear();
-      escape_into(chunk, escaped);
+      model::append_json_escaped(escaped, chunk);
       return write(escaped);
     }
     if (!validator.feed(chunk)) {

@@ -54,6 +54,8 @@ struct ws_update_feed::impl : std::enable_shared_from_this<impl> {
   net::awaitable<rpc::response> call(std::string_view method, std::string_view args);
   net::awaitable<void> handle_request(const rpc::request& req);
   net::awaitable<std::string> read();
+  /** Reads until a frame decodes; invalid frames are logged and skipped. */
+  net::awaitable<rpc::frame> read_frame();
   net::awaitable<void> write(std::string text);
   net::awaitable<void> close_going_away();
   void request_stop();
@@ -196,14 +198,7 @@ net::awaitable<void> ws_update_feed::impl::session(std::size_t index, bool& esta
     handlers.on_connected(feed_connection_info{ep.url(), index, echoed});
   }
   while (!stopping && gen == session_gen) {
-    const std::string text = co_await read();
-    rpc::frame f;
-    try {
-      f = rpc::decode(text, opt.max_message_bytes);
-    } catch (const model::invalid_input& e) {
-      SPDLOG_LOGGER_ERROR(log, "ignoring an invalid frame from the server: {}", e.what());
-      continue;
-    }
+    const rpc::frame f = co_await read_frame();
     if (f.req) {
       co_await handle_request(*f.req);
     }
@@ -228,14 +223,7 @@ net::awaitable<rpc::response> ws_update_feed::impl::call(std::string_view method
     }
   });
   for (;;) {
-    const std::string text = co_await read();
-    rpc::frame f;
-    try {
-      f = rpc::decode(text, opt.max_message_bytes);
-    } catch (const model::invalid_input& e) {
-      SPDLOG_LOGGER_ERROR(log, "ignoring an invalid frame from the server: {}", e.what());
-      continue;
-    }
+    const rpc::frame f = co_await read_frame();
     if (f.resp && f.resp->call_id == id) {
       call_timer.cancel();
       co_return std::move(*f.resp);
@@ -271,6 +259,17 @@ net::awaitable<void> ws_update_feed::impl::handle_request(const rpc::request& re
   } else {
     SPDLOG_LOGGER_WARN(log, "ignoring unknown RPC method '{}' from the server",
                        req.method.substr(0, 64));
+  }
+}
+
+net::awaitable<rpc::frame> ws_update_feed::impl::read_frame() {
+  for (;;) {
+    const std::string text = co_await read();
+    try {
+      co_return rpc::decode(text, opt.max_message_bytes);
+    } catch (const model::invalid_input& e) {
+      SPDLOG_LOGGER_ERROR(log, "ignoring an invalid frame from the server: {}", e.what());
+    }
   }
 }
 

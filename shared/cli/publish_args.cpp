@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "shared/model/fetcher_config.hpp"
+#include "shared/model/json_text.hpp"
 
 namespace pdl::cli {
 namespace {
@@ -64,16 +65,7 @@ nlohmann::json parse_flag_json(std::string_view flag, std::string_view text) {
   try {
     return nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
-    // Keep "syntax error at line L, column C ..." but not the bytes nlohmann quotes.
-    std::string msg = e.what();
-    if (auto pos = msg.find("] "); pos != std::string::npos) {
-      msg = msg.substr(pos + 2);
-    }
-    if (auto lr = msg.find("; last read: '"); lr != std::string::npos) {
-      auto end = msg.find("'; ", lr + 14);
-      msg.erase(lr, end == std::string::npos ? std::string::npos : end + 1 - lr);
-    }
-    throw model::invalid_input(std::string(flag), "invalid JSON: " + msg);
+    throw model::invalid_input(std::string(flag), "invalid JSON: " + model::parse_error_text(e));
   }
 }
 

@@ -1,5 +1,7 @@
 #include "shared/config/data_sources.hpp"
 
+#include "shared/model/json_text.hpp"
+
 #include <charconv>
 #include <cstdlib>
 #include <regex>
@@ -37,19 +39,6 @@ nlohmann::json plain_scalar(const std::string& s) {
 
 }  // namespace
 
-std::string json_error_text(const nlohmann::json::parse_error& e) {
-  // nlohmann quotes the bytes it last read, which may be a header value: keep only the position
-  // and the kind of error.
-  std::string msg = e.what();
-  if (auto pos = msg.find("] "); pos != std::string::npos) {
-    msg = msg.substr(pos + 2);
-  }
-  if (auto lr = msg.find("; last read: '"); lr != std::string::npos) {
-    auto end = msg.find("'; ", lr + 14);
-    msg.erase(lr, end == std::string::npos ? std::string::npos : end + 1 - lr);
-  }
-  return msg;
-}
 
 nlohmann::json yaml_to_json(const YAML::Node& node) {
   switch (node.Type()) {
@@ -124,7 +113,7 @@ data_sources parse_data_sources_text(std::string_view text) {
   try {
     doc = nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
-    throw model::invalid_input("", "invalid JSON: " + json_error_text(e));
+    throw model::invalid_input("", "invalid JSON: " + model::parse_error_text(e));
   }
   return parse_data_sources(doc);
 }

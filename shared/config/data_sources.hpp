@@ -32,9 +32,6 @@ data_sources parse_data_sources(const nlohmann::json& doc);
 /** Same, from JSON text. @throws model::invalid_input ("invalid JSON: ..." for bad syntax). */
 data_sources parse_data_sources_text(std::string_view text);
 
-/** nlohmann's parse error without the input bytes it quotes ("last read: ..."). */
-std::string json_error_text(const nlohmann::json::parse_error& e);
-
 /** A YAML tree as JSON, with YAML 1.2 core-schema typing of plain scalars (null, booleans,
  *  integers, floats); quoted scalars stay strings. */
 nlohmann::json yaml_to_json(const YAML::Node& node);

@@ -4,39 +4,14 @@
 #include <fmt/format.h>
 
 #include "shared/model/data_update.hpp"
+#include "shared/model/json_text.hpp"
 
 namespace pdl::model {
 namespace {
 
-void append_string(std::string& out, std::string_view s) {
-  static constexpr char hex[] = "0123456789abcdef";
-  out += '"';
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      default:
-        if (c < 0x20) {
-          out += "\\u00";
-          out += hex[c >> 4];
-          out += hex[c & 0x0f];
-        } else {
-          out += ch;
-        }
-    }
-  }
-  out += '"';
-}
-
 void append_optional_string(std::string& out, const std::optional<std::string>& s) {
   if (s) {
-    append_string(out, *s);
+    append_json_string(out, *s);
   } else {
     out += "null";
   }
@@ -48,7 +23,7 @@ void append_raw(std::string& out, const std::optional<std::string>& raw) {
 
 void append_entry(std::string& out, const data_source_entry& entry, bool with_interval) {
   out += R"({"url":)";
-  append_string(out, entry.url);
+  append_json_string(out, entry.url);
   out += R"(,"config":)";
   append_raw(out, entry.config_json);
   out += R"(,"topics":[)";
@@ -56,10 +31,10 @@ void append_entry(std::string& out, const data_source_entry& entry, bool with_in
     if (i != 0) {
       out += ',';
     }
-    append_string(out, entry.topics[i]);
+    append_json_string(out, entry.topics[i]);
   }
   out += R"(],"dst_path":)";
-  append_string(out, entry.dst_path);
+  append_json_string(out, entry.dst_path);
   out += R"(,"save_method":")";
   out += to_string(entry.method);
   out += R"(","data":)";
