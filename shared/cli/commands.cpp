@@ -1,12 +1,15 @@
 #include "shared/cli/commands.hpp"
 
+#include <chrono>
 #include <exception>
 #include <iostream>
+#include <optional>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 
 #include "shared/auth/secret_gen.hpp"
+#include "shared/cli/delivery_report.hpp"
 #include "shared/cli/publish_args.hpp"
 #include "shared/publisher/publisher.hpp"
 
@@ -44,10 +47,14 @@ struct common_commands::state {
   CLI::Option* entries_opt = nullptr;
   CLI::Option* src_url_opt = nullptr;
   CLI::Option* data_opt = nullptr;
+  std::string wait;  // "" = the flag without a value (30 s); see parse_wait
+  CLI::Option* wait_opt = nullptr;
 
   int run_generate();
   int run_obtain();
   int run_publish();
+  int wait_for(const publisher::client& client, const publisher::publish_result& result,
+               std::chrono::milliseconds timeout) const;
 };
 
 namespace {
@@ -103,8 +110,40 @@ int common_commands::state::run_obtain() {
   }
 }
 
+int common_commands::state::wait_for(const publisher::client& client,
+                                     const publisher::publish_result& result,
+                                     std::chrono::milliseconds timeout) const {
+  // OPAL's server answers {"status":"ok"} without an id: nothing to ask about.
+  if (!result.body.contains("id") || result.id.empty()) {
+    std::cerr << "publish-data-update: --wait: " << no_delivery_status_message << '\n';
+    return wait_failed;
+  }
+  try {
+    const auto status = client.wait_for_delivery(result.id, timeout);
+    return report_delivery(status, timeout, std::cout, std::cerr);
+  } catch (const publisher::publish_error& e) {
+    // A 404 for an id the server accepted a moment ago: the route itself is missing.
+    if (e.status() == 404) {
+      std::cerr << "publish-data-update: --wait: " << no_delivery_status_message << '\n';
+    } else {
+      std::cerr << "publish-data-update: --wait: " << e.what() << '\n';
+    }
+    return wait_failed;
+  }
+}
+
 int common_commands::state::run_publish() {
   try {
+    // `--wait TOKEN` hands TOKEN to --wait (it takes 0 or 1 value): give it back.
+    if (!wait.empty() && client_token.empty() && wait.find_first_not_of("0123456789.") !=
+                                                     std::string::npos) {
+      client_token = wait;
+      wait.clear();
+    }
+    std::optional<std::chrono::milliseconds> wait_timeout;
+    if (wait_opt->count() > 0) {
+      wait_timeout = parse_wait(wait);  // before publishing: a bad flag sends nothing
+    }
     publish_flags flags;
     if (entries_opt->count() > 0) {
       flags.entries_json = entries;
@@ -126,7 +165,8 @@ int common_commands::state::run_publish() {
     opts.server_url = publish_server_url;
     opts.route = route;
     opts.token = secret(client_token);
-    auto result = publisher::client(opts).publish(update);
+    const publisher::client client(opts);
+    auto result = client.publish(update);
     std::cout << "Event Published Successfully";
     if (!result.id.empty() || result.seq) {
       std::cout << " (";
@@ -138,8 +178,8 @@ int common_commands::state::run_publish() {
       }
       std::cout << ")";
     }
-    std::cout << '\n';
-    return 0;
+    std::cout << std::endl;  // flushed: --wait may take a while
+    return wait_timeout ? wait_for(client, result, *wait_timeout) : 0;
   } catch (const publisher::publish_error& e) {
     std::cerr << "publish-data-update: refused: " << e.what() << '\n';
     return 1;
@@ -195,6 +235,15 @@ common_commands::common_commands(CLI::App& app) : state_(std::make_unique<state>
       ->capture_default_str();
   s.publish->add_option("--dst-path", s.dst_path, "Where the data goes in the policy store");
   s.publish->add_option("--save-method", s.save_method, "PUT or PATCH")->capture_default_str();
+  s.wait_opt = s.publish
+                   ->add_option("--wait", s.wait,
+                                "After publishing, wait up to SECONDS (default 30) until every "
+                                "subscribed agent applied the update. Exit 0: all applied; 1: "
+                                "an agent failed, or the server does not report delivery "
+                                "(OPAL); 3: some had not applied it in time")
+                   ->expected(0, 1)
+                   ->default_str("30")  // what a bare --wait yields
+                   ->type_name("[SECONDS]");
 }
 
 common_commands::~common_commands() = default;

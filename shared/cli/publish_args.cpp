@@ -1,5 +1,6 @@
 #include "shared/cli/publish_args.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 
@@ -131,6 +132,20 @@ double parse_ttl(const std::vector<std::string>& values) {
     }
   }
   return count * unit;
+}
+
+std::chrono::milliseconds parse_wait(const std::string& value) {
+  if (value.empty()) {
+    return std::chrono::seconds(30);
+  }
+  char* end = nullptr;
+  const double seconds = std::strtod(value.c_str(), &end);
+  if (end != value.c_str() + value.size() || !std::isfinite(seconds) || seconds <= 0 ||
+      seconds > 86400) {
+    throw model::invalid_input("--wait", "expected a number of seconds, more than 0 and at most "
+                                         "86400");
+  }
+  return std::chrono::milliseconds(std::max<long long>(1, std::llround(seconds * 1000)));
 }
 
 nlohmann::json parse_claims(std::string_view text) {

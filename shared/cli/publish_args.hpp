@@ -1,5 +1,6 @@
 #pragma once
 // Pure helpers behind the CLI verbs: flags in, model values out, no I/O (unit-tested alone).
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -37,6 +38,12 @@ model::data_update build_data_update(const publish_flags& flags);
  *  days, weeks (singular accepted). N may have decimals; the result is > 0.
  *  @throws model::invalid_input with path "--ttl". */
 double parse_ttl(const std::vector<std::string>& values);
+
+/** publish-data-update's --wait value, in seconds: "" (the flag without a value) means 30;
+ *  otherwise a number > 0 and <= 86400, decimals allowed. The error never quotes the value
+ *  (a misplaced token may end up here).
+ *  @throws model::invalid_input with path "--wait". */
+std::chrono::milliseconds parse_wait(const std::string& value);
 
 /** --claims: a JSON object. @throws model::invalid_input with path "--claims". */
 nlohmann::json parse_claims(std::string_view text);

@@ -1,5 +1,8 @@
 #include "shared/publisher/publisher.hpp"
 
+#include <algorithm>
+#include <cctype>
+#include <thread>
 #include <utility>
 #include <variant>
 
@@ -11,6 +14,10 @@ namespace {
 
 constexpr std::uint64_t max_answer_bytes = 1024 * 1024;
 constexpr std::size_t max_reason_chars = 500;
+constexpr std::size_t max_id_chars = 256;
+constexpr std::chrono::milliseconds first_poll_delay{20};
+constexpr std::chrono::milliseconds max_poll_delay{500};
+constexpr std::chrono::milliseconds min_request_timeout{1000};
 
 std::string join_url(const std::string& base, const std::string& route) {
   std::string b = base;
@@ -77,20 +84,23 @@ struct answer {
   nlohmann::json body;
 };
 
-answer post_json(const options& opts, const std::string& route, const secret& bearer,
-                 std::string body) {
+/** One JSON exchange: POST when @p body is set, else GET. Non-2xx and non-object answers throw. */
+answer call_json(const options& opts, const std::string& route, const secret& bearer,
+                 std::optional<std::string> body, std::chrono::milliseconds timeout) {
   http_client::request req;
-  req.method = "POST";
+  req.method = body ? "POST" : "GET";
   req.url = join_url(opts.server_url, route);
-  req.headers.emplace_back("Content-Type", secret("application/json"));
+  if (body) {
+    req.headers.emplace_back("Content-Type", secret("application/json"));
+  }
   req.headers.emplace_back("Accept", secret("application/json"));
   if (!bearer.empty()) {
     req.headers.emplace_back("Authorization", secret("Bearer " + bearer.reveal()));
   }
   req.body = std::move(body);
-  req.connect_timeout = std::min(opts.timeout, std::chrono::milliseconds(5000));
-  req.idle_timeout = opts.timeout;
-  req.total_timeout = opts.timeout;
+  req.connect_timeout = std::min(timeout, std::chrono::milliseconds(5000));
+  req.idle_timeout = timeout;
+  req.total_timeout = timeout;
   req.max_response_bytes = max_answer_bytes;
   req.ca_file = opts.ca_file;
 
@@ -111,6 +121,32 @@ answer post_json(const options& opts, const std::string& route, const secret& be
                                          ": the answer is not a JSON object");
   }
   return {resp.status, std::move(doc)};
+}
+
+answer post_json(const options& opts, const std::string& route, const secret& bearer,
+                 std::string body) {
+  return call_json(opts, route, bearer, std::move(body), opts.timeout);
+}
+
+/** Percent-encodes everything but RFC 3986 unreserved characters: an id is one path segment. */
+std::string path_segment(const std::string& id) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : id) {
+    if (std::isalnum(c) != 0 || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 0xf];
+    }
+  }
+  return out;
+}
+
+/** Worth asking again: no answer, or a proxy/server saying "not now". */
+bool transient(const publish_error& e) {
+  return e.status() == 0 || e.status() == 502 || e.status() == 503 || e.status() == 504;
 }
 
 }  // namespace
@@ -149,6 +185,64 @@ nlohmann::json client::obtain_token(const secret& master_token, const std::strin
     throw publish_error(status, "the server's answer holds no token");
   }
   return doc;
+}
+
+delivery_status client::delivery(const std::string& id) const {
+  return delivery_within(id, opts_.timeout);
+}
+
+delivery_status client::delivery_within(const std::string& id,
+                                        std::chrono::milliseconds timeout) const {
+  if (id.empty() || id.size() > max_id_chars) {
+    throw publish_error(0, "an update id is 1 to 256 characters");
+  }
+  answer a;
+  try {
+    a = call_json(opts_, "/data/updates/" + path_segment(id), opts_.token, std::nullopt,
+                  timeout);
+  } catch (const publish_error& e) {
+    if (e.status() == 404) {
+      throw publish_error(404, "the server does not know update " + path_segment(id) +
+                                   " (never accepted, no longer tracked, or a server without "
+                                   "delivery status): " + e.what());
+    }
+    throw;
+  }
+  try {
+    return parse_delivery_status(a.body);
+  } catch (const std::invalid_argument& e) {
+    throw publish_error(a.status, "malformed delivery status from the server: " +
+                                      std::string(e.what()));
+  }
+}
+
+delivery_status client::wait_for_delivery(const std::string& id,
+                                          std::chrono::milliseconds timeout) const {
+  using clock = std::chrono::steady_clock;
+  const auto deadline = clock::now() + timeout;
+  auto delay = first_poll_delay;
+  std::optional<delivery_status> last;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
+                                                                            clock::now());
+    try {
+      last = delivery_within(id, std::clamp(left, min_request_timeout,
+                                            std::max(opts_.timeout, min_request_timeout)));
+      if (last->complete) {
+        return *last;
+      }
+    } catch (const publish_error& e) {
+      if (!transient(e) || (clock::now() >= deadline && !last)) {
+        throw;
+      }
+    }
+    const auto now = clock::now();
+    if (now >= deadline) {
+      return *last;  // set: the only way here without one is the rethrow above
+    }
+    std::this_thread::sleep_for(std::min<clock::duration>(delay, deadline - now));
+    delay = std::min(delay * 2, max_poll_delay);
+  }
 }
 
 }  // namespace pdl::publisher

@@ -11,6 +11,7 @@
 
 #include "shared/log/secret.hpp"
 #include "shared/model/data_update.hpp"
+#include "shared/publisher/delivery_status.hpp"
 
 namespace pdl::publisher {
 
@@ -52,7 +53,26 @@ class client {
   nlohmann::json obtain_token(const secret& master_token, const std::string& peer_type,
                               double ttl_seconds, const nlohmann::json& claims) const;
 
+  /** GET {server_url}/data/updates/{id} with the token (datasource or listener): what the
+   *  server knows about the delivery of update @p id (pdl servers only; OPAL has no such route).
+   *  @throws publish_error: status 404 when the server does not know the id (or has no such
+   *  route); status 200 when the answer does not have the documented shape (the message names
+   *  the field); otherwise as publish(). */
+  delivery_status delivery(const std::string& id) const;
+
+  /** Polls delivery(@p id) until it is `complete` or @p timeout has passed, sleeping between
+   *  polls (20 ms, doubling, at most 500 ms; never past the deadline). Returns the last status
+   *  read, complete or not: the caller decides what pending/failed agents mean. Transient errors
+   *  (unreachable, 502/503/504) are retried until the deadline and rethrown only if no status
+   *  was ever read; any other error is thrown at once. Each request is bounded by
+   *  options::timeout and by what is left of @p timeout (at least one second).
+   *  @throws publish_error. */
+  delivery_status wait_for_delivery(const std::string& id,
+                                    std::chrono::milliseconds timeout) const;
+
  private:
+  delivery_status delivery_within(const std::string& id, std::chrono::milliseconds timeout) const;
+
   options opts_;
 };
 

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "tests/unit/shared/cli/run_cli.hpp"
 #include "tests/unit/shared/http/tiny_server.hpp"
 
 namespace pdl::cli {
@@ -18,34 +19,9 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using pdl::test::tiny_server;
 
-struct outcome {
-  int code;
-  std::string out;
-  std::string err;
-};
-
 /** Parses @p args as a binary would and runs the chosen verb, capturing stdout/stderr. */
-outcome run(std::vector<std::string> args) {
-  CLI::App app("test");
-  common_commands commands(app);
-  args.insert(args.begin(), "opal-test");
-  std::vector<const char*> argv;
-  for (const auto& a : args) {
-    argv.push_back(a.c_str());
-  }
-  std::ostringstream out, err;
-  auto* old_out = std::cout.rdbuf(out.rdbuf());
-  auto* old_err = std::cerr.rdbuf(err.rdbuf());
-  int code = 0;
-  try {
-    app.parse(static_cast<int>(argv.size()), argv.data());
-    code = commands.run_selected();
-  } catch (const CLI::ParseError& e) {
-    code = 100 + app.exit(e, out, err);
-  }
-  std::cout.rdbuf(old_out);
-  std::cerr.rdbuf(old_err);
-  return {code, out.str(), err.str()};
+pdl::test::cli_outcome run(std::vector<std::string> args) {
+  return pdl::test::run_cli(std::move(args));
 }
 
 std::string body_of(const std::string& request) {

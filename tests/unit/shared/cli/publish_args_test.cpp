@@ -139,5 +139,22 @@ TEST(PublishArgs, Claims) {
   EXPECT_THROW(parse_claims("{"), model::invalid_input);
 }
 
+TEST(PublishArgs, Wait) {
+  using std::chrono::milliseconds;
+  EXPECT_EQ(parse_wait(""), milliseconds(30000));  // --wait without a value
+  EXPECT_EQ(parse_wait("5"), milliseconds(5000));
+  EXPECT_EQ(parse_wait("0.25"), milliseconds(250));
+  EXPECT_EQ(parse_wait("86400"), milliseconds(86400000));
+  for (const char* bad : {"0", "-3", "nan", "inf", "5s", "abc", "86401", "secret-token"}) {
+    try {
+      (void)parse_wait(bad);
+      ADD_FAILURE() << bad;
+    } catch (const model::invalid_input& e) {
+      // A fixed message: the value is never quoted, it may be a misplaced token.
+      EXPECT_STREQ(e.what(), "--wait: expected a number of seconds, more than 0 and at most 86400");
+    }
+  }
+}
+
 }  // namespace
 }  // namespace pdl::cli
