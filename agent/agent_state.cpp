@@ -32,6 +32,9 @@ void agent_state::set_connected(bool connected, std::string server_url, std::str
     last_write_error_.clear();
   }
   connected_ = connected;
+  if (connected) {
+    stale_ = false;
+  }
   if (!server_url.empty()) {
     server_url_ = std::move(server_url);
   }
@@ -41,6 +44,13 @@ void agent_state::set_connected(bool connected, std::string server_url, std::str
 void agent_state::set_initial_load_done() {
   initial_load_done_ = true;
   update_ready();
+}
+
+void agent_state::set_restored_from_backup() {
+  if (offline_mode_ && !connected_) {
+    stale_ = true;
+    set_initial_load_done();
+  }
 }
 
 void agent_state::update_ready() {
@@ -80,10 +90,15 @@ health_verdict agent_state::health() const {
   if (!engine_reachable_) {
     return {false, "policy engine unreachable"};
   }
+  std::string offline_reason;
   if (!connected_) {
-    return {false, disconnect_reason_.empty() ? "not connected to the server"
-                                              : "not connected to the server: " +
-                                                    disconnect_reason_};
+    std::string reason = disconnect_reason_.empty()
+                             ? std::string("not connected to the server")
+                             : "not connected to the server: " + disconnect_reason_;
+    if (!(offline_mode_ && ready_)) {
+      return {false, std::move(reason)};
+    }
+    offline_reason = std::move(reason);
   }
   if (!failing_writes_.empty()) {
     const auto it = std::find_if(failing_writes_.begin(), failing_writes_.end(),
@@ -95,6 +110,9 @@ health_verdict agent_state::health() const {
     }
     return {false, reason};
   }
+  if (!offline_reason.empty()) {
+    return {true, std::move(offline_reason), false};
+  }
   return {true, {}};
 }
 
@@ -103,7 +121,12 @@ std::string agent_state::status_json() const {
   const auto h = health();
   j["ready"] = ready_;
   j["healthy"] = h.healthy;
-  if (!h.healthy) {
+  j["online"] = h.online && connected_;
+  j["stale"] = stale_;
+  if (!agent_id_.empty()) {
+    j["agent_id"] = agent_id_;
+  }
+  if (!h.reason.empty()) {
     j["reason"] = h.reason;
   }
   j["server"] = {{"url", server_url_}, {"connected", connected_}, {"connections", reconnects_}};

@@ -19,7 +19,8 @@ struct destination_record {
 
 struct health_verdict {
   bool healthy = false;
-  std::string reason;  // why not, empty when healthy
+  std::string reason;  // why not (or, when healthy but offline, why offline)
+  bool online = true;  // false: serving restored (possibly stale) data without the server
 };
 
 /**
@@ -29,6 +30,10 @@ struct health_verdict {
  * latest write failed (per destination, so a failure is not hidden by a success elsewhere).
  * Each flips back when its cause recovers: a later successful write to that destination, or a
  * new server connection (which reloads the base data).
+ * Offline mode (set_offline_mode: a data directory and ready_when_stale): the agent may turn ready
+ * from its backup before any server connection (set_restored_from_backup), and while the server
+ * is unreachable it stays healthy with online=false (OPAL's offline mode answers the same way),
+ * provided the engine is reachable and no write is failing.
  */
 class agent_state {
  public:
@@ -36,6 +41,11 @@ class agent_state {
   void set_engine_reachable(bool up);
   void set_connected(bool connected, std::string server_url, std::string reason = {});
   void set_initial_load_done();
+  void set_offline_mode(bool on) { offline_mode_ = on; }
+  /** The engine holds the data restored from the backup (or already held it). In offline mode
+   *  this makes the agent ready (stale until the next server connection). */
+  void set_restored_from_backup();
+  void set_agent_id(std::string id) { agent_id_ = std::move(id); }
   void record_success(const std::string& dst_path);
   /** A write the engine refused or that did not reach it: health off until a later success. */
   void record_write_failure(const std::string& dst_path, const std::string& error);
@@ -51,6 +61,7 @@ class agent_state {
   health_verdict health() const;
   bool engine_reachable() const noexcept { return engine_reachable_; }
   bool connected() const noexcept { return connected_; }
+  bool stale() const noexcept { return stale_; }
   std::optional<std::uint64_t> last_applied_seq() const noexcept { return last_applied_seq_; }
   const std::map<std::string, destination_record>& destinations() const noexcept {
     return destinations_;
@@ -66,6 +77,9 @@ class agent_state {
   bool connected_ = false;
   bool initial_load_done_ = false;
   bool ready_ = false;
+  bool offline_mode_ = false;
+  bool stale_ = false;
+  std::string agent_id_;
   std::string server_url_;
   std::string disconnect_reason_;
   /** Destinations whose latest write failed, with that error: health is off while not empty. */

@@ -71,8 +71,12 @@ response_t api_server::impl::route(const http::request<http::string_body>& req) 
     return json_response(http::status::ok, state.status_json(), version, keep);
   }
   const auto h = state.health();
-  if (h.healthy) {
+  if (h.healthy && h.online) {
     return json_response(http::status::ok, R"({"status":"ok","online":true})", version, keep);
+  }
+  if (h.healthy) {  // offline mode: serving restored data, the server is out of reach
+    nlohmann::json body{{"status", "ok"}, {"online", false}, {"reason", h.reason}};
+    return json_response(http::status::ok, body.dump(), version, keep);
   }
   nlohmann::json body{{"status", "unavailable"}, {"online", false}, {"reason", h.reason}};
   return json_response(http::status::service_unavailable, body.dump(), version, keep);

@@ -23,7 +23,8 @@ struct api_options {
 
 /**
  * Routes (GET only; other methods 405, other paths 404):
- * - /healthy, /healthcheck, /: 200 {"status":"ok","online":true}, or
+ * - /healthy, /healthcheck, /: 200 {"status":"ok","online":true}; in offline mode without the
+ *   server 200 {"status":"ok","online":false,"reason":...}; or
  *   503 {"status":"unavailable","online":false,"reason":...} (agent_state::health()).
  * - /ready: 200 {"status":"ok"} once agent_state::ready(), else 503 {"status":"unavailable"}.
  * - /status: 200 agent_state::status_json().

@@ -1,5 +1,7 @@
 #include "agent/data_agent.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include "agent/backoff.hpp"
 #include "agent/base_config.hpp"
 #include "agent/curl_fetcher.hpp"
@@ -8,6 +10,7 @@
 #include "agent/ws_update_feed.hpp"
 #include "agent/ws_url.hpp"
 #include "shared/config/agent_config.hpp"
+#include "shared/config/config_error.hpp"
 #include "shared/http/client.hpp"
 #include "shared/log/log.hpp"
 
@@ -35,7 +38,77 @@ void log_task_failure(std::exception_ptr ep) {
   }
 }
 
+enum class marker_status { present, missing, unreachable };
+
+/** Blocking. */
+marker_status check_marker(policy_store& store) {
+  try {
+    return store.get(marker_path) ? marker_status::present : marker_status::missing;
+  } catch (const store_error&) {
+    return marker_status::unreachable;
+  }
+}
+
+/** @p path (normalised) is the marker's path or one of its ancestors: a PUT there erased it. */
+bool covers_marker(const std::string& path) {
+  const std::string m = marker_path;
+  return path.empty() || path == m ||
+         (m.size() > path.size() && m.compare(0, path.size(), path) == 0 && m[path.size()] == '/');
+}
+
+net::awaitable<void> sleep_for(net::steady_timer& timer, std::chrono::milliseconds delay) {
+  timer.expires_after(delay);
+  boost::system::error_code ec;
+  co_await timer.async_wait(net::redirect_error(net::use_awaitable, ec));
+}
+
 }  // namespace
+
+/** Journals every write into the backup and keeps the marker alive: it is written with the
+ *  agent's first write (an engine we never wrote to has nothing to lose, and stays untouched)
+ *  and again after a PUT that erased it. Runs on the updater's workers (hence the atomics). */
+class data_agent::observer final : public write_observer {
+ public:
+  observer(data_directory* dir, policy_store& store, std::string marker_json)
+      : dir_(dir), store_(store), marker_json_(std::move(marker_json)) {}
+
+  void written(const std::string& path, bool put, const store_body& body, bool applied) override {
+    if (!applied) {
+      resync_needed.store(true);
+    }
+    if (dir_ != nullptr) {
+      try {
+        dir_->backup().record(path, put, body);
+        record_failure_logged_.store(false);
+      } catch (const std::exception& e) {
+        if (!record_failure_logged_.exchange(true)) {
+          SPDLOG_LOGGER_ERROR(log::get("agent.backup"), "cannot back up the write to {}: {} "
+                              "(the engine has it; a restore would miss it)",
+                              path.empty() ? "/" : path, e.what());
+        }
+      }
+    }
+    if (applied && (!marker_in_place.load() || (put && covers_marker(path)))) {
+      write_marker();
+    }
+  }
+
+  /** Blocking. @throws store_error. */
+  void write_marker() {
+    store_.put(marker_path, store_body::from_text(marker_json_));
+    marker_in_place.store(true);
+  }
+
+  /** Set once we wrote (or found) the marker: from then on its absence means data loss. */
+  std::atomic<bool> marker_in_place{false};
+  std::atomic<bool> resync_needed{false};
+
+ private:
+  data_directory* dir_;
+  policy_store& store_;
+  const std::string marker_json_;
+  std::atomic<bool> record_failure_logged_{false};
+};
 
 struct data_agent::impl {
   impl(net::io_context& ioc, net::thread_pool& pool, const data_agent_options& o)
@@ -44,6 +117,7 @@ struct data_agent::impl {
         engine_timer(ioc),
         probe_timer(ioc),
         base_timer(ioc),
+        rewrite_timer(ioc),
         engine_delays(o.retry_min, o.retry_max, o.seed, o.retry_min),
         base_delays(o.retry_min, o.retry_max, o.seed == 0 ? 0 : o.seed + 1, o.retry_min) {}
 
@@ -52,6 +126,7 @@ struct data_agent::impl {
   net::steady_timer engine_timer;
   net::steady_timer probe_timer;
   net::steady_timer base_timer;
+  net::steady_timer rewrite_timer;
   backoff engine_delays;
   backoff base_delays;
 };
@@ -61,10 +136,30 @@ data_agent::data_agent(net::io_context& ioc, net::thread_pool& pool, data_agent_
     : impl_(std::make_unique<impl>(ioc, pool, options)),
       options_(std::move(options)),
       parts_(std::move(parts)) {
+  agent_id_ = parts_.dir ? parts_.dir->agent_id()
+                         : (options_.agent_id.empty() ? generate_agent_id() : options_.agent_id);
+  const auto epoch = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+  observer_ = std::make_unique<observer>(
+      parts_.dir.get(), *parts_.store,
+      nlohmann::json{{"agent", agent_id_}, {"epoch", epoch}}.dump());
   updater_options uo;
   uo.topics = options_.topics;
   uo.max_concurrency = options_.workers;
+  uo.retry_attempts = options_.entry_retry_attempts;
+  uo.retry_min = options_.entry_retry_min;
+  uo.retry_max = options_.entry_retry_max;
+  uo.seed = options_.seed;
+  uo.collect_reports = parts_.reporter != nullptr;
+  uo.observer = observer_.get();
   updater_ = std::make_unique<updater>(ioc, pool, *parts_.fetcher, *parts_.store, state_, uo);
+  state_.set_agent_id(agent_id_);
+  state_.set_offline_mode(parts_.dir != nullptr && options_.ready_when_stale);
+  if (parts_.dir) {
+    updater_->set_applied_seq(parts_.dir->loaded().last_applied_seq);
+    base_loaded_ = parts_.dir->loaded().base_loaded;
+  }
 }
 
 data_agent::~data_agent() = default;
@@ -92,24 +187,80 @@ void data_agent::start() {
                            delay.count());
         warned = true;
       }
-      self->impl_->engine_timer.expires_after(delay);
-      boost::system::error_code ec;
-      co_await self->impl_->engine_timer.async_wait(net::redirect_error(net::use_awaitable, ec));
+      co_await sleep_for(self->impl_->engine_timer, delay);
     }
     if (self->stopping_) {
       co_return;
     }
     SPDLOG_LOGGER_INFO(store_logger(), "policy engine reachable");
-    // (2) The server connection.
-    self->parts_.feed->start(feed_handlers{
-        [self](const feed_connection_info& info) { self->on_connected(info); },
-        [self](model::data_update u, const std::string&) { self->on_update(std::move(u)); },
-        [self](const std::string& reason) { self->on_disconnected(reason); }});
-    // (3) Liveness probe.
+    // (2) Make sure the engine holds what we wrote before (it may have restarted empty while
+    // we were away), so that resuming after the saved seq is right.
+    self->impl_->engine_delays.reset();
     while (!self->stopping_) {
-      self->impl_->probe_timer.expires_after(self->options_.probe_interval);
-      boost::system::error_code ec;
-      co_await self->impl_->probe_timer.async_wait(net::redirect_error(net::use_awaitable, ec));
+      const auto status = co_await offload(
+          self->impl_->pool, [store = self->parts_.store.get()] { return check_marker(*store); });
+      std::string problem;
+      if (status == marker_status::unreachable) {
+        problem = "cannot read the marker document";
+      } else if (status == marker_status::present) {
+        SPDLOG_LOGGER_INFO(store_logger(), "the engine still holds our data (marker found)");
+        self->observer_->marker_in_place.store(true);
+        break;
+      } else if (!self->parts_.dir || self->parts_.dir->backup().empty()) {
+        break;  // nothing to restore; the marker comes with our first write
+      } else {
+        try {
+          const auto r = co_await offload(self->impl_->pool, [self] {
+            return self->parts_.dir->backup().restore(*self->parts_.store);
+          });
+          SPDLOG_LOGGER_INFO(store_logger(), "restored {} writes from the backup into the "
+                             "engine{}", r.written,
+                             r.errors.empty() ? std::string()
+                                              : "; " + std::to_string(r.errors.size()) +
+                                                    " refused, first: " + r.errors.front());
+          co_await offload(self->impl_->pool, [self] { self->observer_->write_marker(); });
+          break;
+        } catch (const std::exception& e) {
+          problem = e.what();
+        }
+      }
+      const auto delay = self->impl_->engine_delays.next();
+      SPDLOG_LOGGER_WARN(store_logger(), "preparing the engine: {}; retrying in {} ms", problem,
+                         delay.count());
+      co_await sleep_for(self->impl_->engine_timer, delay);
+    }
+    if (self->stopping_) {
+      co_return;
+    }
+    if (self->parts_.dir &&
+        (self->base_loaded_ || !self->parts_.dir->backup().empty())) {
+      self->state_.set_restored_from_backup();
+      if (self->state_.ready()) {
+        SPDLOG_LOGGER_INFO(logger(), "ready from the backup (stale until the server answers)");
+      }
+    }
+    // (3) The server connection.
+    feed_handlers h;
+    h.on_connected = [self](const feed_connection_info& info) { self->on_connected(info); };
+    h.on_update = [self](model::data_update u, const std::string&) { self->on_update(std::move(u)); };
+    h.on_disconnected = [self](const std::string& reason) { self->on_disconnected(reason); };
+    h.resume_after = [self]() -> std::uint64_t {
+      return self->base_loaded_ ? self->updater_->last_applied_seq().value_or(0) : 0;
+    };
+    self->parts_.feed->start(std::move(h));
+    // (4) Watch the engine.
+    self->start_watch();
+  };
+  net::co_spawn(impl_->ioc, startup(this), log_task_failure);
+}
+
+void data_agent::start_watch() {
+  auto watch = [](data_agent* self) -> net::awaitable<void> {
+    const auto tick = std::max(std::chrono::milliseconds(1),
+                               std::min(self->options_.probe_interval, self->options_.marker_interval));
+    auto last_marker_check = std::chrono::steady_clock::now();
+    while (!self->stopping_) {
+      co_await sleep_for(self->impl_->probe_timer, tick);
       if (self->stopping_) {
         break;
       }
@@ -123,14 +274,78 @@ void data_agent::start() {
       if (was_up && !up) {
         SPDLOG_LOGGER_ERROR(store_logger(), "policy engine unreachable");
       } else if (!was_up && up) {
-        SPDLOG_LOGGER_WARN(store_logger(), "policy engine reachable again; reloading the base data");
-        if (self->connected_) {
+        SPDLOG_LOGGER_WARN(store_logger(), "policy engine reachable again");
+      }
+      if (!up || self->rewriting_) {
+        continue;
+      }
+      bool rewrite = self->observer_->resync_needed.load();
+      const auto now = std::chrono::steady_clock::now();
+      if (!was_up || now - last_marker_check >= self->options_.marker_interval) {
+        last_marker_check = now;
+        const auto status = co_await offload(
+            self->impl_->pool, [store = self->parts_.store.get()] { return check_marker(*store); });
+        if (status == marker_status::missing && self->observer_->marker_in_place.load()) {
+          SPDLOG_LOGGER_WARN(store_logger(), "the engine lost our marker document (restarted "
+                             "empty?): rewriting everything");
+          rewrite = true;
+        }
+      } else if (rewrite) {
+        SPDLOG_LOGGER_WARN(store_logger(), "writes gave up while the engine was unreachable: "
+                           "rewriting everything");
+      }
+      if (!rewrite || self->stopping_) {
+        continue;
+      }
+      // Rewrite: no update may write while older data is replayed under it.
+      self->rewriting_ = true;
+      self->updater_->hold(true);
+      while (self->updater_->running() > 0 && !self->stopping_) {
+        co_await sleep_for(self->impl_->rewrite_timer, std::chrono::milliseconds(10));
+      }
+      bool ok = !self->stopping_;
+      std::string problem;
+      if (ok) {
+        try {
+          if (self->parts_.dir && !self->parts_.dir->backup().empty()) {
+            const auto r = co_await offload(self->impl_->pool, [self] {
+              return self->parts_.dir->backup().restore(*self->parts_.store);
+            });
+            SPDLOG_LOGGER_INFO(store_logger(), "rewrote {} writes from the backup{}", r.written,
+                               r.errors.empty() ? std::string()
+                                                : "; " + std::to_string(r.errors.size()) +
+                                                      " refused, first: " + r.errors.front());
+          }
+          co_await offload(self->impl_->pool, [self] { self->observer_->write_marker(); });
+        } catch (const std::exception& e) {
+          ok = false;
+          problem = e.what();
+        }
+      }
+      self->updater_->hold(false);
+      self->rewriting_ = false;
+      if (!ok) {
+        if (!self->stopping_) {
+          SPDLOG_LOGGER_WARN(store_logger(), "rewrite failed ({}); trying again", problem);
+        }
+        continue;
+      }
+      self->observer_->resync_needed.store(false);
+      ++self->rewrites_;
+      if (!self->parts_.dir) {
+        // Nothing kept locally: start over from the server.
+        SPDLOG_LOGGER_WARN(store_logger(), "no data directory: reloading from the server");
+        self->base_loaded_ = false;
+        self->updater_->set_applied_seq(std::nullopt);
+        if (self->connected_ && self->protocol_) {
+          self->parts_.feed->reconnect();
+        } else if (self->connected_) {
           self->start_base_load(self->server_index_);
         }
       }
     }
   };
-  net::co_spawn(impl_->ioc, startup(this), log_task_failure);
+  net::co_spawn(impl_->ioc, watch(this), log_task_failure);
 }
 
 void data_agent::stop() {
@@ -143,18 +358,31 @@ void data_agent::stop() {
   }
   parts_.feed->stop();
   updater_->stop();
+  if (parts_.reporter) {
+    parts_.reporter->stop();
+  }
   held_.clear();
   impl_->engine_timer.cancel();
   impl_->probe_timer.cancel();
   impl_->base_timer.cancel();
+  impl_->rewrite_timer.cancel();
 }
 
 void data_agent::on_connected(const feed_connection_info& info) {
   connected_ = true;
+  protocol_ = info.protocol_echoed;
   server_index_ = info.server_index;
   impl_->base_delays.reset();
   state_.set_connected(true, info.server_url);
-  start_base_load(info.server_index);
+  if (!protocol_ || !base_loaded_) {
+    start_base_load(info.server_index);
+    return;
+  }
+  // Resuming: the server replays what we missed; the engine already holds the rest.
+  ++base_generation_;
+  impl_->base_timer.cancel();
+  state_.set_initial_load_done();
+  flush_held();
 }
 
 void data_agent::on_disconnected(const std::string& reason) {
@@ -179,15 +407,75 @@ void data_agent::on_update(model::data_update update) {
     held_.push_back(std::move(update));
     return;
   }
-  updater_->submit(std::move(update));
+  submit_update(std::move(update));
+}
+
+void data_agent::submit_update(model::data_update update) {
+  const bool ack = protocol_ && update.id && update.seq;
+  applied_ack a;
+  if (ack) {
+    a.id = *update.id;
+    a.seq = *update.seq;
+  }
+  const bool report = parts_.reporter != nullptr;
+  std::optional<std::string> report_id;
+  std::string callback_json;
+  if (report) {
+    report_id = update.id;
+    callback_json = update.callback_json;
+  }
+  const auto r = updater_->submit(
+      std::move(update),
+      [this, ack, a, report, report_id, callback_json](const update_outcome& out) mutable {
+        if (stopping_) {
+          return;
+        }
+        if (ack) {
+          a.ok = out.ok;
+          a.errors = out.errors;
+          parts_.feed->acknowledge(std::move(a));
+        }
+        if (report) {
+          parts_.reporter->report(report_id, callback_json, out.reports);
+        }
+        save_state();
+      });
+  if (ack && (r == submit_result::duplicate || r == submit_result::already_applied)) {
+    a.ok = true;
+    parts_.feed->acknowledge(std::move(a));
+  }
 }
 
 void data_agent::flush_held() {
   holding_ = false;
   while (!held_.empty()) {
-    updater_->submit(std::move(held_.front()));
+    submit_update(std::move(held_.front()));
     held_.pop_front();
   }
+}
+
+void data_agent::save_state() {
+  if (!parts_.dir || stopping_) {
+    return;
+  }
+  if (saving_) {
+    save_again_ = true;
+    return;
+  }
+  saving_ = true;
+  auto run = [](data_agent* self) -> net::awaitable<void> {
+    do {
+      self->save_again_ = false;
+      const saved_state st{self->updater_->last_applied_seq(), self->base_loaded_};
+      try {
+        co_await offload(self->impl_->pool, [self, st] { self->parts_.dir->save(st); });
+      } catch (const std::exception& e) {
+        SPDLOG_LOGGER_ERROR(log::get("agent.backup"), "cannot save the agent state: {}", e.what());
+      }
+    } while (self->save_again_ && !self->stopping_);
+    self->saving_ = false;
+  };
+  net::co_spawn(impl_->ioc, run(this), log_task_failure);
 }
 
 void data_agent::retry_base_load(std::uint64_t gen, std::chrono::milliseconds delay) {
@@ -240,10 +528,12 @@ void data_agent::start_base_load(std::size_t server_index) {
           }
           if (out.ok) {
             self->impl_->base_delays.reset();
-            if (!self->state_.ready()) {
+            if (!self->state_.ready() || self->state_.stale()) {
               SPDLOG_LOGGER_INFO(logger(), "initial data load done ({} base entries)", count);
             }
             self->state_.set_initial_load_done();
+            self->base_loaded_ = true;
+            self->save_state();
             return;
           }
           const auto delay = self->impl_->base_delays.next();
@@ -268,6 +558,25 @@ void data_agent::start_base_load(std::size_t server_index) {
 std::unique_ptr<data_agent> make_data_agent(net::io_context& ioc, net::thread_pool& pool,
                                             const config::agent_config& cfg) {
   data_agent_parts parts;
+  if (!cfg.data_dir.empty()) {
+    try {
+      parts.dir = data_directory::open(cfg.data_dir);
+    } catch (const std::exception& e) {
+      throw config::config_error({config::problem{"agent.data_dir", e.what()}});
+    }
+    SPDLOG_LOGGER_INFO(log::get("agent.backup"), "data directory {}: agent id {}, {} backed-up "
+                       "writes, last applied seq {}", parts.dir->path(), parts.dir->agent_id(),
+                       parts.dir->backup().size(),
+                       parts.dir->loaded().last_applied_seq
+                           ? std::to_string(*parts.dir->loaded().last_applied_seq)
+                           : std::string("none"));
+  } else {
+    SPDLOG_LOGGER_WARN(log::get("agent.backup"),
+                       "no data directory (--data-dir, OPAL_CLIENT_DATA_DIR, agent.data_dir): "
+                       "nothing survives a restart; the engine is reloaded from the server, and "
+                       "without the server it stays empty");
+  }
+
   ws_feed_options wo;
   wo.server_urls = cfg.server_urls;
   wo.token = cfg.client_token;
@@ -276,6 +585,9 @@ std::unique_ptr<data_agent> make_data_agent(net::io_context& ioc, net::thread_po
   wo.reconnect_max = cfg.reconnect_max;
   wo.ping_interval = cfg.ws_ping_interval;
   wo.max_message_bytes = cfg.ws_max_message_bytes;
+  data_agent_options ao;
+  ao.agent_id = parts.dir ? parts.dir->agent_id() : generate_agent_id();
+  wo.agent_id = ao.agent_id;
   parts.feed = std::make_unique<ws_update_feed>(ioc, wo);
 
   curl_fetcher_options fo;
@@ -306,11 +618,32 @@ std::unique_ptr<data_agent> make_data_agent(net::io_context& ioc, net::thread_po
     return load_base_config(req);
   };
 
-  data_agent_options ao;
+  if (cfg.report_on_updates) {
+    reporter_options ro;
+    ro.default_callbacks = cfg.report_callbacks;
+    if (ro.default_callbacks.empty()) {
+      std::string base = cfg.server_urls.front();
+      while (!base.empty() && base.back() == '/') {
+        base.pop_back();
+      }
+      ro.default_callbacks.push_back(base + "/data/callback_report");
+    }
+    ro.token = cfg.client_token;
+    for (const auto& u : cfg.server_urls) {
+      ro.token_origins.push_back(url_origin(u));
+    }
+    parts.reporter = std::make_unique<update_reporter>(ioc, pool, ro);
+  }
+
   ao.topics = cfg.data_topics;
   ao.workers = cfg.fetch_workers;
   ao.retry_min = cfg.reconnect_min;
   ao.retry_max = cfg.reconnect_max;
+  ao.marker_interval = cfg.marker_interval;
+  ao.ready_when_stale = cfg.ready_when_stale;
+  ao.entry_retry_attempts = cfg.retry_attempts;
+  ao.entry_retry_min = cfg.retry_base;
+  ao.entry_retry_max = cfg.retry_max;
   api_options api;
   api.host = cfg.api_host;
   api.port = cfg.api_port;

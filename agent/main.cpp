@@ -35,10 +35,14 @@ void print_problems(const pdl::config::config_error& e) {
   }
 }
 
-pdl::config::agent_config load(const std::string& path, const std::string& port_file) {
+pdl::config::agent_config load(const std::string& path, const std::string& port_file,
+                               const std::string& data_dir) {
   auto cfg = pdl::config::load_agent_config(path, pdl::config::process_env());
   if (!port_file.empty()) {
     cfg.port_file = port_file;
+  }
+  if (!data_dir.empty()) {
+    cfg.data_dir = data_dir;
   }
   // The WebSocket URLs are derived here too, so check-config reports them.
   std::vector<pdl::config::problem> problems;
@@ -59,6 +63,14 @@ pdl::config::agent_config load(const std::string& path, const std::string& port_
 }
 
 std::string redacted(const pdl::secret& s) { return s.empty() ? "" : "<redacted>"; }
+
+std::vector<std::string> redacted_urls(const std::vector<std::string>& urls) {
+  std::vector<std::string> out;
+  for (const auto& u : urls) {
+    out.push_back(pdl::http_client::redact_url(u));
+  }
+  return out;
+}
 
 std::string config_json(const pdl::config::agent_config& c) {
   std::vector<std::string> urls;
@@ -88,6 +100,15 @@ std::string config_json(const pdl::config::agent_config& c) {
         {"workers", c.fetch_workers},
         {"temp_dir", c.temp_dir}}},
       {"api", {{"host", c.api_host}, {"port", c.api_port}}},
+      {"agent",
+       {{"data_dir", c.data_dir},
+        {"ready_when_stale", c.ready_when_stale},
+        {"marker_check_interval_ms", c.marker_interval.count()}}},
+      {"retry",
+       {{"attempts", c.retry_attempts},
+        {"base_ms", c.retry_base.count()},
+        {"max_ms", c.retry_max.count()}}},
+      {"reports", {{"enabled", c.report_on_updates}, {"callbacks", redacted_urls(c.report_callbacks)}}},
       {"log", {{"level", c.log_level}, {"format", c.log_format}}}};
   return j.dump(2);
 }
@@ -170,11 +191,14 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   std::string config_path;
   std::string port_file;
+  std::string data_dir;
 
   auto* run = app.add_subcommand("run", "Run the agent");
   run->add_option("--config", config_path, "YAML config file (environment overrides it)");
   run->add_option("--port-file", port_file,
                   "Write the API's bound port here once listening (with api.port 0)");
+  run->add_option("--data-dir", data_dir,
+                  "Keep the agent id, last applied seq and a backup of the engine's data here");
   auto* check = app.add_subcommand("check-config", "Validate the configuration and exit");
   check->add_option("--config", config_path, "YAML config file");
   auto* print = app.add_subcommand("print-config", "Print the effective configuration");
@@ -196,7 +220,7 @@ int main(int argc, char** argv) {
   }
   pdl::config::agent_config cfg;
   try {
-    cfg = load(config_path, port_file);
+    cfg = load(config_path, port_file, data_dir);
   } catch (const pdl::config::config_error& e) {
     print_problems(e);
     return exit_config;

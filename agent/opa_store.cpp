@@ -100,6 +100,41 @@ void opa_store::write(const char* method, const char* content_type, std::string_
                     resp.status);
 }
 
+std::optional<std::string> opa_store::get(std::string_view dst_path) {
+  http_client::request req;
+  try {
+    req.url = options_.url + model::opa_data_url_path(dst_path);
+  } catch (const model::invalid_input& e) {
+    throw store_error(std::string("invalid dst_path: ") + e.what());
+  }
+  if (!options_.token.empty()) {
+    req.headers.emplace_back("Authorization", secret("Bearer " + options_.token.reveal()));
+  }
+  req.connect_timeout = options_.health_timeout;
+  req.idle_timeout = options_.health_timeout;
+  req.total_timeout = std::max(options_.health_timeout, std::chrono::milliseconds(5000));
+  req.max_response_bytes = 1024 * 1024;
+  auto result = http_client::perform(req);
+  if (auto* err = std::get_if<http_client::transport_error>(&result)) {
+    throw store_error("policy store unreachable: " + err->message);
+  }
+  const auto& resp = std::get<http_client::response>(result);
+  if (resp.status != 200) {
+    throw store_error("policy store answered HTTP " + std::to_string(resp.status) + ": " +
+                          engine_message(resp.body),
+                      resp.status);
+  }
+  const auto j = nlohmann::json::parse(resp.body, nullptr, false);
+  if (!j.is_object()) {
+    throw store_error("policy store answered GET with something other than a JSON object", 200);
+  }
+  const auto it = j.find("result");
+  if (it == j.end()) {
+    return std::nullopt;
+  }
+  return it->dump();
+}
+
 bool opa_store::health() {
   http_client::request req;
   req.url = options_.url + "/health";

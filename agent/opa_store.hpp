@@ -19,7 +19,8 @@ struct opa_store_options {
  * put(): PUT /v1/data/<path> (Content-Type application/json); patch(): PATCH with
  * application/json-patch+json. 204 and 304 succeed; any other answer throws store_error with
  * OPA's status, code and message. File bodies are streamed, never loaded whole.
- * health(): GET <url>/health answered 200. Thread-safe.
+ * health(): GET <url>/health answered 200. get(): GET /v1/data/<path>; OPA answers 200 with
+ * {"result":...}, or {} when the document is undefined. Thread-safe.
  */
 class opa_store final : public policy_store {
  public:
@@ -27,6 +28,7 @@ class opa_store final : public policy_store {
   void put(std::string_view dst_path, const store_body& body) override;
   void patch(std::string_view dst_path, const store_body& body) override;
   bool health() override;
+  std::optional<std::string> get(std::string_view dst_path) override;
 
  private:
   void write(const char* method, const char* content_type, std::string_view dst_path,

@@ -2,6 +2,7 @@
 // Seam: the policy engine's data API (OPA's /v1/data).
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -46,6 +47,9 @@ class policy_store {
   virtual void patch(std::string_view dst_path, const store_body& body) = 0;
   /** True when the engine answers its health endpoint with success. Never throws. */
   virtual bool health() = 0;
+  /** The JSON text of the (small: at most 1 MiB) document at @p dst_path, nullopt when it is
+   *  undefined. Used for the agent's marker document. @throws store_error. */
+  virtual std::optional<std::string> get(std::string_view dst_path) = 0;
 };
 
 using policy_store_ptr = std::unique_ptr<policy_store>;

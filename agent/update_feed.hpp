@@ -1,8 +1,10 @@
 #pragma once
 // Seam: the connection to the server that delivers data updates.
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "shared/model/data_update.hpp"
 
@@ -23,6 +25,17 @@ struct feed_handlers {
   std::function<void(model::data_update update, const std::string& topic)> on_update;
   /** The connection was lost or refused (@p reason for logs/status); the feed keeps retrying. */
   std::function<void(const std::string& reason)> on_disconnected;
+  /** Asked right before subscribing to a server that echoed the protocol: the seq after which
+   *  the server should replay (0 = everything it kept). Unset: no after_seq is sent. */
+  std::function<std::uint64_t()> resume_after;
+};
+
+/** Protocol 1 acknowledgement of one processed update (RPC `pdl_applied`). */
+struct applied_ack {
+  std::string id;
+  std::uint64_t seq = 0;
+  bool ok = true;
+  std::vector<std::string> errors;
 };
 
 /**
@@ -38,6 +51,12 @@ class update_feed {
   virtual ~update_feed() = default;
   virtual void start(feed_handlers handlers) = 0;
   virtual void stop() = 0;
+  /** Queues @p ack for the server; sent only over connections where the protocol was echoed
+   *  (kept, bounded, across a reconnect). Default: dropped (feeds without acknowledgements). */
+  virtual void acknowledge(applied_ack ack) { (void)ack; }
+  /** Drops the current connection so the next one subscribes afresh (resume_after asked
+   *  again). Default: nothing. */
+  virtual void reconnect() {}
 };
 
 using update_feed_ptr = std::unique_ptr<update_feed>;

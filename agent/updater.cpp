@@ -2,7 +2,9 @@
 
 #include <algorithm>
 
+#include "agent/backoff.hpp"
 #include "agent/offload.hpp"
+#include "agent/sha256.hpp"
 #include "agent/topic_filter.hpp"
 #include "shared/http/client.hpp"
 #include "shared/log/log.hpp"
@@ -45,6 +47,23 @@ struct refused : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/** Worth retrying: the engine was not reached, failed, or asked us to slow down. A 4xx says the
+ *  request itself is wrong (OPA's 400 invalid_parameter, 404 on a missing PATCH target). */
+bool transient_store_error(const store_error& e) {
+  const long s = e.http_status();
+  return s == 0 || s >= 500 || s == 408 || s == 429;
+}
+
+std::string retries_note(int attempts) {
+  return attempts > 1 ? " (after " + std::to_string(attempts) + " attempts)" : std::string();
+}
+
+net::awaitable<void> sleep_for(net::steady_timer& timer, std::chrono::milliseconds delay) {
+  timer.expires_after(delay);
+  boost::system::error_code ec;  // cancelled = superseded or stopping: the caller checks
+  co_await timer.async_wait(net::redirect_error(net::use_awaitable, ec));
+}
+
 }  // namespace
 
 struct updater::update_ctx {
@@ -54,6 +73,12 @@ struct updater::update_ctx {
   std::size_t remaining = 0;
   update_outcome outcome;
   done_fn on_done;
+};
+
+struct updater::run_ctl {
+  std::string path;
+  bool superseded = false;
+  std::optional<net::steady_timer> timer;  // the retry wait, cancelled when superseded
 };
 
 struct updater::impl {
@@ -94,6 +119,12 @@ submit_result updater::submit(model::data_update update, done_fn on_done) {
   if (stopped_) {
     return submit_result::stopped;
   }
+  if (update.seq && watermark_ && *update.seq <= *watermark_) {
+    state_.count_duplicate();
+    SPDLOG_LOGGER_DEBUG(logger(), "update id={} seq={} already applied; skipped",
+                        update.id.value_or(""), *update.seq);
+    return submit_result::already_applied;
+  }
   if (seen_before(update)) {
     state_.count_duplicate();
     SPDLOG_LOGGER_DEBUG(logger(), "duplicate update id={} ignored", update.id.value_or(""));
@@ -110,7 +141,7 @@ submit_result updater::submit(model::data_update update, done_fn on_done) {
     if (!entry_matches(entry, options_.topics)) {
       continue;
     }
-    task t{ctx, std::move(entry), {}};
+    task t{ctx, std::move(entry), {}, {}};
     try {
       t.path = model::normalize_dst_path(t.entry.dst_path);
       if (t.path == "/") {
@@ -140,6 +171,7 @@ submit_result updater::submit(model::data_update update, done_fn on_done) {
     return submit_result::queued;
   }
   for (auto& t : tasks) {
+    supersede_before(t);
     pending_.push_back(std::move(t));
   }
   net::post(impl_->ioc, [this] { pump(); });
@@ -147,6 +179,9 @@ submit_result updater::submit(model::data_update update, done_fn on_done) {
 }
 
 void updater::pump() {
+  if (held_) {
+    return;
+  }
   std::vector<const std::string*> blocked;  // paths of earlier entries still waiting
   std::size_t scanned = 0;
   for (auto it = pending_.begin(); it != pending_.end() && scanned < scan_window;) {
@@ -180,49 +215,131 @@ void updater::pump() {
 
 void updater::start(task t) {
   running_paths_.insert(t.path);
-  auto run = [](updater* self, task t) -> net::awaitable<void> {
+  t.ctl = std::make_shared<run_ctl>();
+  t.ctl->path = t.path;
+  t.ctl->timer.emplace(impl_->ioc);
+  running_ctls_.push_back(t.ctl);
+  const auto seed = options_.seed == 0 ? 0 : options_.seed + next_seed_++;
+  auto run = [](updater* self, task t, std::uint64_t seed) -> net::awaitable<void> {
     std::string error;
     bool write_failure = false;
+    bool superseded = false;
+    entry_report rep;
+    const auto& e = t.entry;
+    const bool is_put = e.method == model::save_method::put;
+    const bool collect = self->options_.collect_reports;
+    const int attempts = std::max(1, self->options_.retry_attempts);
+    backoff delays(self->options_.retry_min, self->options_.retry_max, seed,
+                   self->options_.retry_min);
+    run_ctl& ctl = *t.ctl;
     try {
-      const auto& e = t.entry;
-      const bool is_put = e.method == model::save_method::put;
       if (t.path == "\x01invalid") {
         throw refused("invalid dst_path '" + e.dst_path + "'");
       }
+      fetched_body body;
       if (e.data_json) {
         if (is_put && t.path.empty() && !text_is_object(*e.data_json)) {
           throw refused("refusing to PUT a non-object at the root of the policy store "
                         "(set a dst_path)");
         }
-        const std::string& text = *e.data_json;
-        try {
-          co_await offload(self->impl_->pool, [self, &t, &text, is_put] {
-            const auto body = store_body::from_text(text);
-            is_put ? self->store_.put(t.path, body) : self->store_.patch(t.path, body);
-          });
-        } catch (const store_error&) {
-          write_failure = true;
-          throw;
-        }
       } else {
-        fetched_body body = co_await offload(
-            self->impl_->pool, [self, &e] { return self->fetcher_.fetch(e); });
-        if (is_put && t.path.empty() && body.root != model::json_type::object) {
-          throw refused(std::string("refusing to PUT ") + json_type_name(body.root) +
-                        " at the root of the policy store (set a dst_path)");
+        for (int attempt = 1;; ++attempt) {
+          std::string transient;
+          try {
+            body = co_await offload(self->impl_->pool,
+                                    [self, &e] { return self->fetcher_.fetch(e); });
+            break;
+          } catch (const fetch_error& fe) {
+            if (fe.permanent()) {
+              throw;
+            }
+            transient = fe.what();
+          }
+          if (ctl.superseded) {
+            superseded = true;
+            break;
+          }
+          if (attempt >= attempts) {
+            throw fetch_error(transient + retries_note(attempts), false);
+          }
+          const auto delay = delays.next();
+          SPDLOG_LOGGER_DEBUG(logger(), "fetch for {} failed (attempt {}/{}): {}; retrying in "
+                              "{} ms", display_path(t.path), attempt, attempts, transient,
+                              delay.count());
+          co_await sleep_for(*ctl.timer, delay);
+          if (self->stopped_) {
+            throw std::runtime_error("agent stopping: not retried");
+          }
+          if (ctl.superseded) {
+            superseded = true;
+            break;
+          }
         }
-        if (!is_put && body.root != model::json_type::array) {
-          throw refused(std::string("PATCH data must be a list of operations, the source "
-                                    "returned ") + json_type_name(body.root));
+        if (!superseded) {
+          if (is_put && t.path.empty() && body.root != model::json_type::object) {
+            throw refused(std::string("refusing to PUT ") + json_type_name(body.root) +
+                          " at the root of the policy store (set a dst_path)");
+          }
+          if (!is_put && body.root != model::json_type::array) {
+            throw refused(std::string("PATCH data must be a list of operations, the source "
+                                      "returned ") + json_type_name(body.root));
+          }
         }
+      }
+      rep.fetched = !superseded;
+      delays.reset();
+      for (int attempt = 1; !superseded; ++attempt) {
+        std::string transient;
+        long status = 0;
         try {
-          co_await offload(self->impl_->pool, [self, &t, &body, is_put] {
-            const auto sb = store_body::from_file(body.file.path(), body.size);
+          co_await offload(self->impl_->pool, [self, &t, &body, &rep, is_put, collect] {
+            const auto sb = t.entry.data_json
+                                ? store_body::from_text(*t.entry.data_json)
+                                : store_body::from_file(body.file.path(), body.size);
+            if (collect && rep.hash.empty()) {
+              rep.hash = sb.is_file() ? sha256_file_hex(sb.file_path) : sha256_hex(sb.text);
+            }
             is_put ? self->store_.put(t.path, sb) : self->store_.patch(t.path, sb);
+            if (self->options_.observer != nullptr) {
+              self->options_.observer->written(t.path, is_put, sb, true);
+            }
           });
-        } catch (const store_error&) {
+          rep.saved = true;
+          break;
+        } catch (const store_error& se) {
+          if (!transient_store_error(se)) {
+            write_failure = true;
+            throw;
+          }
+          transient = se.what();
+          status = se.http_status();
+        }
+        if (ctl.superseded) {
+          superseded = true;
+          break;
+        }
+        if (attempt >= attempts) {
+          if (self->options_.observer != nullptr) {
+            // Kept as intended state: rewritten once the engine is back (data_agent).
+            co_await offload(self->impl_->pool, [self, &t, &body, is_put] {
+              const auto sb = t.entry.data_json
+                                  ? store_body::from_text(*t.entry.data_json)
+                                  : store_body::from_file(body.file.path(), body.size);
+              self->options_.observer->written(t.path, is_put, sb, false);
+            });
+          }
           write_failure = true;
-          throw;
+          throw store_error(transient + retries_note(attempts), status);
+        }
+        const auto delay = delays.next();
+        SPDLOG_LOGGER_DEBUG(logger(), "write of {} failed (attempt {}/{}): {}; retrying in {} ms",
+                            display_path(t.path), attempt, attempts, transient, delay.count());
+        co_await sleep_for(*ctl.timer, delay);
+          if (self->stopped_) {
+            throw std::runtime_error("agent stopping: not retried");
+          }
+        if (ctl.superseded) {
+          superseded = true;
         }
       }
     } catch (const std::exception& ex) {
@@ -231,9 +348,9 @@ void updater::start(task t) {
         error = "unknown error";
       }
     }
-    self->finish(t, error, write_failure);
+    self->finish(t, error, write_failure, superseded, std::move(rep));
   };
-  net::co_spawn(impl_->ioc, run(this, std::move(t)), [](std::exception_ptr ep) {
+  net::co_spawn(impl_->ioc, run(this, std::move(t), seed), [](std::exception_ptr ep) {
     if (ep) {
       try {
         std::rethrow_exception(ep);
@@ -244,11 +361,19 @@ void updater::start(task t) {
   });
 }
 
-void updater::finish(const task& t, const std::string& error, bool write_failure) {
+void updater::finish(const task& t, const std::string& error, bool write_failure, bool superseded,
+                     entry_report report) {
   running_paths_.erase(running_paths_.find(t.path));
+  running_ctls_.remove(t.ctl);
   auto& u = *t.update;
   const std::string dst = display_path(t.path == "\x01invalid" ? t.entry.dst_path : t.path);
-  if (error.empty()) {
+  if (superseded) {
+    ++u.outcome.applied;
+    ++u.outcome.superseded;
+    report.saved = true;
+    SPDLOG_LOGGER_INFO(logger(), "{} {} update id={} superseded by a newer PUT; not retried",
+                       model::to_string(t.entry.method), dst, u.id.value_or(""));
+  } else if (error.empty()) {
     ++u.outcome.applied;
     state_.record_success(dst);
     // One line per applied entry: operators read the data path from these.
@@ -259,6 +384,7 @@ void updater::finish(const task& t, const std::string& error, bool write_failure
     ++u.outcome.failed;
     u.outcome.ok = false;
     u.outcome.errors.push_back(dst + ": " + error);
+    report.error = error;
     const std::string source =
         t.entry.data_json ? std::string("inline") : http_client::redact_url(t.entry.url);
     SPDLOG_LOGGER_ERROR(logger(), "entry {} {} failed (update id={} source={}): {}",
@@ -269,10 +395,79 @@ void updater::finish(const task& t, const std::string& error, bool write_failure
       state_.record_fetch_failure(dst, error);
     }
   }
+  if (options_.collect_reports) {
+    report.entry = t.entry;
+    u.outcome.reports.push_back(std::move(report));
+  }
   if (--u.remaining == 0) {
     complete_update(u);
   }
   pump();
+}
+
+bool updater::covers(const std::string& ancestor, const std::string& path) {
+  return ancestor.empty() || path == ancestor ||
+         (path.size() > ancestor.size() && path.compare(0, ancestor.size(), ancestor) == 0 &&
+          path[ancestor.size()] == '/');
+}
+
+void updater::supersede_before(const task& newer) {
+  if (newer.entry.method != model::save_method::put || newer.path == "\x01invalid") {
+    return;
+  }
+  // Walk back from the newest queued entry; an overlapping entry that the PUT does not cover
+  // (a write to an ancestor) may depend on what lies below it: nothing before it is dropped.
+  std::vector<std::size_t> doomed;
+  bool blocked = false;
+  for (std::size_t i = pending_.size(); i-- > 0;) {
+    const auto& p = pending_[i].path;
+    if (p == "\x01invalid") {
+      continue;
+    }
+    if (covers(newer.path, p)) {
+      doomed.push_back(i);
+    } else if (model::paths_overlap(p, newer.path)) {
+      blocked = true;
+      break;
+    }
+  }
+  for (const auto i : doomed) {  // descending indices: erasing keeps the others valid
+    task t = std::move(pending_[i]);
+    pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(i));
+    drop_superseded(std::move(t));
+  }
+  if (blocked) {
+    return;
+  }
+  for (const auto& ctl : running_ctls_) {
+    if (!covers(newer.path, ctl->path) && model::paths_overlap(ctl->path, newer.path)) {
+      return;
+    }
+  }
+  for (const auto& ctl : running_ctls_) {
+    if (covers(newer.path, ctl->path)) {
+      ctl->superseded = true;  // a retry wait ends now; a write in progress finishes
+      ctl->timer->cancel();
+    }
+  }
+}
+
+void updater::drop_superseded(task t) {
+  auto& u = *t.update;
+  ++u.outcome.applied;
+  ++u.outcome.superseded;
+  SPDLOG_LOGGER_INFO(logger(), "queued {} {} of update id={} dropped: superseded by a newer PUT",
+                     model::to_string(t.entry.method), display_path(t.path), u.id.value_or(""));
+  if (options_.collect_reports) {
+    entry_report r;
+    r.entry = std::move(t.entry);
+    r.saved = true;
+    u.outcome.reports.push_back(std::move(r));
+  }
+  if (--u.remaining == 0) {
+    // Never inline with submit(), whose caller does not expect its callbacks yet.
+    net::post(impl_->ioc, [this, ctx = t.update] { complete_update(*ctx); });
+  }
 }
 
 void updater::complete_update(update_ctx& u) {
@@ -297,6 +492,23 @@ void updater::complete_update(update_ctx& u) {
 void updater::stop() {
   stopped_ = true;
   pending_.clear();
+  for (const auto& ctl : running_ctls_) {
+    ctl->timer->cancel();  // a retry wait ends; the task sees stopped_ and gives up
+  }
+}
+
+void updater::hold(bool on) {
+  held_ = on;
+  if (!on) {
+    net::post(impl_->ioc, [this] { pump(); });
+  }
+}
+
+void updater::set_applied_seq(std::optional<std::uint64_t> seq) {
+  watermark_ = seq;
+  if (seq) {
+    state_.set_last_applied_seq(*seq);
+  }
 }
 
 }  // namespace pdl::agent

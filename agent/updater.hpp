@@ -1,9 +1,11 @@
 #pragma once
 // The orchestrator of data writes: takes updates in arrival order, applies their entries with as
-// much concurrency as ordering allows.
+// much concurrency as ordering allows, retrying transient failures a bounded number of times.
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <list>
 #include <memory>
 #include <optional>
 #include <set>
@@ -23,6 +25,22 @@ class thread_pool;
 
 namespace pdl::agent {
 
+/**
+ * Sees every write the updater makes, on the worker thread that made it, before the entry
+ * counts as finished (so before the update's seq can become the applied watermark).
+ * Implementations are thread-safe and must not throw (they log their own failures).
+ */
+class write_observer {
+ public:
+  virtual ~write_observer() = default;
+  /** @p applied: the engine accepted the write. !@p applied: the write could not reach the
+   *  engine (transport error or 5xx) and retries ran out; the observer may keep it as intended
+   *  state to rewrite later. Permanently refused writes (4xx) are not reported. @p path is the
+   *  normalised dst_path ("" = root). */
+  virtual void written(const std::string& path, bool put, const store_body& body,
+                       bool applied) = 0;
+};
+
 struct updater_options {
   std::vector<std::string> topics{"policy_data"};
   /** Entries in flight at once (fetch + write); also the size of the worker pool. */
@@ -31,18 +49,40 @@ struct updater_options {
   std::size_t max_pending_entries = 100000;
   /** How many recent update ids are remembered for duplicate suppression. */
   std::size_t dedupe_window = 4096;
+  /** Tries per fetch and per engine write (1 = no retry). Transient failures only: a source's
+   *  4xx (except 408/429), invalid JSON, and the engine's 4xx are reported at once. */
+  int retry_attempts = 1;
+  /** Delay before retry n: uniform in [retry_min, min(retry_max, retry_min * 2^n)]. */
+  std::chrono::milliseconds retry_min{200};
+  std::chrono::milliseconds retry_max{10000};
+  std::uint64_t seed = 0;  // retry jitter seed, 0 = random
+  /** Fill update_outcome::reports (entries, fetched/saved, sha256 of the bytes written). */
+  bool collect_reports = false;
+  /** Not owned; may be null. */
+  write_observer* observer = nullptr;
+};
+
+/** One entry's result, for OPAL's DataUpdateReport. */
+struct entry_report {
+  model::data_source_entry entry;
+  bool fetched = false;  // data obtained (inline data counts as fetched)
+  bool saved = false;    // written to the engine (or superseded by a later PUT)
+  std::string hash;      // hex sha256 of the bytes written; "" when nothing was obtained
+  std::string error;
 };
 
 /** How one submitted update ended. @c ok: every matching entry applied (vacuously true when none
- *  matched). */
+ *  matched). A superseded entry counts as applied: the newer PUT gives the same final state. */
 struct update_outcome {
   bool ok = true;
   std::size_t applied = 0;
   std::size_t failed = 0;
+  std::size_t superseded = 0;
   std::vector<std::string> errors;
+  std::vector<entry_report> reports;  // only with updater_options::collect_reports
 };
 
-enum class submit_result { queued, duplicate, overflow, stopped };
+enum class submit_result { queued, duplicate, already_applied, overflow, stopped };
 
 /**
  * Applies updates to the policy store.
@@ -53,13 +93,18 @@ enum class submit_result { queued, duplicate, overflow, stopped };
  *   together, under that ordering.
  * - Inline data is written as its raw JSON text; otherwise the entry is fetched first.
  * - A PUT of a non-object at the root is refused (OPA would answer 400; it is never wrapped).
+ * - Fetches and writes are retried (options.retry_*) with jittered exponential backoff; the
+ *   entry keeps its place (and blocks overlapping ones) while it waits.
+ * - A PUT supersedes the queued entries at its path or below (and a running one waiting to
+ *   retry) when nothing overlapping sits between them: they are dropped, not written.
  * - One failed entry does not stop the others. Every failure is logged once (agent.updater) and
  *   recorded in agent_state: write failures turn health off, fetch/data failures do not.
- * - An update whose id (and seq) was already seen is applied once.
+ * - An update whose id (and seq) was already seen is applied once; one whose seq is at or
+ *   below the applied watermark is skipped (already_applied).
  *
  * @par Thread safety
  * Everything runs on @p ioc's thread: call submit() and stop() there. Blocking fetcher and store
- * calls run on @p pool. The fetcher, store and state outlive the updater.
+ * calls run on @p pool. The fetcher, store, state and observer outlive the updater.
  */
 class updater {
  public:
@@ -78,6 +123,11 @@ class updater {
   /** Starts nothing new; queued entries are dropped, running ones finish. */
   void stop();
 
+  /** While held, queued entries wait (running ones finish): the engine is being rewritten. */
+  void hold(bool on);
+  /** The applied watermark restored from disk (seqs at or below it are skipped). */
+  void set_applied_seq(std::optional<std::uint64_t> seq);
+
   std::size_t pending() const noexcept { return pending_.size(); }
   std::size_t running() const noexcept { return running_paths_.size(); }
   bool idle() const noexcept { return pending_.empty() && running_paths_.empty(); }
@@ -86,15 +136,22 @@ class updater {
 
  private:
   struct update_ctx;
+  struct run_ctl;
   struct task {
     std::shared_ptr<update_ctx> update;
     model::data_source_entry entry;
     std::string path;  // normalised; "" for the root
+    std::shared_ptr<run_ctl> ctl;  // set once running
   };
 
   void pump();
   void start(task t);
-  void finish(const task& t, const std::string& error, bool write_failure);
+  void finish(const task& t, const std::string& error, bool write_failure, bool superseded,
+              entry_report report);
+  /** @p ancestor is @p path or one of its ancestors (normalised paths, "" = root). */
+  static bool covers(const std::string& ancestor, const std::string& path);
+  void supersede_before(const task& newer);
+  void drop_superseded(task t);
   void complete_update(update_ctx& u);
   bool seen_before(const model::data_update& update);
 
@@ -106,7 +163,10 @@ class updater {
   updater_options options_;
   std::deque<task> pending_;
   std::multiset<std::string> running_paths_;
+  std::list<std::shared_ptr<run_ctl>> running_ctls_;
   bool stopped_ = false;
+  bool held_ = false;
+  std::uint64_t next_seed_ = 1;
 
   std::deque<std::string> recent_ids_;
   std::unordered_set<std::string> recent_set_;

@@ -1,6 +1,9 @@
 #include "agent/ws_update_feed.hpp"
 
+#include <deque>
 #include <stdexcept>
+
+#include <nlohmann/json.hpp>
 
 #include "agent/backoff.hpp"
 #include "agent/ws_url.hpp"
@@ -36,6 +39,7 @@ struct ws_update_feed::impl : std::enable_shared_from_this<impl> {
         retry_timer(ioc),
         call_timer(ioc),
         close_done(ioc),
+        write_turn(ioc),
         delays(opt.reconnect_min, opt.reconnect_max, opt.backoff_seed),
         log(log::get("agent.ws")),
         channel_id(rpc::new_call_id()) {
@@ -47,6 +51,8 @@ struct ws_update_feed::impl : std::enable_shared_from_this<impl> {
     if (endpoints.empty()) {
       endpoints.push_back(derive_ws_endpoint("http://localhost:7002"));
     }
+    // Never expires: cancel() wakes every coroutine waiting for its turn to write.
+    write_turn.expires_at(net::steady_timer::time_point::max());
   }
 
   net::awaitable<void> run();
@@ -58,6 +64,8 @@ struct ws_update_feed::impl : std::enable_shared_from_this<impl> {
   net::awaitable<rpc::frame> read_frame();
   net::awaitable<void> write(std::string text);
   net::awaitable<void> close_going_away();
+  net::awaitable<void> flush_acks();
+  void maybe_flush();
   void request_stop();
 
   net::io_context& ioc;
@@ -67,6 +75,7 @@ struct ws_update_feed::impl : std::enable_shared_from_this<impl> {
   net::steady_timer retry_timer;
   net::steady_timer call_timer;
   net::steady_timer close_done;  // cancelled when a close handshake finished
+  net::steady_timer write_turn;  // cancelled when a write (or the ack flusher) finished
   backoff delays;
   std::shared_ptr<spdlog::logger> log;
   std::string channel_id;
@@ -78,6 +87,10 @@ struct ws_update_feed::impl : std::enable_shared_from_this<impl> {
   bool closing = false;
   bool stopping = false;
   bool echoed = false;
+  bool subscribed = false;  // this session's subscribe was answered true
+  bool flushing = false;    // flush_acks() runs
+  bool acks_dropped_logged = false;
+  std::deque<applied_ack> acks;
   std::uint64_t session_gen = 0;
 };
 
@@ -93,10 +106,19 @@ net::awaitable<void> ws_update_feed::impl::run() {
       } catch (const std::exception& e) {
         last_error = e.what();
       }
+      subscribed = false;
       if (closing) {
         // The close handshake runs beside the read that just failed; the stream must outlive it.
         boost::system::error_code ignored;
         co_await close_done.async_wait(net::redirect_error(net::use_awaitable, ignored));
+      }
+      if (flushing && ws) {
+        // The ack flusher may be inside a write on this stream: fail it, wait for it to leave.
+        boost::system::error_code ignored;
+        beast::get_lowest_layer(*ws).socket().close(ignored);
+        while (flushing) {
+          co_await write_turn.async_wait(net::redirect_error(net::use_awaitable, ignored));
+        }
       }
       open = false;
       ws.reset();
@@ -151,10 +173,13 @@ net::awaitable<void> ws_update_feed::impl::session(std::size_t index, bool& esta
   }
   ws->set_option(timeouts);
   ws->set_option(websocket::stream_base::decorator(
-      [token = opt.token](websocket::request_type& req) {
+      [token = opt.token, agent_id = opt.agent_id](websocket::request_type& req) {
         req.set(http::field::user_agent, "pdl-agent");
         req.set(http::field::authorization, "Bearer " + token.reveal());
         req.set(rpc::protocol_header, rpc::protocol_version);
+        if (!agent_id.empty()) {
+          req.set("X-PDL-Agent-Id", agent_id);
+        }
       }));
   ws->read_message_max(opt.max_message_bytes);
   websocket::response_type res;
@@ -183,7 +208,14 @@ net::awaitable<void> ws_update_feed::impl::session(std::size_t index, bool& esta
 
   const auto pong = co_await call("_ping_", "{}");
   SPDLOG_LOGGER_DEBUG(log, "_ping_ answered {}", pong.result_json);
-  const std::string topics_args = rpc::encode_topics_arguments(opt.topics);
+  std::string topics_args = rpc::encode_topics_arguments(opt.topics);
+  std::string resume_note;
+  if (echoed && handlers.resume_after) {
+    // Protocol 1: the server replays what we missed, then goes live (docs/protocol.md).
+    const std::uint64_t after = handlers.resume_after();
+    topics_args.insert(topics_args.size() - 1, ", \"after_seq\": " + std::to_string(after));
+    resume_note = ", resuming after seq " + std::to_string(after);
+  }
   const auto sub = co_await call("subscribe", topics_args);
   if (sub.result_json != "true") {
     SPDLOG_LOGGER_ERROR(log, "the server refused the subscription to topics [{}] (answer {}); "
@@ -192,11 +224,13 @@ net::awaitable<void> ws_update_feed::impl::session(std::size_t index, bool& esta
     throw std::runtime_error("subscription refused");
   }
   established = true;
-  SPDLOG_LOGGER_INFO(log, "connected to {} (topics [{}], pdl protocol {})", ep.url(),
-                     join(opt.topics), echoed ? "yes" : "no");
+  subscribed = true;
+  SPDLOG_LOGGER_INFO(log, "connected to {} (topics [{}], pdl protocol {}{})", ep.url(),
+                     join(opt.topics), echoed ? "yes" : "no", resume_note);
   if (handlers.on_connected && !stopping) {
     handlers.on_connected(feed_connection_info{ep.url(), index, echoed});
   }
+  maybe_flush();
   while (!stopping && gen == session_gen) {
     const rpc::frame f = co_await read_frame();
     if (f.req) {
@@ -292,6 +326,11 @@ net::awaitable<std::string> ws_update_feed::impl::read() {
 }
 
 net::awaitable<void> ws_update_feed::impl::write(std::string text) {
+  // One write at a time on a WebSocket: the session's answers and the ack flusher take turns.
+  while (writing && !stopping && open) {
+    boost::system::error_code ignored;
+    co_await write_turn.async_wait(net::redirect_error(net::use_awaitable, ignored));
+  }
   if (stopping || !open) {
     throw std::runtime_error("stopping");
   }
@@ -299,6 +338,7 @@ net::awaitable<void> ws_update_feed::impl::write(std::string text) {
   boost::system::error_code ec;
   co_await ws->async_write(net::buffer(text), net::redirect_error(net::use_awaitable, ec));
   writing = false;
+  write_turn.cancel();
   if (close_pending) {
     close_pending = false;
     co_await close_going_away();
@@ -322,6 +362,36 @@ net::awaitable<void> ws_update_feed::impl::close_going_away() {
   close_done.cancel();
   if (ec && !benign(ec)) {
     SPDLOG_LOGGER_DEBUG(log, "close: {}", ec.message());
+  }
+}
+
+void ws_update_feed::impl::maybe_flush() {
+  if (flushing || !subscribed || !echoed || !open || stopping || acks.empty()) {
+    return;
+  }
+  flushing = true;
+  net::co_spawn(ioc, flush_acks(), [self = shared_from_this()](std::exception_ptr ep) {
+    self->flushing = false;
+    self->write_turn.cancel();
+    if (ep) {
+      try {
+        std::rethrow_exception(ep);
+      } catch (const std::exception& e) {
+        SPDLOG_LOGGER_DEBUG(self->log, "acknowledgements not sent: {}", e.what());
+      }
+    }
+  });
+}
+
+net::awaitable<void> ws_update_feed::impl::flush_acks() {
+  auto self = shared_from_this();
+  const auto gen = session_gen;
+  while (!acks.empty() && subscribed && open && !stopping && gen == session_gen) {
+    const auto& a = acks.front();
+    const nlohmann::json args{{"id", a.id}, {"seq", a.seq}, {"ok", a.ok}, {"errors", a.errors}};
+    std::string frame = rpc::encode_request("pdl_applied", args.dump(), rpc::new_call_id());
+    co_await write(std::move(frame));  // throws when the connection goes: the ack stays queued
+    acks.pop_front();
   }
 }
 
@@ -377,5 +447,28 @@ void ws_update_feed::stop() {
 }
 
 bool ws_update_feed::protocol_echoed() const noexcept { return impl_->echoed; }
+
+void ws_update_feed::acknowledge(applied_ack ack) {
+  auto& i = *impl_;
+  if (i.acks.size() >= std::max<std::size_t>(1, i.opt.max_pending_acks)) {
+    if (!i.acks_dropped_logged) {
+      SPDLOG_LOGGER_WARN(i.log, "more than {} acknowledgements wait for the server; dropping the "
+                         "oldest (logged once)", i.opt.max_pending_acks);
+      i.acks_dropped_logged = true;
+    }
+    i.acks.pop_front();
+  }
+  i.acks.push_back(std::move(ack));
+  i.maybe_flush();
+}
+
+void ws_update_feed::reconnect() {
+  auto& i = *impl_;
+  if (i.ws && i.open && !i.stopping) {
+    SPDLOG_LOGGER_INFO(i.log, "reconnecting to resubscribe from scratch");
+    boost::system::error_code ignored;
+    beast::get_lowest_layer(*i.ws).socket().close(ignored);
+  }
+}
 
 }  // namespace pdl::agent

@@ -26,12 +26,19 @@ struct ws_feed_options {
   std::chrono::milliseconds connect_timeout{10000};  // TCP connect, upgrade, close handshake
   std::chrono::milliseconds call_timeout{30000};     // waiting for _ping_ / subscribe answers
   std::uint64_t backoff_seed = 0;                    // 0 = random (tests fix it)
+  std::string agent_id;                              // sent as X-PDL-Agent-Id when not empty
+  std::size_t max_pending_acks = 1024;               // acknowledgements kept while offline
 };
 
 /**
  * Connects to ws://host:port[/prefix]/ws (derived from each server URL), sends
- * "Authorization: Bearer <token>" and "X-PDL-Protocol: 1", then `_ping_` and one `subscribe`
- * with every topic (a `false` answer is an error). Then it answers `notify` (after handing the
+ * "Authorization: Bearer <token>", "X-PDL-Protocol: 1" and "X-PDL-Agent-Id", then `_ping_` and
+ * one `subscribe` with every topic (a `false` answer is an error), plus `after_seq` (from
+ * feed_handlers::resume_after) when the server echoed the protocol. Acknowledgements
+ * (acknowledge()) go out as `pdl_applied` requests over such connections only; they wait,
+ * bounded by options.max_pending_acks (oldest dropped, logged once), while disconnected.
+ * Keep-alive: a WebSocket ping after ping_interval of silence; no answer within a second
+ * interval closes the connection, so a dead server is noticed within two intervals. Then it answers `notify` (after handing the
  * parsed update to on_update) and `_get_channel_id_` (a stable id per feed). On any failure it
  * tries the next URL, then waits a jittered exponential delay (backoff.hpp) and starts again
  * from the first URL.
@@ -49,6 +56,8 @@ class ws_update_feed final : public update_feed {
 
   void start(feed_handlers handlers) override;
   void stop() override;
+  void acknowledge(applied_ack ack) override;
+  void reconnect() override;
 
   /** Whether the server of the current/last session echoed X-PDL-Protocol. */
   bool protocol_echoed() const noexcept;

@@ -1,4 +1,25 @@
 # Helpers shared by every target (Abseil's absl_cc_* style, kept small).
+
+# PDL_SANITIZE: sanitizers for every target defined after this file is included, e.g.
+# -DPDL_SANITIZE=address,undefined (the CI's build-asan). Frame pointers kept for usable stacks.
+set(PDL_SANITIZE "" CACHE STRING "Sanitizers for every target, e.g. address,undefined")
+if(PDL_SANITIZE)
+  add_compile_options(-fsanitize=${PDL_SANITIZE} -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=${PDL_SANITIZE})
+endif()
+# PDL_FUZZ (clang only, see fuzz/CMakeLists.txt): libraries get libFuzzer's coverage hooks, and
+# every sanitizer report aborts so the fuzzer records the input as a crash.
+if(PDL_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    message(FATAL_ERROR "PDL_FUZZ needs clang (CXX=clang++-14), not ${CMAKE_CXX_COMPILER_ID}")
+  endif()
+  add_compile_options(-fsanitize=fuzzer-no-link -fno-sanitize-recover=all)
+endif()
+# Asio 1.74 enables co_await under clang only with <experimental/coroutine> (STYLE.md section 0).
+if(CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+  add_compile_definitions(BOOST_ASIO_HAS_CO_AWAIT=1 BOOST_ASIO_HAS_STD_COROUTINE=1)
+endif()
+
 function(pdl_set_warnings target)
   target_compile_options(${target} PRIVATE -Wall -Wextra -Wno-unused-parameter)
   if(PDL_WARNINGS_AS_ERRORS)

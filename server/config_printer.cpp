@@ -66,7 +66,11 @@ json effective_config(const config::server_config& cfg) {
     sources = {{"config", {{"entries", entries}}}};
   }
   return {
-      {"server", {{"host", cfg.host}, {"port", cfg.port}, {"threads", cfg.threads}}},
+      {"server",
+       {{"host", cfg.host},
+        {"port", cfg.port},
+        {"threads", cfg.threads},
+        {"data_dir", cfg.data_dir.empty() ? json(nullptr) : json(cfg.data_dir)}}},
       {"auth",
        {{"enabled", cfg.auth_enabled},
         {"master_token", redacted(cfg.master_token)},
@@ -86,7 +90,14 @@ json effective_config(const config::server_config& cfg) {
         {"max_connections", cfg.max_connections},
         {"http_read_timeout_seconds", cfg.http_read_timeout.count()},
         {"ws_ping_interval_seconds", cfg.ws_ping_interval.count()},
-        {"retained_updates", cfg.log_retained_updates}}},
+        {"retained_updates", cfg.log_retained_updates},
+        {"tracked_updates", cfg.tracked_updates}}},
+      {"update_log",
+       {{"fsync", std::string(config::to_string(cfg.log_fsync))},
+        {"fsync_interval_ms", cfg.log_fsync_interval.count()},
+        {"segment_bytes", cfg.log_segment_bytes},
+        {"retention_bytes", cfg.log_retention_bytes},
+        {"retention_seconds", cfg.log_retention_age.count()}}},
       {"log", {{"level", cfg.log_level}, {"format", cfg.log_format}}},
   };
 }

@@ -127,6 +127,7 @@ http_reply handle_callback_report(server_context& ctx, const http_request& req) 
     update_id = it->get<std::string>();
   }
   std::vector<std::string> flags;
+  std::vector<std::string> errors;
   if (auto it = doc.find("reports"); it != doc.end() && it->is_array()) {
     for (const auto& r : *it) {
       if (!r.is_object()) {
@@ -136,12 +137,56 @@ http_reply handle_callback_report(server_context& ctx, const http_request& req) 
         auto f = r.find(name);
         return f != r.end() && f->is_boolean() && f->get<bool>();
       };
-      flags.push_back(fmt::format("fetched={} saved={}", flag("fetched"), flag("saved")));
+      bool fetched = flag("fetched");
+      bool saved = flag("saved");
+      flags.push_back(fmt::format("fetched={} saved={}", fetched, saved));
+      if (!fetched || !saved) {
+        std::string where = "?";
+        if (auto e = r.find("entry"); e != r.end() && e->is_object()) {
+          if (auto d = e->find("dst_path"); d != e->end() && d->is_string()) {
+            where = d->get<std::string>().substr(0, 256);
+          }
+        }
+        errors.push_back(fmt::format("{}: {}", where, fetched ? "save failed" : "fetch failed"));
+      }
     }
   }
   http_log()->info("callback report from {}: update_id={} entries={} [{}]", req.peer, update_id,
                    flags.size(), fmt::join(flags, "; "));
+  const caller& c = std::get<caller>(who);
+  if (update_id != "null" && ctx.deliveries) {
+    // OPAL clients acknowledge this way; the token's sub is the closest thing to an agent id.
+    std::string agent = c.subject.empty() ? "anonymous" : c.subject;
+    bool ok = errors.empty();
+    ctx.deliveries->acknowledged(update_id, 0, agent, ok, std::move(errors));
+  }
   return http_reply::json(200, "{}");
+}
+
+http_reply handle_update_status(server_context& ctx, const http_request& req) {
+  auto who = authenticate(ctx, req);
+  if (auto* refused = std::get_if<http_reply>(&who)) {
+    return std::move(*refused);
+  }
+  const caller& c = std::get<caller>(who);
+  if (!c.auth_disabled && c.peer != auth::peer_type::datasource &&
+      c.peer != auth::peer_type::listener) {
+    std::string peer = c.peer ? std::string(auth::to_string(*c.peer)) : "none";
+    return auth_failure_reply(
+        403, fmt::format("Incorrect 'peer_type' claim for OPAL jwt token: {}, expected: "
+                         "datasource or listener",
+                         peer));
+  }
+  constexpr std::string_view prefix = "/data/updates/";
+  std::string id = req.path.substr(std::min(req.path.size(), prefix.size()));
+  std::optional<std::string> status;
+  if (ctx.deliveries && !id.empty() && id.size() <= 256) {
+    status = ctx.deliveries->status_json(id);
+  }
+  if (!status) {
+    return http_reply::json(404, R"({"detail":"unknown update id"})");
+  }
+  return http_reply::json(200, std::move(*status));
 }
 
 http_reply handle_openapi(server_context& ctx, const http_request&) {

@@ -14,7 +14,10 @@ http_reply handle_jwks(server_context& ctx, const http_request& req);
 http_reply handle_get_data_config(server_context& ctx, const http_request& req);
 http_reply handle_post_data_config(server_context& ctx, const http_request& req);
 http_reply handle_policy_data(server_context& ctx, const http_request& req);
+/** Logged; with an update_id it also counts as the caller's (token sub) acknowledgement. */
 http_reply handle_callback_report(server_context& ctx, const http_request& req);
+/** GET /data/updates/{id}: delivery status (docs/protocol.md), datasource or listener token. */
+http_reply handle_update_status(server_context& ctx, const http_request& req);
 http_reply handle_openapi(server_context& ctx, const http_request& req);
 /** GET /ws without an Upgrade header. */
 http_reply handle_ws_without_upgrade(server_context& ctx, const http_request& req);

@@ -65,7 +65,7 @@ std::size_t hub::publish(const model::data_update& update,
   auto tail = notify_tail(model::to_json(update), rpc::new_call_id());
   for (auto& r : recipients) {
     const std::string& sid = r.session->id();
-    r.session->deliver(outgoing_frame{notify_head(sid, sid, *r.topic), tail});
+    r.session->deliver(outgoing_frame{notify_head(sid, sid, *r.topic), tail, update.seq.value_or(0)});
   }
   return recipients.size();
 }

@@ -19,12 +19,16 @@ struct config_flags {
   std::optional<std::string> host;
   std::optional<int> port;
   std::string port_file;
+  std::optional<std::string> data_dir;
 
   void add_to(CLI::App* app, bool with_port_file) {
     app->add_option("--config", config_path, "YAML configuration file");
     app->add_option("--host", host, "address to listen on (OPAL_SERVER_HOST)");
     app->add_option("--port", port, "port to listen on, 0 = any (OPAL_SERVER_BIND_PORT)")
         ->check(CLI::Range(0, 65535));
+    app->add_option("--data-dir", data_dir,
+                    "directory of the durable update log (OPAL_SERVER_DATA_DIR); unset: "
+                    "in memory, lost on restart");
     if (with_port_file) {
       app->add_option("--port-file", port_file,
                       "write the bound port here (atomically) once listening");
@@ -38,6 +42,9 @@ struct config_flags {
     }
     if (port) {
       cfg.port = static_cast<std::uint16_t>(*port);
+    }
+    if (data_dir) {
+      cfg.data_dir = *data_dir;
     }
     cfg.port_file = port_file;
     return cfg;

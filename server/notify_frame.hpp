@@ -3,6 +3,7 @@
 // every session: head (per session: subscription ids and topic) + tail (shared: the DataUpdate
 // JSON, the call id and the closing braces). head + *tail is exactly
 // rpc::encode_request("notify", rpc::encode_notify_arguments(...), call_id).
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -13,6 +14,9 @@ namespace pdl::server {
 struct outgoing_frame {
   std::string head;
   std::shared_ptr<const std::string> tail;
+  /** The notified update's seq; 0 for frames that are not notifies (RPC answers). Sessions use
+   *  it to merge replay with live delivery without gaps or duplicates. */
+  std::uint64_t seq = 0;
 
   std::size_t size() const { return head.size() + (tail ? tail->size() : 0); }
 };

@@ -98,6 +98,26 @@ json schemas() {
       {"type", "object"},
       {"properties",
        {{"update_id", nullable(str())}, {"reports", {{"type", "array"}, {"items", {{"type", "object"}}}}}}}};
+  json agent_list = str_list();
+  s["UpdateStatus"] = {
+      {"type", "object"},
+      {"properties",
+       {{"id", str()},
+        {"seq", {{"type", "integer"}}},
+        {"topics", str_list()},
+        {"accepted_at", {{"type", "string"}, {"format", "date-time"}}},
+        {"complete", {{"type", "boolean"}, {"description", "true when pending is empty"}}},
+        {"agents",
+         {{"type", "object"},
+          {"properties",
+           {{"subscribed", agent_list},
+            {"applied", agent_list},
+            {"failed",
+             {{"type", "array"},
+              {"items",
+               {{"type", "object"},
+                {"properties", {{"agent", str()}, {"errors", str_list()}}}}}}},
+            {"pending", agent_list}}}}}}}};
   return s;
 }
 
@@ -130,6 +150,17 @@ std::string build_openapi(const std::vector<route>& routes) {
       responses[std::to_string(status)] = resp;
     }
     op["responses"] = responses;
+    json params = json::array();
+    for (auto at = r.path.find('{'); at != std::string::npos; at = r.path.find('{', at + 1)) {
+      auto end = r.path.find('}', at);
+      params.push_back({{"name", r.path.substr(at + 1, end - at - 1)},
+                        {"in", "path"},
+                        {"required", true},
+                        {"schema", str()}});
+    }
+    if (!params.empty()) {
+      op["parameters"] = params;
+    }
     paths[r.path][lower(r.method)] = op;
   }
   json doc = {{"openapi", "3.0.3"},

@@ -31,8 +31,13 @@ std::vector<route> route_table(const std::string& data_config_route) {
       {"GET", "/policy-data", handle_policy_data,
        {"OPAL's placeholder data source: {}", false, "", {{200, ""}}}},
       {"POST", "/data/callback_report", handle_callback_report,
-       {"An agent's report on an applied update (logged)", true, "DataUpdateReport",
-        {{200, ""}, {401, "ErrorDetail"}, {422, "ValidationError"}}}},
+       {"An agent's report on an applied update (logged; with update_id, an acknowledgement)",
+        true, "DataUpdateReport", {{200, ""}, {401, "ErrorDetail"}, {422, "ValidationError"}}}},
+      {"GET", "/data/updates/{id}", handle_update_status,
+       {"Delivery status of an update: agents subscribed, applied, failed, pending "
+        "(datasource or listener token)",
+        true, "",
+        {{200, "UpdateStatus"}, {401, "ErrorDetail"}, {403, "ErrorDetail"}, {404, ""}}}},
       {"GET", "/openapi.json", handle_openapi, {"This document", false, "", {{200, ""}}}},
       {"GET", "/ws", handle_ws_without_upgrade,
        {"WebSocket upgrade: OPAL's pub/sub RPC (subscribe, publish, notify)", true, "",
@@ -40,10 +45,26 @@ std::vector<route> route_table(const std::string& data_config_route) {
   };
 }
 
+bool path_matches(std::string_view pattern, std::string_view path) {
+  while (!pattern.empty() && !path.empty()) {
+    auto ps = pattern.find('/', 1);
+    auto qs = path.find('/', 1);
+    std::string_view p = pattern.substr(0, ps);
+    std::string_view q = path.substr(0, qs);
+    bool param = p.size() > 3 && p[1] == '{' && p.back() == '}';
+    if (param ? q.size() < 2 : p != q) {
+      return false;
+    }
+    pattern.remove_prefix(p.size());
+    path.remove_prefix(q.size());
+  }
+  return pattern.empty() && path.empty();
+}
+
 http_reply dispatch(server_context& ctx, const http_request& req) {
   std::string allow;
   for (const auto& r : ctx.routes) {
-    if (r.path != req.path) {
+    if (r.path != req.path && !path_matches(r.path, req.path)) {
       continue;
     }
     if (r.method == req.method) {

@@ -33,6 +33,10 @@ struct route {
 /** Every route, with @p data_config_route in place of /data/config. */
 std::vector<route> route_table(const std::string& data_config_route);
 
+/** True when @p path matches the route @p pattern, where a segment "{name}" matches any one
+ *  non-empty segment ("/data/updates/{id}" matches "/data/updates/abc", not "/data/updates/"). */
+bool path_matches(std::string_view pattern, std::string_view path);
+
 /** Routes @p req: the handler's answer, 405 (with Allow) when the path exists for other
  *  methods, else 404 {"detail":"Not Found"}. */
 http_reply dispatch(server_context& ctx, const http_request& req);

@@ -40,8 +40,8 @@ server::server(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
 
 server::~server() { stop(); }
 
-std::unique_ptr<server> server::start(config::server_config cfg) {
-  auto p = std::make_unique<impl>(make_server_context(std::move(cfg)));
+std::unique_ptr<server> server::start(config::server_config cfg, update_log_ptr log) {
+  auto p = std::make_unique<impl>(make_server_context(std::move(cfg), std::move(log)));
   p->listener = http_listener::open(*p->ctx, p->ioc);
   p->listener->start();
   int n = std::max(1, p->ctx->cfg.threads);

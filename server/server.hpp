@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "server/update_log.hpp"
 #include "shared/config/server_config.hpp"
 
 namespace pdl::server {
@@ -16,9 +17,10 @@ class server {
   /**
    * Builds everything, binds, and starts cfg.threads threads serving connections. Returns once
    * listening (GET /ready answers ok from then on).
-   * @throws config::config_error (bad keys, address in use, ...).
+   * @param log the update log to use instead of the configured one (tests).
+   * @throws config::config_error (bad keys, address in use, data directory unusable, ...).
    */
-  static std::unique_ptr<server> start(config::server_config cfg);
+  static std::unique_ptr<server> start(config::server_config cfg, update_log_ptr log = nullptr);
   ~server();  // stop()
   server(const server&) = delete;
   server& operator=(const server&) = delete;

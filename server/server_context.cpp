@@ -1,15 +1,55 @@
 #include "server/server_context.hpp"
 
+#include <fmt/format.h>
+
+#include "server/file_update_log.hpp"
 #include "server/memory_update_log.hpp"
 #include "server/openapi.hpp"
+#include "shared/config/config_error.hpp"
+#include "shared/log/log.hpp"
 
 namespace pdl::server {
+namespace {
 
-std::unique_ptr<server_context> make_server_context(config::server_config cfg) {
+update_log_ptr open_update_log(const config::server_config& cfg) {
+  auto logger = log::get("server.store");
+  if (cfg.data_dir.empty()) {
+    logger->warn("no data directory (server.data_dir, OPAL_SERVER_DATA_DIR, --data-dir): "
+                 "updates are kept in memory only and are lost on restart; agents that "
+                 "reconnect after a restart get a full replay");
+    return std::make_unique<memory_update_log>(cfg.log_retained_updates);
+  }
+  file_log_options o;
+  o.dir = cfg.data_dir;
+  o.fsync = cfg.log_fsync;
+  o.fsync_interval = cfg.log_fsync_interval;
+  o.segment_bytes = cfg.log_segment_bytes;
+  o.retention_bytes = cfg.log_retention_bytes;
+  o.retention_age = cfg.log_retention_age;
+  try {
+    auto l = std::make_unique<file_update_log>(o);
+    const auto& r = l->opened();
+    logger->info("update log in {}: {} updates in {} segments, head seq {}, complete from seq {}, "
+                 "fsync {}{}",
+                 cfg.data_dir, r.records, r.segments, l->head(), l->first_seq(),
+                 config::to_string(cfg.log_fsync),
+                 r.cut_bytes > 0 ? fmt::format(" ({} torn bytes cut)", r.cut_bytes) : "");
+    return l;
+  } catch (const update_log_error& e) {
+    throw config::config_error({config::problem{"server.data_dir", e.what()}});
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<server_context> make_server_context(config::server_config cfg,
+                                                    update_log_ptr log) {
   auto ctx = std::make_unique<server_context>(std::move(cfg));
   ctx->auth = server_auth::create(ctx->cfg);
-  ctx->updates = std::make_unique<memory_update_log>(ctx->cfg.log_retained_updates);
-  ctx->intake = std::make_unique<update_intake>(*ctx->updates, ctx->subscriptions, ctx->stats);
+  ctx->updates = log ? std::move(log) : open_update_log(ctx->cfg);
+  ctx->deliveries = std::make_unique<delivery_tracker>(ctx->cfg.tracked_updates);
+  ctx->intake = std::make_unique<update_intake>(*ctx->updates, ctx->subscriptions, ctx->stats,
+                                                model::parse_limits{}, ctx->deliveries.get());
   ctx->base_config_json = model::data_source_config_to_json(ctx->cfg.data_config_entries);
   ctx->routes = route_table(ctx->cfg.data_config_route);
   ctx->openapi_json = build_openapi(ctx->routes);

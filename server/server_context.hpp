@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "server/delivery_tracker.hpp"
 #include "server/hub.hpp"
 #include "server/routes.hpp"
 #include "server/server_auth.hpp"
@@ -22,6 +23,7 @@ struct server_context {
   server_stats stats;
   hub subscriptions;
   update_log_ptr updates;
+  std::unique_ptr<delivery_tracker> deliveries;
   std::unique_ptr<update_intake> intake;
   std::string base_config_json;  // GET /data/config answer (when not redirected)
   std::vector<route> routes;
@@ -31,8 +33,11 @@ struct server_context {
   explicit server_context(config::server_config c) : cfg(std::move(c)) {}
 };
 
-/** Builds the context: keys (may generate an ephemeral pair), memory update log, routes and the
- *  OpenAPI document. @throws config::config_error. */
-std::unique_ptr<server_context> make_server_context(config::server_config cfg);
+/** Builds the context: keys (may generate an ephemeral pair), the update log, routes and the
+ *  OpenAPI document. The update log is @p log when given (tests: a fault-injecting fake), else
+ *  a file_update_log in cfg.data_dir, else (no data_dir) a memory_update_log, with a WARN that
+ *  updates do not survive a restart. @throws config::config_error (server.data_dir unusable). */
+std::unique_ptr<server_context> make_server_context(config::server_config cfg,
+                                                    update_log_ptr log = nullptr);
 
 }  // namespace pdl::server

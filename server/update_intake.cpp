@@ -96,8 +96,58 @@ std::string validation_error_body(const model::invalid_input& e) {
 }
 
 update_intake::update_intake(update_log& log, hub& subscriptions, server_stats& stats,
-                             model::parse_limits limits)
-    : log_(log), hub_(subscriptions), stats_(stats), limits_(limits) {}
+                             model::parse_limits limits, delivery_tracker* tracker)
+    : log_(log),
+      hub_(subscriptions),
+      stats_(stats),
+      limits_(limits),
+      tracker_(tracker),
+      published_(log.head()) {}
+
+std::uint64_t update_intake::published_seq() const {
+  std::lock_guard lock(fanout_mu_);
+  return published_;
+}
+
+std::size_t update_intake::release(std::uint64_t seq, std::optional<pending> p) {
+  std::unique_lock lk(fanout_mu_);
+  if (seq <= published_) {
+    // Only when something appended to the log behind the intake's back: deliver, out of line.
+    logger()->error("update seq={} arrived after seq {} was fanned out", seq, published_);
+    return p ? hub_.publish(p->update, p->topics) : 0;
+  }
+  ready_.emplace(seq, std::move(p));
+  auto drain = [&] {
+    while (!ready_.empty() && ready_.begin()->first == published_ + 1) {
+      auto node = ready_.extract(ready_.begin());
+      if (node.mapped()) {
+        recipients_[node.key()] = hub_.publish(node.mapped()->update, node.mapped()->topics);
+      }
+      published_ = node.key();
+    }
+  };
+  drain();
+  fanout_cv_.notify_all();
+  while (published_ < seq) {
+    if (fanout_cv_.wait_for(lk, std::chrono::seconds(10)) == std::cv_status::timeout &&
+        published_ < seq && !ready_.empty() && ready_.begin()->first == seq &&
+        seq > published_ + 1) {
+      // A seq below ours never showed up (its appender died): a broken invariant, but
+      // stalling every publish forever would be worse.
+      logger()->error("updates {}..{} never reached the fan-out: skipped", published_ + 1,
+                      seq - 1);
+      published_ = seq - 1;
+      drain();
+      fanout_cv_.notify_all();
+    }
+  }
+  std::size_t n = 0;
+  if (auto it = recipients_.find(seq); it != recipients_.end()) {
+    n = it->second;
+    recipients_.erase(it);
+  }
+  return n;
+}
 
 http_reply update_intake::submit(std::string_view body, const caller& who, std::string_view via) {
   auto refuse = [&](int status, std::string response) {
@@ -136,22 +186,27 @@ http_reply update_intake::submit(std::string_view body, const caller& who, std::
     update.id = uuid4_hex();
   }
   std::uint64_t seq = 0;
-  std::size_t recipients = 0;
-  {
-    std::lock_guard lock(publish_mu_);
-    try {
-      seq = log_.append(update);
-    } catch (const update_log_error& e) {
-      logger()->error("update {} not stored: {}", *update.id, e.what());
-      return refuse(503, error_detail("the update log is unavailable, try again later"));
+  try {
+    seq = log_.append(update);
+  } catch (const update_log_error& e) {
+    logger()->error("update {} not stored: {}", *update.id, e.what());
+    if (e.burned_seq() != 0) {
+      release(e.burned_seq(), std::nullopt);
     }
-    update.seq = seq;
-    recipients = hub_.publish(update, topics);
+    return refuse(503, error_detail("the update log is unavailable, try again later"));
   }
+  update.seq = seq;
+  if (tracker_ != nullptr) {
+    tracker_->accepted(*update.id, seq, topics, std::chrono::system_clock::now());
+  }
+  std::string id = *update.id;
+  std::size_t entries = update.entries.size();
+  std::string topic_list = fmt::format("{}", fmt::join(topics, ","));
+  std::size_t recipients = release(seq, pending{std::move(update), std::move(topics)});
   ++stats_.updates_accepted;
   logger()->info("update accepted via {}: id={} seq={} topics=[{}] entries={} recipients={}", via,
-                 *update.id, seq, fmt::join(topics, ","), update.entries.size(), recipients);
-  nlohmann::json ok = {{"status", "ok"}, {"id", *update.id}, {"seq", seq}};
+                 id, seq, topic_list, entries, recipients);
+  nlohmann::json ok = {{"status", "ok"}, {"id", id}, {"seq", seq}};
   return http_reply::json(200, ok.dump());
 }
 

@@ -1,9 +1,14 @@
 #pragma once
 // The one path an update takes into the server, from POST /data/config and from a datasource's
 // WebSocket `publish`: parse and validate, check the topics the token permits, expand topics,
-// assign id and seq (update_log), fan out (hub).
+// assign id and seq (update_log), fan out (hub) in seq order.
+#include <condition_variable>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <string_view>
+
+#include "server/delivery_tracker.hpp"
 
 #include "server/http_types.hpp"
 #include "server/hub.hpp"
@@ -20,25 +25,46 @@ std::string validation_error_body(const model::invalid_input& e);
 
 class update_intake {
  public:
+  /** @param tracker when set, every accepted update is tracked there (delivery status). */
   update_intake(update_log& log, hub& subscriptions, server_stats& stats,
-                model::parse_limits limits = {});
+                model::parse_limits limits = {}, delivery_tracker* tracker = nullptr);
 
   /**
    * Takes one DataUpdate document. The caller is already authenticated; this checks that it may
    * publish (datasource peer, 403) and its permitted_topics (403), then the body (400 malformed
    * JSON, 422 schema), stores it (503 when the log refuses) and fans it out.
    * @return 200 {"status":"ok","id":..,"seq":..} or the refusal.
+   * The update is fanned out only once the log has stored it (durably, per its fsync policy),
+   * and the answer comes after the fan-out.
    * @par Thread safety
-   * Any thread. Appends and fan-outs are serialised, so sessions see updates in seq order.
+   * Any thread. Appends run concurrently (so a durable log can share one fsync among them);
+   * fan-outs are released strictly in seq order, so sessions see updates in seq order.
    */
   http_reply submit(std::string_view body, const caller& who, std::string_view via);
 
+  /** Every update with seq <= this was fanned out (or lost before fan-out): replay reads the
+   *  log up to here, live delivery covers what comes after. Thread-safe. */
+  std::uint64_t published_seq() const;
+
  private:
+  struct pending {
+    model::data_update update;
+    std::vector<std::string> topics;
+  };
+  /** Hands @p seq (nullopt: a seq the log lost) to the sequencer, fans out every update that is
+   *  now next in line, and waits until @p seq itself is out. @return its recipient count. */
+  std::size_t release(std::uint64_t seq, std::optional<pending> p);
+
   update_log& log_;
   hub& hub_;
   server_stats& stats_;
   model::parse_limits limits_;
-  std::mutex publish_mu_;  // held across append + publish: seq order == delivery order
+  delivery_tracker* tracker_;
+  mutable std::mutex fanout_mu_;
+  std::condition_variable fanout_cv_;
+  std::uint64_t published_;                                // guarded by fanout_mu_
+  std::map<std::uint64_t, std::optional<pending>> ready_;  // guarded by fanout_mu_
+  std::map<std::uint64_t, std::size_t> recipients_;        // guarded by fanout_mu_
 };
 
 }  // namespace pdl::server

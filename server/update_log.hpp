@@ -1,9 +1,12 @@
 #pragma once
 // The seam between accepted updates and their storage. Sequence numbers come from here, so a
-// durable implementation (file, Redis: later issues) keeps them monotonic across restarts.
+// durable implementation (file_update_log; Redis later) keeps them monotonic across restarts.
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "shared/model/data_update.hpp"
@@ -15,6 +18,34 @@ namespace pdl::server {
 class update_log_error : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+  /** @param burned_seq a seq that was assigned to the update and then lost (the write could not
+   *  be made durable); it is never delivered, and the caller must not wait for it. */
+  update_log_error(const std::string& what, std::uint64_t burned_seq)
+      : std::runtime_error(what), burned_seq_(burned_seq) {}
+  /** 0 when no seq was assigned. */
+  std::uint64_t burned_seq() const noexcept { return burned_seq_; }
+
+ private:
+  std::uint64_t burned_seq_ = 0;
+};
+
+/** One stored update as replay needs it: the exact JSON a notify carries, and what to filter on.
+ *  `json` is shared, so a record costs one copy however many sessions replay it. */
+struct log_record {
+  std::uint64_t seq = 0;
+  std::string id;
+  std::vector<std::string> topics;  // union of the entries' (expanded) topics
+  std::chrono::system_clock::time_point accepted_at;
+  std::shared_ptr<const std::string> json;  // model::to_json of the stored update (with seq)
+};
+
+/** A slice of the log read by update_log::read(). */
+struct log_batch {
+  std::vector<log_record> records;  // matching records, ascending seq
+  /** Every retained record with after_seq < seq <= scanned_to was looked at (matching or not);
+   *  the next read continues after it. When the read was not cut short by its limits, this is
+   *  min(up_to, head()) even if no record carries that seq (compacted or lost ones). */
+  std::uint64_t scanned_to = 0;
 };
 
 /**
@@ -26,9 +57,10 @@ class update_log {
  public:
   virtual ~update_log() = default;
 
-  /** Stores @p update with the next sequence number (the first is 1) and returns it. The
-   *  stored copy carries the seq; @p update itself is not changed.
-   *  @throws update_log_error when the update could not be stored (nothing was assigned). */
+  /** Stores @p update with the next sequence number (the first is 1) and returns it once the
+   *  update is stored as the implementation's durability policy says. The stored copy carries
+   *  the seq; @p update itself is not changed.
+   *  @throws update_log_error when the update could not be stored (see burned_seq()). */
   virtual std::uint64_t append(const model::data_update& update) = 0;
 
   /** The retained updates with a seq greater than @p seq, oldest first. An implementation may
@@ -37,8 +69,27 @@ class update_log {
 
   /** The last assigned seq (0 when nothing was appended yet). */
   virtual std::uint64_t head() const = 0;
+
+  /**
+   * Streams the log: the retained records with after_seq < seq <= up_to whose topics meet
+   * @p topics (empty set: every record), oldest first, at most @p max_records of them and
+   * stopping after the record that reaches @p max_bytes of JSON (so at least one record comes
+   * back when one matches). The default goes through since() (fine for small logs).
+   */
+  virtual log_batch read(std::uint64_t after_seq, std::uint64_t up_to,
+                         const std::set<std::string>& topics, std::size_t max_records,
+                         std::size_t max_bytes) const;
+
+  /** Start of the complete range: every update with first_seq() <= seq <= head() is retained.
+   *  Older ones may have been compacted away (only those needed to rebuild the current state
+   *  are kept) or dropped. head() + 1 when the log is empty. */
+  virtual std::uint64_t first_seq() const;
 };
 
 using update_log_ptr = std::unique_ptr<update_log>;
+
+/** True when one of @p record_topics is in @p wanted (an empty @p wanted matches everything). */
+bool topics_match(const std::vector<std::string>& record_topics,
+                  const std::set<std::string>& wanted);
 
 }  // namespace pdl::server

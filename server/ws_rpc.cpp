@@ -25,8 +25,12 @@ std::string json_string(std::string_view s) {
 
 }  // namespace
 
-ws_rpc::ws_rpc(server_context& ctx, std::string session_id, caller who)
-    : ctx_(ctx), session_id_(std::move(session_id)), who_(std::move(who)) {}
+ws_rpc::ws_rpc(server_context& ctx, std::string session_id, caller who, session_peer peer)
+    : ctx_(ctx), session_id_(std::move(session_id)), who_(std::move(who)), peer_(std::move(peer)) {
+  if (peer_.agent_id.empty()) {
+    peer_.agent_id = session_id_;
+  }
+}
 
 std::optional<std::string> ws_rpc::on_frame(std::string_view text) {
   rpc::frame f;
@@ -61,6 +65,9 @@ std::optional<std::string> ws_rpc::on_frame(std::string_view text) {
   if (req.method == "publish") {
     return rpc::encode_response(handle_publish(req.arguments_json), "bool", req.call_id);
   }
+  if (req.method == "pdl_applied" && peer_.protocol1) {
+    return rpc::encode_response(handle_applied(req.arguments_json), "bool", req.call_id);
+  }
   if (req.method.front() == '_') {
     return std::nullopt;
   }
@@ -82,8 +89,70 @@ std::string ws_rpc::handle_subscribe(std::string_view args) {
                    session_id_, *bad);
     return "false";
   }
+  std::optional<std::uint64_t> after_seq;
+  if (peer_.protocol1) {
+    auto doc = nlohmann::json::parse(args, nullptr, false);  // decoded above: an object
+    if (auto it = doc.find("after_seq"); it != doc.end() && !it->is_null()) {
+      if (!it->is_number_unsigned()) {
+        logger()->warn("conn={} subscribe refused: arguments.after_seq: expected a "
+                       "non-negative integer",
+                       session_id_);
+        return "false";
+      }
+      after_seq = it->get<std::uint64_t>();
+    }
+  }
   ctx_.subscriptions.subscribe(session_id_, topics);
-  logger()->info("conn={} subscribed to [{}]", session_id_, fmt::join(topics, ","));
+  resume_ = after_seq;
+  logger()->info("conn={} agent={} subscribed to [{}]{}", session_id_, peer_.agent_id,
+                 fmt::join(topics, ","),
+                 after_seq ? fmt::format(" after seq {}", *after_seq) : std::string());
+  return "true";
+}
+
+std::string ws_rpc::handle_applied(std::string_view args) {
+  auto doc = nlohmann::json::parse(args, nullptr, false);
+  auto bad = [&](std::string_view why) {
+    logger()->warn("conn={} pdl_applied refused: {}", session_id_, why);
+    return std::string("false");
+  };
+  if (!doc.is_object()) {
+    return bad("arguments: expected an object");
+  }
+  auto id = doc.find("id");
+  if (id == doc.end() || !id->is_string() || id->get_ref<const std::string&>().size() > 256) {
+    return bad("arguments.id: expected a string of at most 256 bytes");
+  }
+  std::uint64_t seq = 0;
+  if (auto it = doc.find("seq"); it != doc.end() && !it->is_null()) {
+    if (!it->is_number_unsigned()) {
+      return bad("arguments.seq: expected a non-negative integer");
+    }
+    seq = it->get<std::uint64_t>();
+  }
+  auto ok = doc.find("ok");
+  if (ok == doc.end() || !ok->is_boolean()) {
+    return bad("arguments.ok: expected true or false");
+  }
+  std::vector<std::string> errors;
+  if (auto it = doc.find("errors"); it != doc.end() && !it->is_null()) {
+    if (!it->is_array()) {
+      return bad("arguments.errors: expected a list of strings");
+    }
+    for (std::size_t i = 0; i < it->size(); ++i) {
+      if (!(*it)[i].is_string()) {
+        return bad(fmt::format("arguments.errors[{}]: expected a string", i));
+      }
+      errors.push_back((*it)[i].get<std::string>());
+    }
+  }
+  const std::string& update_id = id->get_ref<const std::string&>();
+  bool tracked = ctx_.deliveries != nullptr &&
+                 ctx_.deliveries->acknowledged(update_id, seq, peer_.agent_id, ok->get<bool>(),
+                                               std::move(errors));
+  logger()->debug("conn={} agent={} {} update id={} seq={}{}", session_id_, peer_.agent_id,
+                  ok->get<bool>() ? "applied" : "failed", update_id, seq,
+                  tracked ? "" : " (not tracked)");
   return "true";
 }
 

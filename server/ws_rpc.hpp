@@ -1,15 +1,25 @@
 #pragma once
 // The server's side of OPAL's RPC over one WebSocket, without the socket: frames in, response
 // frames out. The session (ws_session.cpp) owns the socket and calls this on its strand.
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "server/server_auth.hpp"
 
 namespace pdl::server {
 
 struct server_context;
+
+/** What the upgrade request told about the peer. */
+struct session_peer {
+  /** It sent X-PDL-Protocol: 1 (our agent): the protocol-1 extensions are on. */
+  bool protocol1 = false;
+  /** X-PDL-Agent-Id when valid, else the session id. */
+  std::string agent_id;
+};
 
 /**
  * Methods: `_ping_`/`ping` -> "pong"; `_get_channel_id_` -> the session id; `subscribe` ->
@@ -18,26 +28,36 @@ struct server_context;
  * publish; "__opal_stats*" topics are accepted and ignored; a DataUpdate takes the same path as
  * POST /data/config). Unknown method -> result null, result_type "error". Other names starting
  * with '_' and the peer's responses are ignored (no answer, never waited for).
+ * Protocol 1 only (docs/protocol.md): `subscribe` may carry `after_seq` (see take_resume());
+ * `pdl_applied` records an acknowledgement -> true (false for malformed arguments).
  * @par Thread safety
  * One instance per session, used from the session's strand only.
  */
 class ws_rpc {
  public:
-  ws_rpc(server_context& ctx, std::string session_id, caller who);
+  ws_rpc(server_context& ctx, std::string session_id, caller who, session_peer peer = {});
 
   /** Handles one text frame; @return the frame to send back, if any. Never throws for bad
    *  input (it is logged and ignored). */
   std::optional<std::string> on_frame(std::string_view text);
 
   const std::string& session_id() const noexcept { return session_id_; }
+  const std::string& agent_id() const noexcept { return peer_.agent_id; }
+
+  /** After on_frame(): the `after_seq` of a successful protocol-1 subscribe, once. The session
+   *  then replays the log after it before any live update (ws_session.cpp). */
+  std::optional<std::uint64_t> take_resume() { return std::exchange(resume_, std::nullopt); }
 
  private:
   std::string handle_subscribe(std::string_view args);
   std::string handle_publish(std::string_view args);
+  std::string handle_applied(std::string_view args);
 
   server_context& ctx_;
   std::string session_id_;
   caller who_;
+  session_peer peer_;
+  std::optional<std::uint64_t> resume_;
 };
 
 }  // namespace pdl::server

@@ -1,7 +1,10 @@
 #include "server/ws_session.hpp"
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 #include <deque>
+#include <set>
 
 #include <unistd.h>
 
@@ -29,15 +32,26 @@ bool is_normal_end(const beast::error_code& ec) {
          ec == beast::error::timeout || ec == net::error::bad_descriptor;
 }
 
+// Replay reads at most this much JSON from the log per step (plus one record).
+constexpr std::size_t replay_batch_bytes = 4 * 1024 * 1024;
+
+bool valid_agent_id(std::string_view id) {
+  return !id.empty() && id.size() <= 128 && std::all_of(id.begin(), id.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ||
+           c == ':' || c == '@';
+  });
+}
+
 class ws_session final : public subscriber, public std::enable_shared_from_this<ws_session> {
  public:
-  ws_session(server_context& ctx, tcp::socket sock, std::string id, std::string peer, caller who)
+  ws_session(server_context& ctx, tcp::socket sock, std::string id, std::string peer, caller who,
+             session_peer info)
       : ctx_(ctx),
         ws_(std::move(sock)),
         close_timer_(ws_.get_executor()),
         id_(std::move(id)),
         peer_(std::move(peer)),
-        rpc_(ctx, id_, std::move(who)) {
+        rpc_(ctx, id_, std::move(who), std::move(info)) {
     ++ctx_.stats.open_connections;
   }
   ~ws_session() override { --ctx_.stats.open_connections; }
@@ -46,7 +60,7 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
 
   void deliver(outgoing_frame frame) override {
     net::post(ws_.get_executor(), [self = shared_from_this(), f = std::move(frame)]() mutable {
-      self->enqueue(std::move(f));
+      self->on_live(std::move(f));
     });
   }
 
@@ -95,7 +109,7 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
     }
     ++ctx_.stats.open_sessions;
     ctx_.subscriptions.attach(self);
-    logger()->info("conn={} peer={} session open", id_, peer_);
+    logger()->info("conn={} peer={} agent={} session open", id_, peer_, rpc_.agent_id());
     beast::flat_buffer buffer;
     for (;;) {
       co_await ws_.async_read(buffer, net::redirect_error(net::use_awaitable, ec));
@@ -107,17 +121,124 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
         if (auto answer = rpc_.on_frame(text)) {
           enqueue(outgoing_frame{std::move(*answer), nullptr});
         }
+        if (auto after = rpc_.take_resume()) {
+          start_replay(*after);
+        }
       }
       buffer.consume(buffer.size());
     }
     ctx_.subscriptions.detach(id_);
     --ctx_.stats.open_sessions;
+    // A shut_down() posted before the detach may still run: it must not start a close
+    // handshake (and its 5 s timer, which would keep this session alive) on a dead socket.
+    ended_ = true;
+    replaying_ = false;
     close_timer_.cancel();
     hard_close();
     if (is_normal_end(ec)) {
       logger()->info("conn={} session closed ({})", id_, ec.message());
     } else {
       logger()->warn("conn={} session ended: {}", id_, ec.message());
+    }
+  }
+
+  // ---- live delivery merged with replay -----------------------------------------------------
+  // cursor_ is the last seq this session queued (or replay scanned past). While replaying, live
+  // notifies are dropped: they are already in the log (fan-out happens after the append), and
+  // replay reads up to intake.published_seq(), which covers every notify that reached us. So
+  // the switch to live happens only once replay has caught up with everything dropped.
+
+  void on_live(outgoing_frame f) {
+    if (f.seq != 0) {
+      if (f.seq <= cursor_) {
+        return;  // already replayed
+      }
+      if (replaying_) {
+        dropped_max_ = std::max(dropped_max_, f.seq);
+        return;
+      }
+      cursor_ = f.seq;
+      if (ctx_.deliveries) {
+        ctx_.deliveries->delivered(f.seq, rpc_.agent_id());
+      }
+    }
+    enqueue(std::move(f));
+  }
+
+  /** A later subscribe with after_seq restarts the replay from there: the agent asked for
+   *  everything after it (an agent whose engine lost its data resubscribes from 0). */
+  void start_replay(std::uint64_t after_seq) {
+    std::uint64_t published = ctx_.intake->published_seq();
+    if (after_seq > published) {
+      // The agent saw updates this log never had (a server with a fresh data directory):
+      // its state cannot be trusted to line up with ours, so it gets everything.
+      logger()->warn("conn={} agent={} resumes after seq {} but the log ends at {}: "
+                     "replaying the whole log",
+                     id_, rpc_.agent_id(), after_seq, published);
+      after_seq = 0;
+    }
+    std::uint64_t first = ctx_.updates->first_seq();
+    logger()->info("conn={} agent={} replay from seq {} to {}{}", id_, rpc_.agent_id(),
+                   after_seq + 1, published,
+                   after_seq + 1 < first ? " (older history is compacted: replaying the "
+                                           "compacted log)"
+                                         : "");
+    cursor_ = after_seq;
+    replaying_ = true;
+    replay_step();
+  }
+
+  void replay_step() {
+    if (!replaying_ || closing_) {
+      return;
+    }
+    const std::size_t window = std::max<std::size_t>(1, ctx_.cfg.ws_send_queue_max / 2);
+    if (queue_.size() >= window) {
+      return;  // on_write calls again as the queue drains
+    }
+    std::uint64_t target = ctx_.intake->published_seq();
+    std::set<std::string> topics = ctx_.subscriptions.topics_of(id_);
+    if (topics.empty()) {
+      replaying_ = false;  // subscribed to nothing: nothing to replay
+      return;
+    }
+    log_batch b;
+    try {
+      b = ctx_.updates->read(cursor_, target, topics, window - queue_.size(), replay_batch_bytes);
+    } catch (const std::exception& e) {
+      logger()->error("conn={} replay failed: {}: closing", id_, e.what());
+      begin_close(websocket::close_code::try_again_later);
+      return;
+    }
+    for (const auto& r : b.records) {
+      if (r.seq <= cursor_ || r.topics.empty()) {
+        continue;
+      }
+      const std::string* topic = &r.topics.front();
+      for (const auto& t : r.topics) {
+        if (topics.count(t) != 0) {
+          topic = &t;
+          break;
+        }
+      }
+      cursor_ = r.seq;
+      if (ctx_.deliveries) {
+        ctx_.deliveries->delivered(r.seq, rpc_.agent_id());
+      }
+      ++ctx_.stats.notifies_replayed;
+      enqueue(outgoing_frame{notify_head(id_, id_, *topic), notify_tail(*r.json, rpc::new_call_id()),
+                             r.seq});
+    }
+    cursor_ = std::max(cursor_, b.scanned_to);
+    if (cursor_ >= target && dropped_max_ <= cursor_) {
+      replaying_ = false;
+      logger()->info("conn={} agent={} replay done at seq {}: live from here", id_,
+                     rpc_.agent_id(), cursor_);
+      return;
+    }
+    if (queue_.size() < window) {
+      // Nothing (or little) queued: continue without waiting for a write to finish.
+      net::post(ws_.get_executor(), [self = shared_from_this()] { self->replay_step(); });
     }
   }
 
@@ -162,9 +283,13 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
     if (!queue_.empty() && !closing_) {
       do_write();
     }
+    replay_step();
   }
 
   void begin_close(websocket::close_code code) {
+    if (ended_) {
+      return;
+    }
     if (closing_) {
       if (code == websocket::close_code::going_away) {
         hard_close();  // shutting down: do not wait for a close that is stuck behind a write
@@ -202,6 +327,11 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
   std::deque<outgoing_frame> queue_;  // strand only; references stay valid across push_back
   bool writing_ = false;
   bool closing_ = false;
+  // strand only: see on_live()
+  std::uint64_t cursor_ = 0;
+  std::uint64_t dropped_max_ = 0;
+  bool replaying_ = false;
+  bool ended_ = false;  // the read loop is over
 };
 
 }  // namespace
@@ -221,8 +351,24 @@ void start_ws_session(server_context& ctx, net::io_context& ioc, int native_fd, 
   for (auto& [name, value] : upgrade.headers) {
     req.insert(name, value);
   }
-  auto session = std::make_shared<ws_session>(ctx, std::move(sock), rpc::new_call_id(),
-                                              std::move(upgrade.peer), std::move(who));
+  session_peer info;
+  std::string session_id = rpc::new_call_id();
+  for (const auto& [name, value] : upgrade.headers) {
+    if (beast::iequals(name, rpc::protocol_header)) {
+      info.protocol1 = value == rpc::protocol_version;
+    } else if (beast::iequals(name, "X-PDL-Agent-Id")) {
+      if (valid_agent_id(value)) {
+        info.agent_id = value;
+      } else {
+        logger()->warn("peer={} X-PDL-Agent-Id refused (1-128 chars of [A-Za-z0-9._:@-]): "
+                       "using the session id",
+                       upgrade.peer);
+      }
+    }
+  }
+  auto session = std::make_shared<ws_session>(ctx, std::move(sock), std::move(session_id),
+                                              std::move(upgrade.peer), std::move(who),
+                                              std::move(info));
   auto ex = session->executor();
   net::co_spawn(ex, ws_session::run(std::move(session), std::move(req)),
                 [](std::exception_ptr e) {

@@ -2,6 +2,8 @@
 
 #include <functional>
 
+#include <nlohmann/json.hpp>
+
 #include "shared/config/config_error.hpp"
 #include "shared/config/env_reader.hpp"
 #include "shared/config/yaml_section.hpp"
@@ -122,7 +124,99 @@ void read_yaml(const YAML::Node& root, agent_config& c, std::vector<problem>& pr
   detail::read_log_settings(log, c.log_level, c.log_format);
   log.finish();
 
+  auto agent = top.section("agent");
+  agent.read("data_dir", c.data_dir);
+  agent.read("ready_when_stale", c.ready_when_stale);
+  read_ms(agent, "marker_check_interval_ms", c.marker_interval);
+  agent.finish();
+
+  auto retry = top.section("retry");
+  if (auto v = retry.read_int("attempts", 1, 100, "a number of attempts")) {
+    c.retry_attempts = static_cast<int>(*v);
+  }
+  read_ms(retry, "base_ms", c.retry_base);
+  read_ms(retry, "max_ms", c.retry_max);
+  retry.finish();
+
+  auto reports = top.section("reports");
+  reports.read("enabled", c.report_on_updates);
+  std::vector<std::string> callbacks;
+  const auto callbacks_before = problems.size();
+  reports.read("callbacks", callbacks);
+  if (problems.size() == callbacks_before) {
+    check_urls(reports, "callbacks", callbacks);
+    c.report_callbacks = callbacks;
+  }
+  reports.finish();
+
   top.finish();
+}
+
+/** OPAL_DATA_UPDATER_CONN_RETRY: {"wait_strategy":..,"max_wait":s,"attempts":n,"wait_time":s}. */
+void read_retry_env(const env_reader& env, agent_config& c) {
+  const char* name = "OPAL_DATA_UPDATER_CONN_RETRY";
+  const auto* v = env.get(name);
+  if (v == nullptr) {
+    return;
+  }
+  const auto j = nlohmann::json::parse(*v, nullptr, false);
+  if (!j.is_object()) {
+    env.add_problem(name, R"(expected a JSON object like {"attempts":5,"wait_time":1,"max_wait":10})");
+    return;
+  }
+  const auto seconds = [&](const char* key, std::chrono::milliseconds& out) {
+    const auto it = j.find(key);
+    if (it == j.end() || it->is_null()) {
+      return;
+    }
+    if (!it->is_number() || it->get<double>() <= 0 || it->get<double>() > 24 * 3600) {
+      env.add_problem(name, std::string(key) + ": expected a number of seconds > 0");
+      return;
+    }
+    out = std::chrono::milliseconds(static_cast<std::int64_t>(it->get<double>() * 1000));
+  };
+  if (const auto it = j.find("attempts"); it != j.end() && !it->is_null()) {
+    if (!it->is_number_integer() || it->get<std::int64_t>() < 1 || it->get<std::int64_t>() > 100) {
+      env.add_problem(name, "attempts: expected an integer from 1 to 100");
+    } else {
+      c.retry_attempts = static_cast<int>(it->get<std::int64_t>());
+    }
+  }
+  seconds("wait_time", c.retry_base);
+  seconds("max_wait", c.retry_max);
+}
+
+/** OPAL_DEFAULT_UPDATE_CALLBACKS: {"callbacks":["url", ...]}. */
+void read_callbacks_env(const env_reader& env, agent_config& c) {
+  const char* name = "OPAL_DEFAULT_UPDATE_CALLBACKS";
+  const auto* v = env.get(name);
+  if (v == nullptr) {
+    return;
+  }
+  const auto j = nlohmann::json::parse(*v, nullptr, false);
+  const auto list = j.is_object() ? j.find("callbacks") : j.end();
+  if (!j.is_object() || list == j.end() || !list->is_array()) {
+    env.add_problem(name, R"(expected a JSON object like {"callbacks":["http://host/path"]})");
+    return;
+  }
+  std::vector<std::string> urls;
+  for (std::size_t i = 0; i < list->size(); ++i) {
+    const auto& item = (*list)[i];
+    if (!item.is_string()) {
+      env.add_problem(name, "callbacks[" + std::to_string(i) +
+                                "]: expected a URL string ([url, config] pairs are not supported "
+                                "here; put headers in the update's own callbacks)");
+      return;
+    }
+    const auto url = item.get<std::string>();
+    if (!detail::is_http_url(url)) {
+      env.add_problem(name, "callbacks[" + std::to_string(i) + "]: '" + url +
+                                "' is not an http(s) URL");
+      return;
+    }
+    urls.push_back(url);
+  }
+  c.report_callbacks = std::move(urls);
 }
 
 void read_env(const env_reader& env, agent_config& c) {
@@ -180,6 +274,12 @@ void read_env(const env_reader& env, agent_config& c) {
     c.api_port = static_cast<std::uint16_t>(*v);
   }
   detail::read_log_settings(env, c.log_level, c.log_format);
+
+  env.read("OPAL_CLIENT_DATA_DIR", c.data_dir);
+  env.read("OPAL_CLIENT_READY_WHEN_STALE", c.ready_when_stale);
+  read_retry_env(env, c);
+  env.read("OPAL_SHOULD_REPORT_ON_DATA_UPDATES", c.report_on_updates);
+  read_callbacks_env(env, c);
 }
 
 /** Rules that span fields, checked on the merged result. */
@@ -202,6 +302,9 @@ void cross_check(const agent_config& c, std::vector<problem>& problems) {
   }
   if (c.api_host.empty()) {
     problems.push_back({"api.host", "must not be empty"});
+  }
+  if (c.retry_max < c.retry_base) {
+    problems.push_back({"retry.max_ms", "must be >= retry.base_ms"});
   }
 }
 

@@ -16,9 +16,19 @@
 //           max_redirects: 5, workers: 4, temp_dir: ""}
 //   api: {host: 127.0.0.1, port: 7000}
 //   log: {level: info, format: text}
+//   agent:
+//     data_dir: ""                   # "" = no persistence (no backup, no resume across restarts)
+//     ready_when_stale: true         # with a data_dir: ready from the backup, server or not
+//     marker_check_interval_ms: 5000 # how fast an engine restart is noticed
+//   retry: {attempts: 5, base_ms: 500, max_ms: 10000}   # per fetch and per engine write
+//   reports:
+//     enabled: false
+//     callbacks: []                  # URLs; [] = <first server url>/data/callback_report
 // Environment: the variables named next to each field, plus OPAL_LOG_SERIALIZE (true = json
 // lines). Lists are comma-separated and trimmed; OPAL_HTTP_FETCHER_TIMEOUT and
 // OPAL_KEEP_ALIVE_INTERVAL are seconds (decimals allowed). An empty variable counts as unset.
+// OPAL_DATA_UPDATER_CONN_RETRY is OPAL's JSON {"attempts":N,"wait_time":s,"max_wait":s} (other
+// keys ignored); OPAL_DEFAULT_UPDATE_CALLBACKS is OPAL's JSON {"callbacks":["url",...]}.
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -67,6 +77,21 @@ struct agent_config {
   // logging
   std::string log_level = "info";         // log.level, OPAL_LOG_LEVEL
   std::string log_format = "text";        // log.format: text or json
+
+  // persistence and recovery (YAML "agent")
+  std::string data_dir;                   // agent.data_dir, OPAL_CLIENT_DATA_DIR, --data-dir
+  bool ready_when_stale = true;           // agent.ready_when_stale, OPAL_CLIENT_READY_WHEN_STALE
+  std::chrono::milliseconds marker_interval{5000};  // agent.marker_check_interval_ms
+
+  // retries of one fetch / one engine write (YAML "retry"), OPAL_DATA_UPDATER_CONN_RETRY
+  int retry_attempts = 5;                           // retry.attempts (1 = no retry)
+  std::chrono::milliseconds retry_base{500};        // retry.base_ms
+  std::chrono::milliseconds retry_max{10000};       // retry.max_ms
+
+  // OPAL DataUpdateReports (YAML "reports")
+  bool report_on_updates = false;         // reports.enabled, OPAL_SHOULD_REPORT_ON_DATA_UPDATES
+  std::vector<std::string> report_callbacks;  // reports.callbacks, OPAL_DEFAULT_UPDATE_CALLBACKS;
+                                              // empty = <first server url>/data/callback_report
 };
 
 /** @throws config_error listing every problem, each naming its YAML path or variable. */

@@ -97,7 +97,10 @@ data_sources parse_data_sources(const nlohmann::json& doc) {
     }
   }
   try {
-    out.entries = model::parse_data_source_config(config->dump());
+    // Strings that are not UTF-8 (YAML lets them through) are replaced, so dump() cannot throw;
+    // the model's parser then reports them like any other bad value.
+    out.entries = model::parse_data_source_config(
+        config->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   } catch (const model::invalid_input& e) {
     throw model::invalid_input(e.path().empty() ? "config" : "config." + e.path(), e.message());
   }

@@ -1,5 +1,6 @@
 #include "shared/config/server_config.hpp"
 
+#include <functional>
 #include <stdexcept>
 
 #include "shared/config/config_error.hpp"
@@ -17,6 +18,7 @@ using detail::yaml_section;
 
 constexpr std::int64_t max_size = std::int64_t{1} << 40;
 constexpr std::int64_t max_seconds = 24 * 3600;
+constexpr std::int64_t max_retention_seconds = std::int64_t{10} * 366 * 24 * 3600;
 
 void read_key_format(yaml_section& s, const std::string& key, auth::key_format& out) {
   std::string text;
@@ -41,6 +43,19 @@ void read_key_format(const env_reader& env, const std::string& name, auth::key_f
   }
 }
 
+void read_fsync(const std::string& text, const std::function<void(std::string)>& problem,
+                fsync_policy& out) {
+  if (text == "always") {
+    out = fsync_policy::always;
+  } else if (text == "interval") {
+    out = fsync_policy::interval;
+  } else if (text == "never") {
+    out = fsync_policy::never;
+  } else {
+    problem("'" + text + "' is not an fsync policy (always, interval or never)");
+  }
+}
+
 void apply_sources(server_config& c, const detail::data_sources& src) {
   c.data_config_entries = src.entries;
   c.external_source_url = src.external_source_url;
@@ -57,6 +72,7 @@ void read_yaml(const YAML::Node& root, server_config& c, std::vector<problem>& p
   if (auto v = server.read_int("threads", 1, 64, "a thread count")) {
     c.threads = static_cast<int>(*v);
   }
+  server.read("data_dir", c.data_dir);
   server.finish();
 
   auto auth = top.section("auth");
@@ -110,7 +126,31 @@ void read_yaml(const YAML::Node& root, server_config& c, std::vector<problem>& p
   if (auto v = limits.read_int("retained_updates", 0, 100'000'000, "an update count")) {
     c.log_retained_updates = static_cast<std::size_t>(*v);
   }
+  if (auto v = limits.read_int("tracked_updates", 1, 10'000'000, "an update count")) {
+    c.tracked_updates = static_cast<std::size_t>(*v);
+  }
   limits.finish();
+
+  auto ulog = top.section("update_log");
+  std::string fsync;
+  ulog.read("fsync", fsync);
+  if (!fsync.empty()) {
+    read_fsync(fsync, [&](std::string m) { ulog.add_problem("fsync", std::move(m)); },
+               c.log_fsync);
+  }
+  if (auto v = ulog.read_int("fsync_interval_ms", 1, max_seconds * 1000, "an interval")) {
+    c.log_fsync_interval = std::chrono::milliseconds(*v);
+  }
+  if (auto v = ulog.read_int("segment_bytes", 4096, max_size, "a size in bytes")) {
+    c.log_segment_bytes = static_cast<std::size_t>(*v);
+  }
+  if (auto v = ulog.read_int("retention_bytes", 4096, max_size, "a size in bytes")) {
+    c.log_retention_bytes = static_cast<std::size_t>(*v);
+  }
+  if (auto v = ulog.read_int("retention_seconds", 1, max_retention_seconds, "a duration")) {
+    c.log_retention_age = std::chrono::seconds(*v);
+  }
+  ulog.finish();
 
   auto log = top.section("log");
   detail::read_log_settings(log, c.log_level, c.log_format);
@@ -131,6 +171,12 @@ void read_env(const env_reader& env, server_config& c) {
   }
   if (auto p = env.read_int("OPAL_SERVER_BIND_PORT", 0, 65535, "a port")) {
     c.port = static_cast<std::uint16_t>(*p);
+  }
+
+  env.read("OPAL_SERVER_DATA_DIR", c.data_dir);
+  if (auto v = env.get("OPAL_SERVER_LOG_FSYNC")) {
+    read_fsync(*v, [&](std::string m) { env.add_problem("OPAL_SERVER_LOG_FSYNC", std::move(m)); },
+               c.log_fsync);
   }
 
   env.read("OPAL_AUTH_ENABLED", c.auth_enabled);
@@ -164,6 +210,15 @@ void read_env(const env_reader& env, server_config& c) {
 }
 
 }  // namespace
+
+std::string_view to_string(fsync_policy p) {
+  switch (p) {
+    case fsync_policy::always: return "always";
+    case fsync_policy::interval: return "interval";
+    case fsync_policy::never: return "never";
+  }
+  return "always";
+}
 
 env_map process_env() {
   env_map env;

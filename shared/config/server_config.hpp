@@ -3,7 +3,7 @@
 // Parsed, validated (unknown keys rejected, each error names its YAML path), then immutable.
 //
 // YAML layout (every key optional; defaults below):
-//   server: {host: 127.0.0.1, port: 7002, threads: 2}
+//   server: {host: 127.0.0.1, port: 7002, threads: 2, data_dir: ""}
 //   auth:
 //     enabled: true
 //     master_token: ...            # secrets: better from the environment or a mounted file
@@ -21,7 +21,13 @@
 //     config_route: /data/config
 //   limits: {max_body_bytes, max_header_bytes, ws_max_message_bytes, ws_send_queue,
 //            max_connections, http_read_timeout_seconds, ws_ping_interval_seconds (0 = off),
-//            retained_updates}
+//            retained_updates, tracked_updates}
+//   update_log:                    # the durable log under server.data_dir
+//     fsync: always                # always | interval | never
+//     fsync_interval_ms: 1000      # for fsync: interval
+//     segment_bytes: 67108864
+//     retention_bytes: 1073741824  # history beyond this (or older than retention_seconds) is
+//     retention_seconds: 604800    # compacted: the current state is never dropped
 //   log: {level: info, format: text}   # trace|debug|info|warn|error|critical|off; text|json
 // Environment (overrides the file): the variables named next to each field, plus
 // OPAL_SERVER_PORT (OPAL's deprecated alias of OPAL_SERVER_BIND_PORT, used only when it is a
@@ -32,6 +38,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "shared/auth/keys.hpp"
@@ -41,6 +48,11 @@
 namespace pdl::config {
 
 using env_map = std::map<std::string, std::string>;
+
+/** When the durable update log calls fdatasync: before answering each publish (concurrent
+ *  publishes share one call), every fsync_interval, or never (the OS decides). */
+enum class fsync_policy { always, interval, never };
+std::string_view to_string(fsync_policy p);
 /** The process environment as a map (for tests: pass your own). */
 env_map process_env();
 
@@ -50,6 +62,16 @@ struct server_config {
   std::uint16_t port = 7002;             // server.port, OPAL_SERVER_BIND_PORT, --port (0 = any)
   int threads = 2;                       // server.threads
   std::string port_file;                 // --port-file: write the bound port here once listening
+  /** server.data_dir, OPAL_SERVER_DATA_DIR, --data-dir: where the durable update log lives.
+   *  Empty: updates are kept in memory only (not durable; the server WARNs at start). */
+  std::string data_dir;
+
+  // durable update log (YAML section "update_log")
+  fsync_policy log_fsync = fsync_policy::always;      // update_log.fsync, OPAL_SERVER_LOG_FSYNC
+  std::chrono::milliseconds log_fsync_interval{1000};  // update_log.fsync_interval_ms
+  std::size_t log_segment_bytes = 64 * 1024 * 1024;    // update_log.segment_bytes
+  std::size_t log_retention_bytes = std::size_t{1} << 30;        // update_log.retention_bytes
+  std::chrono::seconds log_retention_age{7 * 24 * 3600};         // update_log.retention_seconds
 
   // auth (YAML section "auth")
   bool auth_enabled = true;              // auth.enabled, OPAL_AUTH_ENABLED; off only explicitly
@@ -79,6 +101,7 @@ struct server_config {
   std::chrono::seconds http_read_timeout{30};         // limits.http_read_timeout_seconds
   std::chrono::seconds ws_ping_interval{20};          // limits.ws_ping_interval_seconds
   std::size_t log_retained_updates = 100000;          // limits.retained_updates (in memory)
+  std::size_t tracked_updates = 10000;                // limits.tracked_updates (delivery status)
 
   // logging
   std::string log_level = "info";        // log.level, OPAL_LOG_LEVEL

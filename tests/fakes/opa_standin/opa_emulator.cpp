@@ -586,7 +586,8 @@ http_response opa_emulator::data_delete(std::string_view var) {
 
 http_response opa_emulator::health_path(std::string_view var) {
   store_path path{"system", "health"};
-  for (auto seg : split(clean_path("/" + std::string(var)), '/')) {
+  const std::string cleaned = clean_path("/" + std::string(var));  // split() keeps views into it
+  for (auto seg : split(cleaned, '/')) {
     if (!seg.empty()) {
       path.emplace_back(seg);
     }

@@ -47,6 +47,34 @@ std::optional<store_error> store_transaction::write(patch_op op, const store_pat
     updates_.push_front(update{{}, false, std::move(value)});
     return std::nullopt;
   }
+  // An array edit is staged as a copy of the whole array, computed from the committed data. When
+  // earlier writes of this transaction sit inside that array, that copy would lose or misplace
+  // them: compute this write against the transaction's merged view instead (found by fuzzing).
+  {
+    auto probe = make_update(committed_, op, path, 0, nlohmann::json(value));
+    if (auto* staged = std::get_if<update>(&probe); staged != nullptr &&
+                                                    staged->path.size() < path.size()) {
+      const store_path& array_path = staged->path;
+      bool covers = false;
+      for (const auto& u : updates_) {
+        covers = covers || (u.path.size() > array_path.size() && has_prefix(u.path, array_path));
+      }
+      if (covers) {
+        nlohmann::json view = committed_;
+        for (const auto& u : updates_) {
+          apply(view, update(u));
+        }
+        auto merged = make_update(view, op, path, 0, std::move(value));
+        if (auto* err = std::get_if<store_error>(&merged)) {
+          return *err;
+        }
+        apply(view, std::get<update>(std::move(merged)));
+        updates_.clear();
+        updates_.push_front(update{{}, false, std::move(view)});
+        return std::nullopt;
+      }
+    }
+  }
   for (auto it = updates_.begin(); it != updates_.end();) {
     if (it->path == path) {
       if (it->remove && op != patch_op::add) {

@@ -2,12 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <future>
 
 #include "shared/http/client.hpp"
 #include "shared/net.hpp"
 #include "tests/unit/agent/fakes.hpp"
 #include "tests/unit/agent/loop.hpp"
+#include "tests/unit/agent/temp_dir.hpp"
 
 namespace pdl::agent {
 namespace {
@@ -24,26 +26,35 @@ model::data_source_entry inline_entry(std::string path, std::string data,
   return e;
 }
 
+using tweak_fn = std::function<void(data_agent_options&, data_agent_parts&)>;
+
 class data_agent_test : public ::testing::Test {
  protected:
-  void make(bool with_api = false) {
+  void make(bool with_api = false, const tweak_fn& tweak = {}) {
     auto feed_p = std::make_unique<test::fake_feed>();
     auto fetcher_p = std::make_unique<test::fake_fetcher>();
     auto store_p = std::make_unique<test::fake_store>();
     feed = feed_p.get();
     fetcher = fetcher_p.get();
     store = store_p.get();
-    data_agent_parts parts{std::move(feed_p), std::move(fetcher_p), std::move(store_p),
-                           [this](std::size_t) { return load(); }};
+    data_agent_parts parts;
+    parts.feed = std::move(feed_p);
+    parts.fetcher = std::move(fetcher_p);
+    parts.store = std::move(store_p);
+    parts.load_base = [this](std::size_t) { return load(); };
     data_agent_options o;
     o.retry_min = 5ms;
     o.retry_max = 50ms;
     o.probe_interval = 20ms;
     o.seed = 11;
+    o.marker_interval = 20ms;
     if (with_api) {
       api_options api;
       api.port = 0;
       o.api = api;
+    }
+    if (tweak) {
+      tweak(o, parts);
     }
     agent = std::make_unique<data_agent>(ioc, pool, o, std::move(parts));
   }
@@ -61,7 +72,20 @@ class data_agent_test : public ::testing::Test {
     return base_entries;
   }
 
-  void connect() { feed->handlers.on_connected(feed_connection_info{"ws://s:7002/ws", 0, true}); }
+  void connect(bool ours = true) {
+    feed->handlers.on_connected(feed_connection_info{"ws://s:7002/ws", 0, ours});
+  }
+
+  /** The store's writes without the agent's marker document. */
+  std::vector<test::recorded_write> data_writes() {
+    std::vector<test::recorded_write> out;
+    for (auto& w : store->writes()) {
+      if (w.path != marker_path) {
+        out.push_back(std::move(w));
+      }
+    }
+    return out;
+  }
 
   /** GET on the agent's API while the io_context runs here. */
   std::pair<long, std::string> get(const std::string& path) {
@@ -116,8 +140,8 @@ TEST_F(data_agent_test, waits_for_the_engine_then_connects_and_becomes_ready) {
   EXPECT_FALSE(agent->state().ready());  // not connected, nothing loaded
   connect();
   ASSERT_TRUE(run_until(ioc, [&] { return agent->state().ready(); }));
-  ASSERT_EQ(store->writes().size(), 1u);
-  EXPECT_EQ(store->writes()[0].path, "/static");
+  ASSERT_EQ(data_writes().size(), 1u);
+  EXPECT_EQ(data_writes()[0].path, "/static");
   EXPECT_TRUE(agent->state().health().healthy);
 }
 
@@ -128,7 +152,7 @@ TEST_F(data_agent_test, empty_or_non_matching_base_config_counts_as_loaded) {
   ASSERT_TRUE(run_until(ioc, [&] { return feed->started; }));
   connect();
   ASSERT_TRUE(run_until(ioc, [&] { return agent->state().ready(); }));
-  EXPECT_TRUE(store->writes().empty());
+  EXPECT_TRUE(data_writes().empty());
 }
 
 TEST_F(data_agent_test, base_entries_below_the_agent_topic_are_applied) {
@@ -138,7 +162,7 @@ TEST_F(data_agent_test, base_entries_below_the_agent_topic_are_applied) {
   ASSERT_TRUE(run_until(ioc, [&] { return feed->started; }));
   connect();
   ASSERT_TRUE(run_until(ioc, [&] { return agent->state().ready(); }));
-  EXPECT_EQ(store->writes().size(), 1u);
+  EXPECT_EQ(data_writes().size(), 1u);
 }
 
 TEST_F(data_agent_test, failed_initial_load_is_retried) {
@@ -177,14 +201,15 @@ TEST_F(data_agent_test, notifies_during_the_base_load_apply_after_it) {
   connect();
   ASSERT_TRUE(run_until(ioc, [&] { return load_calls.load() == 1; }));
   model::data_update u;
-  u.entries = {inline_entry("/static", R"({"v":"notify"})")};
+  // Below the base entry's path: a PUT of /static itself would supersede the base entry.
+  u.entries = {inline_entry("/static/v", R"("notify")")};
   feed->handlers.on_update(u, "policy_data");
   run_until(ioc, [] { return false; }, 20ms);
-  EXPECT_TRUE(store->writes().empty());  // held behind the base load
+  EXPECT_TRUE(data_writes().empty());  // held behind the base load
   release.open();
-  ASSERT_TRUE(run_until(ioc, [&] { return store->writes().size() == 2; }));
-  EXPECT_EQ(store->writes()[0].body, R"({"v":"base"})");
-  EXPECT_EQ(store->writes()[1].body, R"({"v":"notify"})");
+  ASSERT_TRUE(run_until(ioc, [&] { return data_writes().size() == 2; }));
+  EXPECT_EQ(data_writes()[0].body, R"({"v":"base"})");
+  EXPECT_EQ(data_writes()[1].body, R"("notify")");
 }
 
 TEST_F(data_agent_test, health_follows_engine_connection_and_writes) {
@@ -201,7 +226,15 @@ TEST_F(data_agent_test, health_follows_engine_connection_and_writes) {
   EXPECT_EQ(status, 200);
   EXPECT_EQ(body, R"({"status":"ok","online":true})");
 
-  // Engine down: unhealthy (ready stays); back up: healthy, base data reloaded.
+  // A first write puts the marker in place.
+  model::data_update first;
+  first.entries = {inline_entry("/seen", "1")};
+  feed->handlers.on_update(first, "policy_data");
+  ASSERT_TRUE(run_until(ioc, [&] { return store->get(marker_path).has_value(); }));
+
+  // Engine down: unhealthy (ready stays); back up with its data (marker kept): healthy, nothing
+  // reloaded. Back up empty (marker gone): without a data directory the agent starts over from
+  // the server (protocol 1: a fresh subscription replays everything).
   const auto loads_before = load_calls.load();
   store->healthy = false;
   ASSERT_TRUE(run_until(ioc, [&] { return !agent->state().health().healthy; }));
@@ -212,15 +245,20 @@ TEST_F(data_agent_test, health_follows_engine_connection_and_writes) {
   EXPECT_EQ(get("/ready").first, 200);
   store->healthy = true;
   ASSERT_TRUE(run_until(ioc, [&] { return agent->state().health().healthy; }));
-  ASSERT_TRUE(run_until(ioc, [&] { return load_calls.load() > loads_before; }));
+  EXPECT_EQ(load_calls.load(), loads_before);
+  store->wipe();
+  ASSERT_TRUE(run_until(ioc, [&] { return feed->reconnects == 1; }));
+  EXPECT_EQ(agent->engine_rewrites(), 1u);
+  ASSERT_TRUE(run_until(ioc, [&] { return store->get(marker_path).has_value(); }));
 
-  // Server connection lost and back.
+  // Server connection lost and back (the fresh subscription loads the base again).
   feed->handlers.on_disconnected("connection reset");
   std::tie(status, body) = get("/");
   EXPECT_EQ(status, 503);
   EXPECT_NE(body.find("connection reset"), std::string::npos);
   connect();
   EXPECT_EQ(get("/").first, 200);
+  ASSERT_TRUE(run_until(ioc, [&] { return load_calls.load() > loads_before; }));
 
   // A failed write, then a successful one.
   store->fail_path("/x", 500);
@@ -245,6 +283,215 @@ TEST_F(data_agent_test, stop_stops_the_feed) {
   ASSERT_TRUE(run_until(ioc, [&] { return feed->started; }));
   agent->stop();
   EXPECT_TRUE(feed->stopped);
+}
+
+model::data_update numbered(std::string id, std::uint64_t seq,
+                            std::vector<model::data_source_entry> entries) {
+  model::data_update u;
+  u.id = std::move(id);
+  u.seq = seq;
+  u.entries = std::move(entries);
+  return u;
+}
+
+/** A data directory that already holds state: a saved seq and a backup of /users. */
+void seed_dir(const test::temp_dir& dir, std::optional<std::uint64_t> seq, bool base_loaded) {
+  auto d = data_directory::open(dir.path());
+  d->save({seq, base_loaded});
+  d->backup().record("/users", true, store_body::from_text(R"({"alice":{}})"));
+  d->backup().record("/users", false,
+                     store_body::from_text(R"([{"op":"add","path":"/bob","value":{}}])"));
+}
+
+tweak_fn with_dir(const test::temp_dir& dir, bool ready_when_stale = true) {
+  return [&dir, ready_when_stale](data_agent_options& o, data_agent_parts& p) {
+    p.dir = data_directory::open(dir.path());
+    o.ready_when_stale = ready_when_stale;
+  };
+}
+
+TEST_F(data_agent_test, offline_start_restores_the_backup_and_reports_ready_but_stale) {
+  test::temp_dir dir;
+  seed_dir(dir, 7, true);
+  make(true, with_dir(dir));
+  agent->start();
+  ASSERT_TRUE(run_until(ioc, [&] { return feed->started; }));
+  // The engine was empty (no marker): restored in order, then the marker.
+  const auto w = data_writes();
+  ASSERT_EQ(w.size(), 2u);
+  EXPECT_EQ(w[0].method + " " + w[0].path, "PUT /users");
+  EXPECT_EQ(w[1].method + " " + w[1].path, "PATCH /users");
+  EXPECT_TRUE(store->get(marker_path).has_value());
+  EXPECT_TRUE(agent->state().ready());
+  EXPECT_TRUE(agent->state().stale());
+  auto [status, body] = get("/healthy");
+  EXPECT_EQ(status, 200);
+  EXPECT_NE(body.find(R"("online":false)"), std::string::npos);
+  EXPECT_EQ(get("/ready").first, 200);
+  EXPECT_EQ(load_calls.load(), 0);
+
+  // The server comes back: resume after the saved seq, no base reload, online again.
+  EXPECT_EQ(feed->handlers.resume_after(), 7u);
+  connect();
+  std::tie(status, body) = get("/healthy");
+  EXPECT_EQ(body, R"({"status":"ok","online":true})");
+  EXPECT_FALSE(agent->state().stale());
+  EXPECT_EQ(load_calls.load(), 0);
+}
+
+TEST_F(data_agent_test, without_ready_when_stale_the_agent_waits_for_the_server) {
+  test::temp_dir dir;
+  seed_dir(dir, 7, true);
+  make(false, with_dir(dir, false));
+  agent->start();
+  ASSERT_TRUE(run_until(ioc, [&] { return feed->started; }));
+  EXPECT_EQ(data_writes().size(), 2u);  // restored all the same
+  EXPECT_FALSE(agent->state().ready());
+  connect();
+  EXPECT_TRUE(agent->state().ready());
+}
+
+TEST_F(data_agent_test, an_engine_that_kept_our_marker_is_not_restored) {
+  test::temp_dir dir;
+  seed_dir(dir, 7, true);
+  make(false, with_dir(dir));
+  store->put(marker_path, store_body::from_text(R"({"agent":"x","epoch":1})"));
+  agent->start();
+  ASSERT_TRUE(run_until(ioc, [&] { return feed->started; }));
+  EXPECT_TRUE(data_writes().empty());
+  EXPECT_TRUE(agent->state().ready());
+}
+
+TEST_F(data_agent_test, resume_skips_applied_seqs_acknowledges_and_saves_the_seq) {
+  test::temp_dir dir;
+  seed_dir(dir, 7, true);
+  make(false, with_dir(dir));
+  agent->start();
+  ASSERT_TRUE(run_until(ioc, [&] { return feed->started; }));
+  connect();
+  feed->handlers.on_update(numbered("u7", 7, {inline_entry("/x", "1")}), "policy_data");
+  feed->handlers.on_update(numbered("u8", 8, {inline_entry("/y", "2")}), "policy_data");
+  ASSERT_TRUE(run_until(ioc, [&] { return feed->acks.size() == 2; }));
+  EXPECT_EQ(feed->acks[0].id, "u7");  // already applied: acknowledged as such, not rewritten
+  EXPECT_TRUE(feed->acks[0].ok);
+  EXPECT_EQ(feed->acks[1].id, "u8");
+  EXPECT_EQ(feed->acks[1].seq, 8u);
+  EXPECT_TRUE(feed->acks[1].ok);
+  EXPECT_TRUE(store->writes_to("/x").empty());
+  EXPECT_EQ(store->writes_to("/y").size(), 1u);
+  EXPECT_EQ(load_calls.load(), 0);
+  // The seq reaches the disk, and the write the backup.
+  ASSERT_TRUE(run_until(ioc, [&] {
+    std::string text;
+    std::ifstream in(dir.file("state.json"));
+    std::getline(in, text);
+    return text.find(R"("last_applied_seq":8)") != std::string::npos;
+  }));
+  EXPECT_EQ(feed->handlers.resume_after(), 8u);
+}
+
+TEST_F(data_agent_test, without_saved_state_the_base_loads_once_then_reconnects_resume) {
+  base_entries = {inline_entry("/static", "{}")};
+  make();
+  agent->start();
+  ASSERT_TRUE(run_until(ioc, [&] { return feed->started; }));
+  EXPECT_EQ(feed->handlers.resume_after(), 0u);
+  connect();
+  ASSERT_TRUE(run_until(ioc, [&] { return agent->state().ready(); }));
+  feed->handlers.on_update(numbered("u3", 3, {inline_entry("/a", "1")}), "policy_data");
+  ASSERT_TRUE(run_until(ioc, [&] { return feed->acks.size() == 1; }));
+  feed->handlers.on_disconnected("reset");
+  EXPECT_EQ(feed->handlers.resume_after(), 3u);
+  connect();
+  run_until(ioc, [] { return false; }, 30ms);
+  EXPECT_EQ(load_calls.load(), 1);
+}
+
+TEST_F(data_agent_test, an_opal_server_gets_base_reloads_and_no_acknowledgements) {
+  test::temp_dir dir;
+  seed_dir(dir, 7, true);
+  make(false, with_dir(dir));
+  agent->start();
+  ASSERT_TRUE(run_until(ioc, [&] { return feed->started; }));
+  connect(false);
+  ASSERT_TRUE(run_until(ioc, [&] { return load_calls.load() == 1; }));
+  feed->handlers.on_update(numbered("u9", 9, {inline_entry("/a", "1")}), "policy_data");
+  ASSERT_TRUE(run_until(ioc, [&] { return store->writes_to("/a").size() == 1; }));
+  feed->handlers.on_disconnected("reset");
+  connect(false);
+  ASSERT_TRUE(run_until(ioc, [&] { return load_calls.load() == 2; }));
+  EXPECT_TRUE(feed->acks.empty());
+}
+
+TEST_F(data_agent_test, pdl_applied_reports_the_failed_entries) {
+  make();
+  agent->start();
+  ASSERT_TRUE(run_until(ioc, [&] { return feed->started; }));
+  connect();
+  ASSERT_TRUE(run_until(ioc, [&] { return agent->state().ready(); }));
+  store->fail_path("/bad", 400);
+  feed->handlers.on_update(numbered("u1", 1, {inline_entry("/bad", "1"), inline_entry("/good", "2")}),
+                           "policy_data");
+  ASSERT_TRUE(run_until(ioc, [&] { return feed->acks.size() == 1; }));
+  EXPECT_EQ(feed->acks[0].id, "u1");
+  EXPECT_EQ(feed->acks[0].seq, 1u);
+  EXPECT_FALSE(feed->acks[0].ok);
+  ASSERT_EQ(feed->acks[0].errors.size(), 1u);
+  EXPECT_NE(feed->acks[0].errors[0].find("/bad"), std::string::npos);
+  EXPECT_NE(feed->acks[0].errors[0].find("400"), std::string::npos);
+}
+
+TEST_F(data_agent_test, a_lost_marker_makes_the_agent_rewrite_everything_from_the_backup) {
+  test::temp_dir dir;
+  base_entries = {inline_entry("/static", R"({"s":1})")};
+  make(false, with_dir(dir));
+  agent->start();
+  ASSERT_TRUE(run_until(ioc, [&] { return feed->started; }));
+  connect();
+  ASSERT_TRUE(run_until(ioc, [&] { return agent->state().ready(); }));
+  feed->handlers.on_update(numbered("u1", 1, {inline_entry("/users", R"({"a":1})")}),
+                           "policy_data");
+  model::data_source_entry patch =
+      inline_entry("/users", R"([{"op":"add","path":"/b","value":2}])");
+  patch.method = model::save_method::patch;
+  feed->handlers.on_update(numbered("u2", 2, {patch}), "policy_data");
+  ASSERT_TRUE(run_until(ioc, [&] { return feed->acks.size() == 2; }));
+
+  // The engine restarts empty.
+  store->wipe();
+  store->clear_writes();
+  ASSERT_TRUE(run_until(ioc, [&] { return agent->engine_rewrites() == 1; }));
+  const auto all = store->writes();
+  std::vector<std::string> got;
+  for (const auto& w : all) {
+    got.push_back(w.method + " " + w.path);
+  }
+  EXPECT_EQ(got, (std::vector<std::string>{"PUT /static", "PUT /users", "PATCH /users",
+                                           std::string("PUT ") + marker_path}));
+  EXPECT_EQ(load_calls.load(), 1);  // from the backup, not from the server
+}
+
+TEST_F(data_agent_test, writes_that_gave_up_are_rewritten_once_the_engine_takes_them) {
+  test::temp_dir dir;
+  make(false, [&](data_agent_options& o, data_agent_parts& p) {
+    p.dir = data_directory::open(dir.path());
+    o.entry_retry_attempts = 2;
+    o.entry_retry_min = 1ms;
+    o.entry_retry_max = 2ms;
+  });
+  agent->start();
+  ASSERT_TRUE(run_until(ioc, [&] { return feed->started; }));
+  connect();
+  ASSERT_TRUE(run_until(ioc, [&] { return agent->state().ready(); }));
+  store->fail_path("/u", 0);  // writes do not reach the engine
+  feed->handlers.on_update(numbered("u1", 1, {inline_entry("/u", "5")}), "policy_data");
+  ASSERT_TRUE(run_until(ioc, [&] { return feed->acks.size() == 1; }));
+  EXPECT_FALSE(feed->acks[0].ok);
+  EXPECT_GE(store->attempts("/u"), 2);  // both tries (a rewrite may already have tried again)
+  store->clear_failures();
+  ASSERT_TRUE(run_until(ioc, [&] { return store->writes_to("/u").size() == 1; }));
+  ASSERT_TRUE(run_until(ioc, [&] { return agent->engine_rewrites() == 1; }));
+  EXPECT_EQ(store->writes_to("/u")[0].body, "5");
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -61,6 +62,47 @@ class fake_store final : public policy_store {
     write("PATCH", path, body);
   }
   bool health() override { return healthy.load(); }
+  /** The last PUT body at exactly @p path (no tree semantics: enough for the marker). */
+  std::optional<std::string> get(std::string_view path) override {
+    if (!healthy.load()) {
+      throw store_error("policy store unreachable: connection refused");
+    }
+    std::lock_guard lock(mu_);
+    auto it = docs_.find(std::string(path));
+    if (it == docs_.end()) {
+      return std::nullopt;
+    }
+    return it->second;
+  }
+  /** Forgets every document, as an engine restarted empty (recorded writes stay). */
+  void wipe() {
+    std::lock_guard lock(mu_);
+    docs_.clear();
+  }
+  /** Recorded writes to @p path. */
+  std::vector<recorded_write> writes_to(const std::string& path) {
+    std::lock_guard lock(mu_);
+    std::vector<recorded_write> out;
+    for (const auto& w : writes_) {
+      if (w.path == path) {
+        out.push_back(w);
+      }
+    }
+    return out;
+  }
+  /** Writes to @p path fail with @p status this many more times (then succeed). */
+  void fail_times(const std::string& path, long status, int times) {
+    std::lock_guard lock(mu_);
+    fail_times_[path] = {status, times};
+  }
+  int attempts(const std::string& path) {
+    std::lock_guard lock(mu_);
+    return attempts_[path];
+  }
+  void clear_writes() {
+    std::lock_guard lock(mu_);
+    writes_.clear();
+  }
 
   std::vector<recorded_write> writes() {
     std::lock_guard lock(mu_);
@@ -71,7 +113,7 @@ class fake_store final : public policy_store {
     return started_;
   }
   int max_in_flight() const { return max_in_flight_.load(); }
-  /** Writes to @p path fail with @p status until cleared. */
+  /** Writes to @p path fail with @p status (0: the engine is unreachable) until cleared. */
   void fail_path(const std::string& path, long status) {
     std::lock_guard lock(mu_);
     failing_[path] = status;
@@ -101,16 +143,29 @@ class fake_store final : public policy_store {
     }
     std::string text = body.is_file() ? read_all(body.file_path) : std::string(body.text);
     long status = 0;
+    bool fail = false;
     {
       std::lock_guard lock(mu_);
+      ++attempts_[path];
       if (auto it = failing_.find(path); it != failing_.end()) {
         status = it->second;
+        fail = true;
+      } else if (auto ft = fail_times_.find(path); ft != fail_times_.end() && ft->second.second > 0) {
+        status = ft->second.first;
+        fail = true;
+        --ft->second.second;
       } else {
+        if (std::string(method) == "PUT") {
+          docs_[path] = text;
+        }
         writes_.push_back({method, path, std::move(text)});
       }
     }
     --in_flight_;
-    if (status != 0) {
+    if (fail && status == 0) {
+      throw store_error("policy store unreachable: connection refused", 0);
+    }
+    if (fail) {
       throw store_error("policy store answered HTTP " + std::to_string(status) + ": refused",
                         status);
     }
@@ -120,6 +175,9 @@ class fake_store final : public policy_store {
   std::vector<recorded_write> writes_;
   std::vector<std::string> started_;
   std::map<std::string, long> failing_;
+  std::map<std::string, std::pair<long, int>> fail_times_;
+  std::map<std::string, int> attempts_;
+  std::map<std::string, std::string> docs_;
   std::atomic<int> in_flight_{0};
   std::atomic<int> max_in_flight_{0};
 };
@@ -131,6 +189,12 @@ class fake_fetcher final : public data_fetcher {
     {
       std::lock_guard lock(mu_);
       ++calls_;
+      if (auto f = failures_.find(entry.url); f != failures_.end() && f->second.second > 0) {
+        --f->second.second;
+        const long status = f->second.first;
+        throw fetch_error("source " + entry.url + " answered HTTP " + std::to_string(status),
+                          status >= 400 && status < 500, status);
+      }
       auto it = sources_.find(entry.url);
       if (it == sources_.end()) {
         throw fetch_error("source " + entry.url + " answered HTTP 404", true, 404);
@@ -160,11 +224,17 @@ class fake_fetcher final : public data_fetcher {
     std::lock_guard lock(mu_);
     return calls_;
   }
+  /** The next @p times fetches of @p url fail with HTTP @p status (4xx permanent). */
+  void fail_times(const std::string& url, long status, int times) {
+    std::lock_guard lock(mu_);
+    failures_[url] = {status, times};
+  }
   std::function<void(const std::string& url)> before_fetch;
 
  private:
   std::mutex mu_;
   std::map<std::string, std::string> sources_;
+  std::map<std::string, std::pair<long, int>> failures_;
   int calls_ = 0;
 };
 
@@ -180,9 +250,13 @@ class fake_feed final : public update_feed {
     }
   }
   void stop() override { stopped = true; }
+  void acknowledge(applied_ack ack) override { acks.push_back(std::move(ack)); }
+  void reconnect() override { ++reconnects; }
   feed_handlers handlers;
   bool started = false;
   bool stopped = false;
+  std::vector<applied_ack> acks;
+  int reconnects = 0;
 
  private:
   bool* started_flag_;

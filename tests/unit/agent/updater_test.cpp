@@ -121,7 +121,9 @@ TEST_F(updater_test, overlapping_paths_apply_in_arrival_order_while_others_run) 
   };
   up->submit(make_update({url_entry("a", "http://src/slow")}));
   up->submit(make_update({inline_entry("/a/b", "2")}));
-  up->submit(make_update({inline_entry("/a", R"({"v":3})")}));
+  // A PATCH, not a PUT: a PUT would supersede the queued writes below it (tested apart).
+  up->submit(make_update({inline_entry("/a", R"([{"op":"add","path":"/v","value":3}])",
+                                       {"policy_data"}, model::save_method::patch)}));
   up->submit(make_update({inline_entry("/z", "4")}));
   ASSERT_TRUE(wait_idle());
   EXPECT_TRUE(independent_done_first);
@@ -132,7 +134,7 @@ TEST_F(updater_test, overlapping_paths_apply_in_arrival_order_while_others_run) 
   std::copy_if(paths.begin(), paths.end(), std::back_inserter(overlapping),
                [](const std::string& p) { return p != "/z"; });
   EXPECT_EQ(overlapping, (std::vector<std::string>{"/a", "/a/b", "/a"}));
-  EXPECT_EQ(store.writes().back().body, R"({"v":3})");
+  EXPECT_EQ(store.writes().back().method, "PATCH");
 }
 
 TEST_F(updater_test, sibling_prefix_paths_are_independent) {
@@ -208,6 +210,7 @@ TEST_F(updater_test, root_put_of_a_non_object_is_refused_never_wrapped) {
   fetcher.set("http://src/list", "[1,2]");
   std::optional<update_outcome> a, b;
   up->submit(make_update({inline_entry("", "[1,2]")}), [&](const update_outcome& o) { a = o; });
+  ASSERT_TRUE(run_until(ioc, [&] { return a.has_value(); }));  // else b's PUT supersedes it
   up->submit(make_update({url_entry("/", "http://src/list")}),
              [&](const update_outcome& o) { b = o; });
   ASSERT_TRUE(run_until(ioc, [&] { return a && b; }));
@@ -269,10 +272,11 @@ TEST_F(updater_test, duplicate_id_and_seq_applies_once) {
   EXPECT_EQ(up->submit(make_update({inline_entry("/a", "1")}, "u1", 7)), submit_result::queued);
   EXPECT_EQ(up->submit(make_update({inline_entry("/a", "1")}, "u1", 7)),
             submit_result::duplicate);
-  EXPECT_EQ(up->submit(make_update({inline_entry("/a", "2")}, "u1", 8)), submit_result::queued);
-  // Updates without an id are never considered duplicates.
-  EXPECT_EQ(up->submit(make_update({inline_entry("/a", "3")})), submit_result::queued);
-  EXPECT_EQ(up->submit(make_update({inline_entry("/a", "3")})), submit_result::queued);
+  EXPECT_EQ(up->submit(make_update({inline_entry("/b", "2")}, "u1", 8)), submit_result::queued);
+  // Updates without an id are never considered duplicates (distinct paths: a PUT to the same
+  // path would supersede the queued one).
+  EXPECT_EQ(up->submit(make_update({inline_entry("/c", "3")})), submit_result::queued);
+  EXPECT_EQ(up->submit(make_update({inline_entry("/d", "3")})), submit_result::queued);
   ASSERT_TRUE(wait_idle());
   EXPECT_EQ(store.writes().size(), 4u);
 }

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "shared/config/config_error.hpp"
 #include "shared/net.hpp"
 #include "shared/rpc/rpc.hpp"
@@ -49,10 +51,14 @@ struct script_server {
     }
     auth = std::string(req[http::field::authorization]);
     protocol = std::string(req[rpc::protocol_header]);
+    agent_id = std::string(req["X-PDL-Agent-Id"]);
     target = std::string(req.target());
     websocket::stream<tcp::socket> ws(std::move(sock));
-    ws.set_option(websocket::stream_base::decorator(
-        [](websocket::response_type& r) { r.set(rpc::protocol_header, rpc::protocol_version); }));
+    ws.set_option(websocket::stream_base::decorator([echo = echo](websocket::response_type& r) {
+      if (echo) {
+        r.set(rpc::protocol_header, rpc::protocol_version);
+      }
+    }));
     co_await ws.async_accept(req, net::redirect_error(net::use_awaitable, ec));
     if (ec) {
       co_return;
@@ -84,6 +90,12 @@ struct script_server {
         if (!subscribe_result) {
           continue;
         }
+        if (silent_after_subscribe) {
+          // A server that hangs: it neither reads nor answers pings any more.
+          silence.expires_after(std::chrono::seconds(60));
+          co_await silence.async_wait(net::redirect_error(net::use_awaitable, ec));
+          co_return;
+        }
         for (const auto& data : notifies) {
           co_await ws.async_write(
               net::buffer(rpc::encode_request(
@@ -102,6 +114,10 @@ struct script_server {
 
   net::io_context& ioc;
   tcp::acceptor acceptor;
+  net::steady_timer silence{ioc};
+  bool echo = true;
+  bool silent_after_subscribe = false;
+  std::string agent_id;
   bool subscribe_result = true;
   std::vector<std::string> notifies;
   int connections = 0;
@@ -139,7 +155,7 @@ TEST(ws_update_feed, handshake_subscribe_notify_and_channel_id) {
                             [&](model::data_update u, const std::string&) {
                               updates.push_back(std::move(u));
                             },
-                            [](const std::string&) {}});
+                            [](const std::string&) {}, {}});
   ASSERT_TRUE(run_until(ioc, [&] { return server.responses.size() >= 3; }));
   EXPECT_EQ(server.auth, "Bearer client-token");
   EXPECT_EQ(server.protocol, "1");
@@ -179,7 +195,7 @@ TEST(ws_update_feed, refused_subscription_is_an_error_and_retried) {
   bool connected = false;
   feed->start(feed_handlers{[&](const feed_connection_info&) { connected = true; },
                             [](model::data_update, const std::string&) {},
-                            [&](const std::string& r) { reasons.push_back(r); }});
+                            [&](const std::string& r) { reasons.push_back(r); }, {}});
   ASSERT_TRUE(run_until(ioc, [&] { return server.connections >= 2; }));
   EXPECT_FALSE(connected);
   ASSERT_FALSE(reasons.empty());
@@ -202,13 +218,99 @@ TEST(ws_update_feed, falls_back_to_the_next_server_url) {
   std::optional<feed_connection_info> connected;
   feed.start(feed_handlers{[&](const feed_connection_info& i) { connected = i; },
                            [](model::data_update, const std::string&) {},
-                           [](const std::string&) {}});
+                           [](const std::string&) {}, {}});
   ASSERT_TRUE(run_until(ioc, [&] { return connected.has_value(); }));
   EXPECT_EQ(connected->server_index, 1u);
   feed.stop();
   server.acceptor.close();
   ioc.restart();
   ioc.run_for(2s);
+}
+
+feed_handlers handlers_for(std::optional<feed_connection_info>& connected,
+                           std::vector<std::string>& reasons) {
+  feed_handlers h;
+  h.on_connected = [&connected](const feed_connection_info& i) { connected = i; };
+  h.on_update = [](model::data_update, const std::string&) {};
+  h.on_disconnected = [&reasons](const std::string& r) { reasons.push_back(r); };
+  return h;
+}
+
+void finish(net::io_context& ioc, ws_update_feed& feed, script_server& server) {
+  feed.stop();
+  server.silence.cancel();
+  server.acceptor.close();
+  ioc.restart();
+  ioc.run_for(std::chrono::seconds(3));
+  EXPECT_TRUE(ioc.stopped());
+}
+
+TEST(ws_update_feed, resumes_with_after_seq_sends_its_id_and_acknowledges) {
+  net::io_context ioc;
+  script_server server(ioc);
+  server.start();
+  auto o = options_for(server);
+  o.agent_id = "pod-a-1234";
+  ws_update_feed feed(ioc, o);
+  // Acknowledgements queued before the connection wait for it.
+  feed.acknowledge(applied_ack{"u1", 41, true, {}});
+  std::optional<feed_connection_info> connected;
+  std::vector<std::string> reasons;
+  auto h = handlers_for(connected, reasons);
+  h.resume_after = [] { return std::uint64_t{41}; };
+  feed.start(std::move(h));
+  ASSERT_TRUE(run_until(ioc, [&] { return connected.has_value(); }));
+  feed.acknowledge(applied_ack{"u2", 42, false, {"/users: fetch failed: HTTP 401"}});
+  ASSERT_TRUE(run_until(ioc, [&] { return server.requests.size() == 4; }));
+  EXPECT_EQ(server.agent_id, "pod-a-1234");
+  const auto sub = nlohmann::json::parse(server.requests[1].arguments_json);
+  EXPECT_EQ(sub["after_seq"], 41);
+  EXPECT_EQ(sub["topics"], nlohmann::json::array({"policy_data", "billing"}));
+  EXPECT_EQ(server.requests[2].method, "pdl_applied");
+  EXPECT_EQ(nlohmann::json::parse(server.requests[2].arguments_json),
+            nlohmann::json::parse(R"({"id":"u1","seq":41,"ok":true,"errors":[]})"));
+  const auto second = nlohmann::json::parse(server.requests[3].arguments_json);
+  EXPECT_EQ(second["id"], "u2");
+  EXPECT_EQ(second["ok"], false);
+  EXPECT_EQ(second["errors"][0], "/users: fetch failed: HTTP 401");
+  finish(ioc, feed, server);
+}
+
+TEST(ws_update_feed, an_opal_server_gets_no_after_seq_and_no_acknowledgements) {
+  net::io_context ioc;
+  script_server server(ioc);
+  server.echo = false;
+  server.start();
+  ws_update_feed feed(ioc, options_for(server));
+  std::optional<feed_connection_info> connected;
+  std::vector<std::string> reasons;
+  auto h = handlers_for(connected, reasons);
+  h.resume_after = [] { return std::uint64_t{41}; };
+  feed.start(std::move(h));
+  ASSERT_TRUE(run_until(ioc, [&] { return connected.has_value(); }));
+  EXPECT_FALSE(connected->protocol_echoed);
+  feed.acknowledge(applied_ack{"u1", 1, true, {}});
+  run_until(ioc, [] { return false; }, std::chrono::milliseconds(50));
+  ASSERT_EQ(server.requests.size(), 2u);
+  EXPECT_FALSE(nlohmann::json::parse(server.requests[1].arguments_json).contains("after_seq"));
+  finish(ioc, feed, server);
+}
+
+TEST(ws_update_feed, a_dead_server_is_noticed_within_two_ping_intervals) {
+  net::io_context ioc;
+  script_server server(ioc);
+  server.silent_after_subscribe = true;
+  server.start();
+  auto o = options_for(server);
+  o.ping_interval = std::chrono::seconds(1);
+  ws_update_feed feed(ioc, o);
+  std::optional<feed_connection_info> connected;
+  std::vector<std::string> reasons;
+  feed.start(handlers_for(connected, reasons));
+  ASSERT_TRUE(run_until(ioc, [&] { return connected.has_value(); }));
+  // Bound: two intervals plus scheduling slack; the silent server would hold it for 60 s.
+  ASSERT_TRUE(run_until(ioc, [&] { return !reasons.empty(); }, std::chrono::seconds(4)));
+  finish(ioc, feed, server);
 }
 
 TEST(ws_update_feed, tls_url_is_a_config_error) {

@@ -1,5 +1,8 @@
 #include "server/http_listener.hpp"
 
+#include <atomic>
+#include <thread>
+
 #include <gtest/gtest.h>
 
 #include "shared/net.hpp"
@@ -17,7 +20,7 @@ class limits : public ::testing::Test {
   static void SetUpTestSuite() {
     keys_ = new pem_pair(make_pem_pair());
     auto cfg = test_config(*keys_);
-    cfg.http_read_timeout = 1s;
+    cfg.http_read_timeout = 2s;
     cfg.max_connections = 3;
     cfg.external_source_url = "https://config.example.com/opal";
     srv_ = server::start(cfg).release();
@@ -66,6 +69,75 @@ TEST_F(limits, connections_over_the_limit_are_refused_and_others_still_served) {
   ASSERT_TRUE(pdl::test::poll_until(
       [&] { return srv_->context().stats.open_connections.load() == 0; }, 5s));
   EXPECT_EQ(call(srv_->port(), "GET", "/healthcheck").status, 200);
+}
+
+TEST_F(limits, a_slow_loris_is_cut_off_by_the_read_timeout_while_others_are_served) {
+  net::io_context ioc;
+  tcp::socket loris(ioc);
+  loris.connect({net::ip::make_address("127.0.0.1"), srv_->port()});
+  const std::string header = "GET /healthcheck HTTP/1.1\r\nHost: x\r\nX-Slow: abcdefghij\r\n\r\n";
+  std::atomic<std::size_t> sent{0};
+  std::atomic<bool> cut{false};
+  // One header byte per second: the read timeout is a deadline for the whole header, so the
+  // trickle does not extend it.
+  std::thread trickle([&] {
+    for (char c : header) {
+      beast::error_code ec;
+      net::write(loris, net::buffer(&c, 1), ec);
+      if (ec) {
+        break;
+      }
+      ++sent;
+      if (pdl::test::poll_until([&] { return cut.load(); }, 1000ms)) {
+        break;
+      }
+    }
+  });
+  int served = 0;
+  for (int i = 0; i < 5; ++i) {
+    served += call(srv_->port(), "GET", "/healthcheck").status == 200 ? 1 : 0;
+  }
+  EXPECT_EQ(served, 5);
+  char byte = 0;
+  beast::error_code ec;
+  std::size_t n = loris.read_some(net::buffer(&byte, 1), ec);  // the server closes on its own
+  cut = true;
+  trickle.join();
+  EXPECT_EQ(n, 0u);
+  EXPECT_TRUE(ec == net::error::eof || ec == net::error::connection_reset) << ec.message();
+  EXPECT_LT(sent.load(), header.size());
+}
+
+TEST_F(limits, idle_connections_past_the_limit_are_refused_while_existing_ones_keep_working) {
+  net::io_context ioc;
+  // One working keep-alive connection and two idle ones fill the limit of 3.
+  beast::tcp_stream working(ioc);
+  working.connect(tcp::endpoint{net::ip::make_address("127.0.0.1"), srv_->port()});
+  std::vector<tcp::socket> idle;
+  for (int i = 0; i < 2; ++i) {
+    idle.emplace_back(ioc);
+    idle.back().connect({net::ip::make_address("127.0.0.1"), srv_->port()});
+  }
+  ASSERT_TRUE(pdl::test::poll_until(
+      [&] { return srv_->context().stats.open_connections.load() == 3; }, 5s));
+  auto refused_before = srv_->context().stats.connections_refused.load();
+  for (int i = 0; i < 5; ++i) {
+    tcp::socket extra(ioc);
+    extra.connect({net::ip::make_address("127.0.0.1"), srv_->port()});
+    char byte = 0;
+    beast::error_code ec;
+    extra.read_some(net::buffer(&byte, 1), ec);
+    EXPECT_TRUE(ec == net::error::eof || ec == net::error::connection_reset) << ec.message();
+  }
+  EXPECT_EQ(srv_->context().stats.connections_refused.load(), refused_before + 5);
+  http::request<http::empty_body> req{http::verb::get, "/healthcheck", 11};
+  req.set(http::field::host, "127.0.0.1");
+  http::write(working, req);
+  beast::flat_buffer buf;
+  http::response<http::string_body> res;
+  http::read(working, buf, res);
+  EXPECT_EQ(res.result_int(), 200u);
+  idle.clear();
 }
 
 TEST_F(limits, external_base_config_is_a_redirect_without_the_token) {

@@ -9,6 +9,7 @@
 #include "shared/rpc/rpc.hpp"
 #include "tests/support/process.hpp"
 #include "tests/unit/server/test_server.hpp"
+#include "tests/unit/server/ws_client.hpp"
 
 namespace pdl::server {
 namespace {
@@ -16,71 +17,6 @@ namespace {
 using namespace testing;
 using namespace std::chrono_literals;
 using nlohmann::json;
-
-/** A blocking Beast WebSocket client for the tests (one per thread). */
-class ws_client {
- public:
-  ws_client(std::uint16_t port, const std::string& token) : ws_(ioc_) {
-    tcp::resolver resolver(ioc_);
-    net::connect(ws_.next_layer(), resolver.resolve("127.0.0.1", std::to_string(port)));
-    ws_.set_option(websocket::stream_base::decorator([token](websocket::request_type& req) {
-      if (!token.empty()) {
-        req.set(http::field::authorization, "Bearer " + token);
-      }
-      req.set(rpc::protocol_header, rpc::protocol_version);
-    }));
-    ws_.handshake(response_, "127.0.0.1", "/ws", ec_);
-  }
-
-  const beast::error_code& handshake_error() const { return ec_; }
-  const websocket::response_type& handshake_response() const { return response_; }
-
-  void send(const std::string& text) { ws_.write(net::buffer(text)); }
-
-  std::string call(const std::string& method, const std::string& args) {
-    std::string id = rpc::new_call_id();
-    send(rpc::encode_request(method, args, id));
-    return id;
-  }
-
-  rpc::frame read() {
-    beast::flat_buffer buf;
-    ws_.read(buf);
-    return rpc::decode(beast::buffers_to_string(buf.data()));
-  }
-
-  /** Reads, erroring out (instead of blocking forever) if the socket closes. */
-  std::optional<rpc::frame> try_read(beast::error_code& ec) {
-    beast::flat_buffer buf;
-    ws_.read(buf, ec);
-    if (ec) {
-      return std::nullopt;
-    }
-    return rpc::decode(beast::buffers_to_string(buf.data()));
-  }
-
-  rpc::response expect_response(const std::string& call_id) {
-    rpc::frame f = read();
-    if (!f.resp) {
-      throw std::runtime_error("expected a response, got a request: " + f.req->method);
-    }
-    EXPECT_EQ(f.resp->call_id, call_id);
-    return *f.resp;
-  }
-
-  bool subscribe(const std::vector<std::string>& topics) {
-    auto id = call("subscribe", rpc::encode_topics_arguments(topics));
-    return expect_response(id).result_json == "true";
-  }
-
-  websocket::stream<tcp::socket>& stream() { return ws_; }
-
- private:
-  net::io_context ioc_;
-  websocket::stream<tcp::socket> ws_;
-  websocket::response_type response_;
-  beast::error_code ec_;
-};
 
 class ws_api : public ::testing::Test {
  protected:

@@ -185,5 +185,76 @@ TEST(AgentConfig, QuotedNumberIsAString) {
               ::testing::ElementsAre("api.port: expected a port, got a string"));
 }
 
+TEST(AgentConfig, PersistenceRetryAndReportDefaults) {
+  const auto c = load_agent_config("", {});
+  EXPECT_TRUE(c.data_dir.empty());
+  EXPECT_TRUE(c.ready_when_stale);
+  EXPECT_EQ(c.marker_interval, 5000ms);
+  EXPECT_EQ(c.retry_attempts, 5);
+  EXPECT_EQ(c.retry_base, 500ms);
+  EXPECT_EQ(c.retry_max, 10000ms);
+  EXPECT_FALSE(c.report_on_updates);
+  EXPECT_TRUE(c.report_callbacks.empty());
+}
+
+TEST(AgentConfig, ReadsPersistenceRetryAndReportSections) {
+  yaml_file f(R"(
+agent: {data_dir: /var/lib/pdl, ready_when_stale: false, marker_check_interval_ms: 1000}
+retry: {attempts: 3, base_ms: 100, max_ms: 2000}
+reports: {enabled: true, callbacks: ["http://cb.example/report"]}
+)");
+  const auto c = load_agent_config(f.path(), {});
+  EXPECT_EQ(c.data_dir, "/var/lib/pdl");
+  EXPECT_FALSE(c.ready_when_stale);
+  EXPECT_EQ(c.marker_interval, 1000ms);
+  EXPECT_EQ(c.retry_attempts, 3);
+  EXPECT_EQ(c.retry_base, 100ms);
+  EXPECT_EQ(c.retry_max, 2000ms);
+  EXPECT_TRUE(c.report_on_updates);
+  EXPECT_EQ(c.report_callbacks, std::vector<std::string>{"http://cb.example/report"});
+}
+
+TEST(AgentConfig, PersistenceRetryAndReportEnvironment) {
+  const auto c = load_agent_config(
+      "", {{"OPAL_CLIENT_DATA_DIR", "/data"},
+           {"OPAL_CLIENT_READY_WHEN_STALE", "false"},
+           {"OPAL_DATA_UPDATER_CONN_RETRY",
+            R"({"wait_strategy":"random_exponential","max_wait":4,"attempts":7,"wait_time":0.5})"},
+           {"OPAL_SHOULD_REPORT_ON_DATA_UPDATES", "true"},
+           {"OPAL_DEFAULT_UPDATE_CALLBACKS", R"({"callbacks":["http://s:7002/data/callback_report"]})"}});
+  EXPECT_EQ(c.data_dir, "/data");
+  EXPECT_FALSE(c.ready_when_stale);
+  EXPECT_EQ(c.retry_attempts, 7);
+  EXPECT_EQ(c.retry_base, 500ms);
+  EXPECT_EQ(c.retry_max, 4000ms);
+  EXPECT_TRUE(c.report_on_updates);
+  EXPECT_EQ(c.report_callbacks, std::vector<std::string>{"http://s:7002/data/callback_report"});
+}
+
+TEST(AgentConfig, BadPersistenceRetryAndReportValuesAreNamed) {
+  yaml_file f(R"(
+agent: {ready_when_stale: maybe, marker_check_interval_ms: 0, extra: 1}
+retry: {attempts: 0, base_ms: 5000, max_ms: 100}
+reports: {callbacks: ["ftp://x"]}
+)");
+  EXPECT_THAT(problems_of(f.path(), {}),
+              ::testing::IsSupersetOf({HasSubstr("agent.ready_when_stale"),
+                                       HasSubstr("agent.marker_check_interval_ms"),
+                                       HasSubstr("agent.extra: unknown key"),
+                                       HasSubstr("retry.attempts"),
+                                       HasSubstr("retry.max_ms: must be >= retry.base_ms"),
+                                       HasSubstr("reports.callbacks: 'ftp://x' is not an http(s) URL")}));
+  EXPECT_THAT(problems_of("", {{"OPAL_DATA_UPDATER_CONN_RETRY", "{\"attempts\":\"many\"}"},
+                               {"OPAL_DEFAULT_UPDATE_CALLBACKS",
+                                R"({"callbacks":[["http://x",{"headers":{}}]]})"},
+                               {"OPAL_CLIENT_READY_WHEN_STALE", "perhaps"}}),
+              ::testing::IsSupersetOf(
+                  {HasSubstr("env OPAL_DATA_UPDATER_CONN_RETRY: attempts: expected an integer"),
+                   HasSubstr("env OPAL_DEFAULT_UPDATE_CALLBACKS: callbacks[0]: expected a URL"),
+                   HasSubstr("env OPAL_CLIENT_READY_WHEN_STALE")}));
+  EXPECT_THAT(problems_of("", {{"OPAL_DATA_UPDATER_CONN_RETRY", "not json"}}),
+              ::testing::ElementsAre(HasSubstr("expected a JSON object")));
+}
+
 }  // namespace
 }  // namespace pdl::config

@@ -187,7 +187,7 @@ TEST(ServerConfig, UnknownKeyNamesItsPathAndTheExpectedKeys) {
   yaml_file f("server:\n  servr: 1\nlimts: {}\n");
   EXPECT_THAT(problems_of(f.path(), {}),
               ::testing::UnorderedElementsAre(
-                  "server.servr: unknown key (expected one of: host, port, threads)",
+                  "server.servr: unknown key (expected one of: host, port, threads, data_dir)",
                   HasSubstr("limts: unknown key (expected one of: server, auth, data, limits")));
 }
 
@@ -315,6 +315,72 @@ TEST(ServerConfig, EmptyFileAndEmptySectionsAreDefaults) {
 TEST(ServerConfig, DuplicateKeyIsRefused) {
   yaml_file f("server:\n  port: 1\n  port: 2\n");
   EXPECT_THAT(problems_of(f.path(), {}), ::testing::Contains("server.port: duplicate key"));
+}
+
+}  // namespace
+}  // namespace pdl::config
+
+namespace pdl::config {
+namespace {
+
+TEST(ServerConfig, DurableLogDefaultsToMemoryWithFsyncAlways) {
+  const auto c = load_server_config("", {});
+  EXPECT_TRUE(c.data_dir.empty());
+  EXPECT_EQ(c.log_fsync, fsync_policy::always);
+  EXPECT_EQ(c.log_fsync_interval, std::chrono::milliseconds(1000));
+  EXPECT_EQ(c.log_segment_bytes, 64u * 1024 * 1024);
+  EXPECT_EQ(c.log_retention_bytes, std::size_t{1} << 30);
+  EXPECT_EQ(c.log_retention_age, std::chrono::seconds(7 * 24 * 3600));
+  EXPECT_EQ(c.tracked_updates, 10000u);
+}
+
+TEST(ServerConfig, ReadsTheDurableLogSettingsAndTheirEnvOverrides) {
+  test::yaml_file f(R"(
+server: {data_dir: /var/lib/pdl}
+update_log:
+  fsync: interval
+  fsync_interval_ms: 250
+  segment_bytes: 1048576
+  retention_bytes: 10485760
+  retention_seconds: 3600
+limits: {tracked_updates: 50}
+)");
+  auto c = load_server_config(f.path(), {});
+  EXPECT_EQ(c.data_dir, "/var/lib/pdl");
+  EXPECT_EQ(c.log_fsync, fsync_policy::interval);
+  EXPECT_EQ(c.log_fsync_interval, std::chrono::milliseconds(250));
+  EXPECT_EQ(c.log_segment_bytes, 1048576u);
+  EXPECT_EQ(c.log_retention_bytes, 10485760u);
+  EXPECT_EQ(c.log_retention_age, std::chrono::seconds(3600));
+  EXPECT_EQ(c.tracked_updates, 50u);
+  c = load_server_config(f.path(),
+                         {{"OPAL_SERVER_DATA_DIR", "/data"}, {"OPAL_SERVER_LOG_FSYNC", "never"}});
+  EXPECT_EQ(c.data_dir, "/data");
+  EXPECT_EQ(c.log_fsync, fsync_policy::never);
+  EXPECT_EQ(to_string(fsync_policy::interval), "interval");
+}
+
+TEST(ServerConfig, BadDurableLogSettingsNameTheirPath) {
+  test::yaml_file f(R"(
+update_log: {fsync: sometimes, segment_bytes: 10, retention_seconds: 0, colour: red}
+)");
+  std::vector<std::string> problems;
+  try {
+    (void)load_server_config(f.path(), {{"OPAL_SERVER_LOG_FSYNC", "maybe"}});
+  } catch (const config_error& e) {
+    for (const auto& p : e.problems()) {
+      problems.push_back(p.where + ": " + p.message);
+    }
+  }
+  auto has = [&](const std::string& text) {
+    return std::any_of(problems.begin(), problems.end(),
+                       [&](const std::string& p) { return p.find(text) != std::string::npos; });
+  };
+  EXPECT_TRUE(has("update_log.fsync: 'sometimes' is not an fsync policy")) << problems.size();
+  EXPECT_TRUE(has("update_log.segment_bytes"));
+  EXPECT_TRUE(has("update_log.retention_seconds"));
+  EXPECT_TRUE(has("update_log.colour"));
+  EXPECT_TRUE(has("OPAL_SERVER_LOG_FSYNC"));
 }
 
 }  // namespace

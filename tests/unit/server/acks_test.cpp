@@ -1,0 +1,183 @@
+#include "server/delivery_tracker.hpp"
+
+#include <gtest/gtest.h>
+
+#include "tests/support/process.hpp"
+#include "tests/unit/server/test_server.hpp"
+#include "tests/unit/server/ws_client.hpp"
+
+namespace pdl::server {
+namespace {
+
+using namespace testing;
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+TEST(delivery_tracker, tracks_delivery_and_outcomes_and_forgets_the_oldest) {
+  delivery_tracker t(2);
+  auto at = std::chrono::system_clock::time_point(std::chrono::seconds(1795860000));
+  t.accepted("u1", 1, {"users"}, at);
+  t.delivered(1, "a");
+  t.delivered(1, "b");
+  t.delivered(1, "a");  // twice (live and replay): listed once
+  EXPECT_TRUE(t.acknowledged("u1", 1, "a", true, {}));
+  EXPECT_TRUE(t.acknowledged("", 1, "b", false, {"/users: fetch failed: HTTP 401"}));
+  json s = json::parse(*t.status_json("u1"));
+  EXPECT_EQ(s["id"], "u1");
+  EXPECT_EQ(s["seq"], 1);
+  EXPECT_EQ(s["topics"], json::array({"users"}));
+  EXPECT_EQ(s["accepted_at"], "2026-11-28T10:00:00Z");
+  EXPECT_EQ(s["agents"]["subscribed"], json::array({"a", "b"}));
+  EXPECT_EQ(s["agents"]["applied"], json::array({"a"}));
+  EXPECT_EQ(s["agents"]["failed"],
+            json::parse(R"([{"agent":"b","errors":["/users: fetch failed: HTTP 401"]}])"));
+  EXPECT_EQ(s["agents"]["pending"], json::array());
+  EXPECT_TRUE(s["complete"]);
+  t.accepted("u2", 2, {"x"}, at);
+  t.accepted("u3", 3, {"x"}, at);
+  EXPECT_FALSE(t.status_json("u1").has_value());  // bounded: the oldest is gone
+  EXPECT_FALSE(t.acknowledged("u1", 1, "a", true, {}));
+  EXPECT_TRUE(t.status_json("u3").has_value());
+  EXPECT_EQ(t.tracked(), 2u);
+}
+
+TEST(delivery_tracker, an_acknowledgement_longer_than_the_bounds_is_cut) {
+  delivery_tracker t(10);
+  t.accepted("u", 1, {"x"}, std::chrono::system_clock::now());
+  std::vector<std::string> errors(50, std::string(5000, 'e'));
+  t.acknowledged("u", 0, std::string(1000, 'a'), false, errors);
+  json s = json::parse(*t.status_json("u"));
+  auto failed = s["agents"]["failed"][0];
+  EXPECT_EQ(failed["agent"].get<std::string>().size(), delivery_tracker::max_agent_id_bytes);
+  EXPECT_EQ(failed["errors"].size(), delivery_tracker::max_errors);
+  EXPECT_EQ(failed["errors"][0].get<std::string>().size(), delivery_tracker::max_error_bytes);
+}
+
+class acks : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    s_ = new shared_server();
+    client_ = new std::string(mint(s_->port(), "client"));
+    datasource_ = new std::string(mint(s_->port(), "datasource"));
+    listener_ = new std::string(mint(s_->port(), "listener"));
+  }
+  static void TearDownTestSuite() {
+    delete client_;
+    delete datasource_;
+    delete listener_;
+    delete s_;
+  }
+  std::uint16_t port() { return s_->port(); }
+
+  json publish(const std::string& topic) {
+    auto r = call(port(), "POST", "/data/config", *datasource_, good_update({topic}));
+    EXPECT_EQ(r.status, 200) << r.body;
+    return r.json();
+  }
+  json status(const std::string& id, const std::string& token) {
+    auto r = call(port(), "GET", "/data/updates/" + id, token);
+    EXPECT_EQ(r.status, 200) << r.body;
+    return r.json();
+  }
+  static std::string applied_args(const json& accepted, bool ok,
+                                  std::vector<std::string> errors = {}) {
+    return json{{"id", accepted["id"]}, {"seq", accepted["seq"]}, {"ok", ok}, {"errors", errors}}
+        .dump();
+  }
+
+  static shared_server* s_;
+  static std::string* client_;
+  static std::string* datasource_;
+  static std::string* listener_;
+};
+shared_server* acks::s_ = nullptr;
+std::string* acks::client_ = nullptr;
+std::string* acks::datasource_ = nullptr;
+std::string* acks::listener_ = nullptr;
+
+TEST_F(acks, status_lists_subscribed_applied_and_pending_agents) {
+  ws_client ours(port(), *client_, ws_client::protocol1("agent-a"));
+  ASSERT_TRUE(ours.subscribe({"acks"}));
+  ws_client opal(port(), *client_, {});
+  ASSERT_TRUE(opal.subscribe({"acks"}));
+  std::string opal_id =
+      json::parse(opal.expect_response(opal.call("_get_channel_id_", "{}")).result_json);
+  json accepted = publish("acks");
+  std::string id = accepted["id"];
+  ASSERT_EQ(ours.read_notify()["id"], id);
+  ASSERT_EQ(opal.read_notify()["id"], id);
+
+  json before = status(id, *datasource_);
+  EXPECT_EQ(before["seq"], accepted["seq"]);
+  EXPECT_EQ(before["topics"], json::array({"acks"}));
+  EXPECT_FALSE(before["complete"]);
+  EXPECT_EQ(before["agents"]["applied"], json::array());
+
+  auto call_id = ours.call("pdl_applied", applied_args(accepted, true));
+  EXPECT_EQ(ours.expect_response(call_id).result_json, "true");
+  // An OPAL client does not speak protocol 1: the method is unknown to its session.
+  auto opal_call = opal.call("pdl_applied", applied_args(accepted, true));
+  EXPECT_EQ(opal.expect_response(opal_call).result_type, "error");
+
+  json after = status(id, *listener_);  // listener tokens may read it too
+  EXPECT_EQ(after["agents"]["applied"], json::array({"agent-a"}));
+  EXPECT_EQ(after["agents"]["pending"], json::array({opal_id}));
+  EXPECT_FALSE(after["complete"]);
+  auto subscribed = after["agents"]["subscribed"];
+  EXPECT_EQ(subscribed.size(), 2u);
+  EXPECT_NE(std::find(subscribed.begin(), subscribed.end(), "agent-a"), subscribed.end());
+  EXPECT_TRUE(after["accepted_at"].get<std::string>().back() == 'Z');
+}
+
+TEST_F(acks, complete_once_every_agent_answered_and_failures_carry_their_errors) {
+  ws_client a(port(), *client_, ws_client::protocol1("agent-ok"));
+  ASSERT_TRUE(a.subscribe({"acks2"}));
+  ws_client b(port(), *client_, ws_client::protocol1("agent-bad"));
+  ASSERT_TRUE(b.subscribe({"acks2"}));
+  json accepted = publish("acks2");
+  a.read_notify();
+  b.read_notify();
+  EXPECT_EQ(a.expect_response(a.call("pdl_applied", applied_args(accepted, true))).result_json,
+            "true");
+  EXPECT_FALSE(status(accepted["id"], *datasource_)["complete"]);
+  auto r = b.call("pdl_applied", applied_args(accepted, false, {"/tests/x: OPA answered 400"}));
+  EXPECT_EQ(b.expect_response(r).result_json, "true");
+  json s = status(accepted["id"], *datasource_);
+  EXPECT_TRUE(s["complete"]);
+  EXPECT_EQ(s["agents"]["failed"],
+            json::parse(R"([{"agent":"agent-bad","errors":["/tests/x: OPA answered 400"]}])"));
+  // Malformed acknowledgements are refused.
+  auto bad = b.call("pdl_applied", R"({"id": 5, "ok": true})");
+  EXPECT_EQ(b.expect_response(bad).result_json, "false");
+  bad = b.call("pdl_applied", R"({"id": "x", "ok": "yes"})");
+  EXPECT_EQ(b.expect_response(bad).result_json, "false");
+}
+
+TEST_F(acks, a_callback_report_with_an_update_id_acknowledges_for_the_token_subject) {
+  json accepted = publish("acks3");
+  json report = {{"update_id", accepted["id"]},
+                 {"reports",
+                  {{{"entry", {{"dst_path", "/tests/x"}}}, {"fetched", true}, {"saved", false}}}}};
+  std::string reporter = mint(port(), "client");
+  auto r = call(port(), "POST", "/data/callback_report", reporter, report.dump());
+  EXPECT_EQ(r.status, 200);
+  json s = status(accepted["id"], *datasource_);
+  ASSERT_EQ(s["agents"]["failed"].size(), 1u);
+  EXPECT_EQ(s["agents"]["failed"][0]["errors"], json::array({"/tests/x: save failed"}));
+}
+
+TEST_F(acks, unknown_ids_are_404_and_only_datasource_or_listener_tokens_may_ask) {
+  auto r = call(port(), "GET", "/data/updates/0123456789abcdef", *datasource_);
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(r.json(), json::parse(R"({"detail":"unknown update id"})"));
+  json accepted = publish("acks4");
+  std::string path = "/data/updates/" + accepted["id"].get<std::string>();
+  EXPECT_EQ(call(port(), "GET", path, *client_).status, 403);
+  EXPECT_EQ(call(port(), "GET", path).status, 401);
+  EXPECT_EQ(call(port(), "GET", path, *datasource_).status, 200);
+  EXPECT_EQ(call(port(), "POST", path, *datasource_, "{}").status, 405);
+  EXPECT_EQ(call(port(), "GET", "/data/updates/", *datasource_).status, 404);
+}
+
+}  // namespace
+}  // namespace pdl::server
