@@ -3,10 +3,12 @@
 #include <dirent.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <set>
 #include <stdexcept>
+#include <iterator>
 
 #include <nlohmann/json.hpp>
 
@@ -122,6 +124,8 @@ backup_store::backup_store(std::string dir) : dir_(std::move(dir)) {
     }
   }
   // A crash between a PUT's commit and the deletions it implied leaves covered ops behind.
+  // Scanning backwards: a PUT covers the earlier ops at or below its path, except across a
+  // (kept) PATCH of a strict ancestor, which may read or remove what those ops wrote.
   std::set<std::string> later_puts;
   std::vector<std::uint64_t> covered;
   for (auto it = ops_.rbegin(); it != ops_.rend(); ++it) {
@@ -136,6 +140,15 @@ backup_store::backup_store(std::string dir) : dir_(std::move(dir)) {
       covered.push_back(it->first);
     } else if (it->second.put) {
       later_puts.insert(it->second.path);
+    } else {
+      const std::string& patched = it->second.path;
+      for (auto lp = later_puts.begin(); lp != later_puts.end();) {
+        bool below = patched.empty() ? !lp->empty()
+                                     : lp->size() > patched.size() &&
+                                           lp->compare(0, patched.size(), patched) == 0 &&
+                                           (*lp)[patched.size()] == '/';
+        lp = below ? later_puts.erase(lp) : std::next(lp);
+      }
     }
   }
   for (const auto order : covered) {
@@ -167,6 +180,22 @@ void backup_store::drop(std::uint64_t order) {
 }
 
 void backup_store::drop_covered(const std::string& path) {
+  // A PATCH of a strict ancestor may read or remove what the earlier ops below it wrote (e.g.
+  // [{"op":"remove","path":"/b"}] on /a needs /a/b to exist): ops before the latest such PATCH
+  // must stay, or a replay would apply that PATCH to a different document.
+  std::uint64_t barrier = 0;
+  for (const auto& ancestor : self_and_ancestors(path)) {
+    if (ancestor == path) {
+      continue;
+    }
+    auto [lo, hi] = by_path_.equal_range(ancestor);
+    for (auto it = lo; it != hi; ++it) {
+      auto op = ops_.find(it->second);
+      if (op != ops_.end() && !op->second.put) {
+        barrier = std::max(barrier, it->second);
+      }
+    }
+  }
   std::vector<std::multimap<std::string, std::uint64_t>::iterator> doomed;
   if (path.empty()) {
     for (auto it = by_path_.begin(); it != by_path_.end(); ++it) {
@@ -175,12 +204,12 @@ void backup_store::drop_covered(const std::string& path) {
   } else {
     auto [lo, hi] = by_path_.equal_range(path);
     for (auto it = lo; it != hi; ++it) {
-      doomed.push_back(it);
+      if (it->second > barrier) doomed.push_back(it);
     }
     // Descendants are exactly the keys in ["<path>/", "<path>0"): '0' follows '/' in ASCII.
     const auto end = by_path_.lower_bound(path + '0');
     for (auto it = by_path_.lower_bound(path + '/'); it != end; ++it) {
-      doomed.push_back(it);
+      if (it->second > barrier) doomed.push_back(it);
     }
   }
   for (auto it : doomed) {

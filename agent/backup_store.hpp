@@ -8,10 +8,11 @@
 //
 // Why one ordered journal and not a DOM mirror (OPAL keeps the whole data in memory): memory stays
 // bounded whatever the payload size; the index holds one path per live write. A PUT to a path
-// makes every earlier write at that path or below it useless, so they are deleted; what is left,
-// replayed in order, rebuilds the same state (ancestors' PUTs come first because a later
-// ancestor PUT would have deleted the descendant; a PATCH of an ancestor keeps its place
-// relative to the descendant PUTs around it). PATCHes are never applied here, only journaled.
+// makes every earlier write at that path or below it useless, so they are deleted, except those
+// before a PATCH of a strict ancestor that lies between (that PATCH may read or remove what they
+// wrote); what is left, replayed in order, rebuilds the same state (ancestors' PUTs come first
+// because a later ancestor PUT would have deleted the descendant; a PATCH of an ancestor keeps
+// its place and sees what it saw). PATCHes are never applied here, only journaled.
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -49,7 +50,8 @@ class backup_store {
 
   /** Journals a successful (or, see data_agent, an intended) write of @p body at normalised
    *  @p path. A file body is linked in (copied across filesystems), never read into memory.
-   *  A PUT first drops every earlier op at @p path or below it.
+   *  A PUT first drops every earlier op at @p path or below it, back to the latest PATCH of a
+   *  strict ancestor of @p path (ops before that PATCH stay: it may depend on them).
    *  @throws std::runtime_error when the disk refuses (the caller logs it; the engine write
    *  itself already happened). */
   void record(const std::string& path, bool put, const store_body& body);

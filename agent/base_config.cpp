@@ -59,6 +59,7 @@ std::vector<model::data_source_entry> load_base_config(const base_config_request
   for (int hop = 0;; ++hop) {
     http_client::request req;
     req.url = url;
+    http_client::use_tls(req, request.tls);
     req.connect_timeout = request.connect_timeout;
     req.idle_timeout = request.idle_timeout;
     req.max_response_bytes = request.max_bytes;

@@ -8,6 +8,7 @@
 
 #include "shared/log/secret.hpp"
 #include "shared/model/data_update.hpp"
+#include "shared/tls/tls_context.hpp"
 
 namespace pdl::agent {
 
@@ -18,6 +19,7 @@ struct base_config_request {
   std::chrono::milliseconds idle_timeout{10000};
   std::uint64_t max_bytes = 64 * 1024 * 1024;
   int max_redirects = 5;
+  tls::client_files tls;  // the agent's tls.* (server hop), for every hop of the redirects
 };
 
 /**

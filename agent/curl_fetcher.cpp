@@ -34,6 +34,7 @@ fetched_body curl_fetcher::fetch(const model::data_source_entry& entry) {
   http_client::request req;
   req.method = cfg.method;
   req.url = entry.url;
+  http_client::use_tls(req, options_.tls);
   req.headers = cfg.headers;
   req.body = cfg.body;
   req.connect_timeout = options_.connect_timeout;

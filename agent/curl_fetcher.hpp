@@ -6,6 +6,7 @@
 #include <string>
 
 #include "agent/data_fetcher.hpp"
+#include "shared/tls/tls_context.hpp"
 
 namespace pdl::agent {
 
@@ -16,6 +17,7 @@ struct curl_fetcher_options {
   int max_redirects = 5;
   std::string temp_dir;  // "" = $TMPDIR or /tmp
   std::size_t max_depth = 512;
+  tls::client_files tls;  // CA / client certificate for https sources (the agent's tls.*)
 };
 
 /**

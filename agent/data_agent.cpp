@@ -159,6 +159,7 @@ data_agent::data_agent(net::io_context& ioc, net::thread_pool& pool, data_agent_
   if (parts_.dir) {
     updater_->set_applied_seq(parts_.dir->loaded().last_applied_seq);
     base_loaded_ = parts_.dir->loaded().base_loaded;
+    server_log_id_ = parts_.dir->loaded().server_log_id;
   }
 }
 
@@ -244,6 +245,7 @@ void data_agent::start() {
     h.on_connected = [self](const feed_connection_info& info) { self->on_connected(info); };
     h.on_update = [self](model::data_update u, const std::string&) { self->on_update(std::move(u)); };
     h.on_disconnected = [self](const std::string& reason) { self->on_disconnected(reason); };
+    h.on_log_id = [self](const std::string& id) { self->on_log_id(id); };
     h.resume_after = [self]() -> std::uint64_t {
       return self->base_loaded_ ? self->updater_->last_applied_seq().value_or(0) : 0;
     };
@@ -385,6 +387,23 @@ void data_agent::on_connected(const feed_connection_info& info) {
   flush_held();
 }
 
+void data_agent::on_log_id(const std::string& id) {
+  if (id.empty() || id == server_log_id_) {
+    return;
+  }
+  if (!server_log_id_.empty()) {
+    // The server's update log is not the one our seqs count (it lost its files, or keeps them in
+    // memory and restarted): its seqs start over. Reload the base data and take its whole log.
+    SPDLOG_LOGGER_WARN(logger(), "the server's update log changed (id {} -> {}): its sequence "
+                       "numbers started over; reloading the base data and replaying its log",
+                       server_log_id_, id);
+    base_loaded_ = false;
+    updater_->restart_sequence();
+  }
+  server_log_id_ = id;
+  save_state();
+}
+
 void data_agent::on_disconnected(const std::string& reason) {
   connected_ = false;
   state_.set_connected(false, {}, reason);
@@ -466,9 +485,13 @@ void data_agent::save_state() {
   auto run = [](data_agent* self) -> net::awaitable<void> {
     do {
       self->save_again_ = false;
-      const saved_state st{self->updater_->last_applied_seq(), self->base_loaded_};
+      const saved_state st{self->updater_->last_applied_seq(), self->base_loaded_,
+                           self->server_log_id_};
+      // Trivial captures only (GCC 12 destroys a coroutine temporary's string capture twice):
+      // st lives in the coroutine frame until the offloaded save has finished.
+      const saved_state* state = &st;
       try {
-        co_await offload(self->impl_->pool, [self, st] { self->parts_.dir->save(st); });
+        co_await offload(self->impl_->pool, [self, state] { self->parts_.dir->save(*state); });
       } catch (const std::exception& e) {
         SPDLOG_LOGGER_ERROR(log::get("agent.backup"), "cannot save the agent state: {}", e.what());
       }
@@ -585,6 +608,7 @@ std::unique_ptr<data_agent> make_data_agent(net::io_context& ioc, net::thread_po
   wo.reconnect_max = cfg.reconnect_max;
   wo.ping_interval = cfg.ws_ping_interval;
   wo.max_message_bytes = cfg.ws_max_message_bytes;
+  wo.tls = cfg.tls;
   data_agent_options ao;
   ao.agent_id = parts.dir ? parts.dir->agent_id() : generate_agent_id();
   wo.agent_id = ao.agent_id;
@@ -596,6 +620,7 @@ std::unique_ptr<data_agent> make_data_agent(net::io_context& ioc, net::thread_po
   fo.max_bytes = cfg.fetch_max_bytes;
   fo.max_redirects = cfg.fetch_max_redirects;
   fo.temp_dir = cfg.temp_dir;
+  fo.tls = cfg.tls;
   parts.fetcher = std::make_unique<curl_fetcher>(fo);
 
   opa_store_options so;
@@ -604,17 +629,19 @@ std::unique_ptr<data_agent> make_data_agent(net::io_context& ioc, net::thread_po
     so.token = cfg.policy_store_auth_token;
   }
   so.timeout = cfg.store_timeout;
+  so.tls = cfg.policy_store_tls;
   parts.store = std::make_unique<opa_store>(so);
 
   parts.load_base = [urls = cfg.server_urls, explicit_url = cfg.data_config_url,
                      token = cfg.client_token, connect = cfg.fetch_connect_timeout,
-                     idle = cfg.fetch_idle_timeout](std::size_t index) {
+                     idle = cfg.fetch_idle_timeout, tls = cfg.tls](std::size_t index) {
     base_config_request req;
     req.url = !explicit_url.empty() ? explicit_url
                                     : default_data_config_url(urls.at(std::min(index, urls.size() - 1)));
     req.token = token;
     req.connect_timeout = connect;
     req.idle_timeout = idle;
+    req.tls = tls;
     return load_base_config(req);
   };
 
@@ -629,6 +656,7 @@ std::unique_ptr<data_agent> make_data_agent(net::io_context& ioc, net::thread_po
       ro.default_callbacks.push_back(base + "/data/callback_report");
     }
     ro.token = cfg.client_token;
+    ro.tls = cfg.tls;
     for (const auto& u : cfg.server_urls) {
       ro.token_origins.push_back(url_origin(u));
     }

@@ -128,6 +128,7 @@ class data_agent {
   class observer;
   void on_connected(const feed_connection_info& info);
   void on_update(model::data_update update);
+  void on_log_id(const std::string& id);
   void on_disconnected(const std::string& reason);
   void submit_update(model::data_update update);
   void start_base_load(std::size_t server_index);
@@ -150,6 +151,7 @@ class data_agent {
   bool connected_ = false;
   bool protocol_ = false;    // the current server echoed X-PDL-Protocol
   bool base_loaded_ = false;
+  std::string server_log_id_;  // X-PDL-Log-Id of the server whose seqs we count
   std::size_t server_index_ = 0;
   bool stopping_ = false;
   bool rewriting_ = false;

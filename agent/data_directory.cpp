@@ -84,9 +84,14 @@ std::unique_ptr<data_directory> data_directory::open(const std::string& path) {
         d->loaded_.last_applied_seq = seq.get<std::uint64_t>();
       }
       d->loaded_.base_loaded = j.value("base_loaded", false);
+      d->loaded_.server_log_id = j.value("server_log_id", std::string());
+      if (d->loaded_.server_log_id.size() > 64) {
+        d->loaded_.server_log_id.clear();  // not one of ours: forget it
+      }
     } catch (const nlohmann::json::exception&) {
       throw std::runtime_error("'" + state_file + "' is not the agent's state "
-                               "({\"last_applied_seq\":N,\"base_loaded\":bool}); delete it to "
+                               "({\"last_applied_seq\":N,\"base_loaded\":bool,\"server_log_id\":\"...\"}); "
+                               "delete it to "
                                "resynchronise from the server");
     }
   }
@@ -98,7 +103,8 @@ void data_directory::save(const saved_state& state) {
   std::lock_guard lock(save_mu_);
   nlohmann::json j{{"last_applied_seq", state.last_applied_seq ? nlohmann::json(*state.last_applied_seq)
                                                                : nlohmann::json()},
-                   {"base_loaded", state.base_loaded}};
+                   {"base_loaded", state.base_loaded},
+                   {"server_log_id", state.server_log_id}};
   write_file_atomically(path_ + "/state.json", j.dump());
 }
 

@@ -3,7 +3,8 @@
 // restart. Without one the agent keeps nothing: it reloads everything from the server each start.
 //
 //   <dir>/agent_id     the agent's stable id (generated once), sent as X-PDL-Agent-Id
-//   <dir>/state.json   {"last_applied_seq":N|null,"base_loaded":bool}, replaced atomically
+//   <dir>/state.json   {"last_applied_seq":N|null,"base_loaded":bool,"server_log_id":"..."},
+//                      replaced atomically
 //   <dir>/backup/      backup_store: what the agent wrote into the engine
 #include <cstdint>
 #include <memory>
@@ -20,6 +21,8 @@ struct saved_state {
   std::optional<std::uint64_t> last_applied_seq;
   /** The base data was loaded once: a later start resumes instead of reloading it. */
   bool base_loaded = false;
+  /** The server log whose seqs last_applied_seq counts (X-PDL-Log-Id); "" = not known yet. */
+  std::string server_log_id;
 };
 
 /**

@@ -5,6 +5,7 @@
 
 #include "agent/policy_store.hpp"
 #include "shared/log/secret.hpp"
+#include "shared/tls/tls_context.hpp"
 
 namespace pdl::agent {
 
@@ -13,6 +14,7 @@ struct opa_store_options {
   secret token;                               // sent as "Authorization: Bearer" when not empty
   std::chrono::milliseconds timeout{30000};   // idle timeout of one write
   std::chrono::milliseconds health_timeout{2000};
+  tls::client_files tls;  // policy_store.tls_ca / tls_client_cert / tls_client_key
 };
 
 /**

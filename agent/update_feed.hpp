@@ -28,6 +28,10 @@ struct feed_handlers {
   /** Asked right before subscribing to a server that echoed the protocol: the seq after which
    *  the server should replay (0 = everything it kept). Unset: no after_seq is sent. */
   std::function<std::uint64_t()> resume_after;
+  /** Protocol 1, right after the upgrade and before resume_after: the server's update log id
+   *  (X-PDL-Log-Id; empty when it sent none). A different id than last time means its seqs
+   *  started over (docs/protocol.md). */
+  std::function<void(const std::string& log_id)> on_log_id;
 };
 
 /** Protocol 1 acknowledgement of one processed update (RPC `pdl_applied`). */

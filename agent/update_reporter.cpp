@@ -106,6 +106,7 @@ void update_reporter::report(const std::optional<std::string>& update_id,
     http_client::request req;
     req.method = "POST";
     req.url = url;
+    http_client::use_tls(req, options_.tls);
     req.body = body;
     req.connect_timeout = std::min(options_.timeout, std::chrono::milliseconds(5000));
     req.idle_timeout = options_.timeout;

@@ -39,6 +39,7 @@ struct reporter_options {
   std::vector<std::string> token_origins;      // url_origin() of the URLs that may receive it
   std::size_t max_queue = 1000;                // requests waiting; beyond, the oldest is dropped
   std::chrono::milliseconds timeout{10000};
+  tls::client_files tls;  // the agent's tls.* (server hop)
 };
 
 /** Performs one request; returns the HTTP status, or 0 with @p error set. Blocking. */

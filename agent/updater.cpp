@@ -69,6 +69,7 @@ net::awaitable<void> sleep_for(net::steady_timer& timer, std::chrono::millisecon
 struct updater::update_ctx {
   std::optional<std::string> id;
   std::optional<std::uint64_t> seq;
+  std::uint64_t seq_space = 0;  // updater::seq_space_ at submit: seqs of older spaces are ignored
   std::string reason;
   std::size_t remaining = 0;
   update_outcome outcome;
@@ -133,6 +134,7 @@ submit_result updater::submit(model::data_update update, done_fn on_done) {
   auto ctx = std::make_shared<update_ctx>();
   ctx->id = update.id;
   ctx->seq = update.seq;
+  ctx->seq_space = seq_space_;
   ctx->reason = update.reason.value_or("");
   ctx->on_done = std::move(on_done);
 
@@ -471,7 +473,7 @@ void updater::drop_superseded(task t) {
 }
 
 void updater::complete_update(update_ctx& u) {
-  if (u.seq) {
+  if (u.seq && u.seq_space == seq_space_) {
     inflight_seqs_.erase(*u.seq);
     finished_seqs_.insert(*u.seq);
     while (!finished_seqs_.empty() &&
@@ -502,6 +504,13 @@ void updater::hold(bool on) {
   if (!on) {
     net::post(impl_->ioc, [this] { pump(); });
   }
+}
+
+void updater::restart_sequence() {
+  ++seq_space_;
+  watermark_.reset();
+  inflight_seqs_.clear();
+  finished_seqs_.clear();
 }
 
 void updater::set_applied_seq(std::optional<std::uint64_t> seq) {

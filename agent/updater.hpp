@@ -127,6 +127,9 @@ class updater {
   void hold(bool on);
   /** The applied watermark restored from disk (seqs at or below it are skipped). */
   void set_applied_seq(std::optional<std::uint64_t> seq);
+  /** The server's seqs start over (a new update log): forgets the watermark; updates already
+   *  submitted still run, but their seqs no longer count towards it. */
+  void restart_sequence();
 
   std::size_t pending() const noexcept { return pending_.size(); }
   std::size_t running() const noexcept { return running_paths_.size(); }
@@ -173,6 +176,7 @@ class updater {
 
   std::set<std::uint64_t> inflight_seqs_;
   std::set<std::uint64_t> finished_seqs_;
+  std::uint64_t seq_space_ = 0;  // bumped by restart_sequence()
   std::optional<std::uint64_t> watermark_;
 };
 

@@ -1,5 +1,6 @@
 #include "agent/ws_update_feed.hpp"
 
+#include <algorithm>
 #include <deque>
 #include <stdexcept>
 
@@ -9,13 +10,15 @@
 #include "agent/ws_url.hpp"
 #include "shared/log/log.hpp"
 #include "shared/model/errors.hpp"
+#include "shared/config/config_error.hpp"
 #include "shared/net.hpp"
+#include "shared/net/flex_stream.hpp"
 #include "shared/rpc/rpc.hpp"
 
 namespace pdl::agent {
 namespace {
 
-using ws_stream = websocket::stream<beast::tcp_stream>;
+using ws_stream = websocket::stream<flex_stream>;
 
 std::string join(const std::vector<std::string>& items) {
   std::string out;
@@ -51,6 +54,17 @@ struct ws_update_feed::impl : std::enable_shared_from_this<impl> {
     if (endpoints.empty()) {
       endpoints.push_back(derive_ws_endpoint("http://localhost:7002"));
     }
+    if (std::any_of(endpoints.begin(), endpoints.end(), [](const auto& e) { return e.tls; })) {
+      try {
+        tls = tls::context::client(opt.tls);
+      } catch (const tls::tls_error& e) {
+        using f = tls::tls_error::file;
+        const char* where = e.which() == f::ca    ? "tls.ca_file"
+                            : e.which() == f::key ? "tls.client_key"
+                                                  : "tls.client_cert";
+        throw config::config_error(std::vector<config::problem>{{where, e.what()}});
+      }
+    }
     // Never expires: cancel() wakes every coroutine waiting for its turn to write.
     write_turn.expires_at(net::steady_timer::time_point::max());
   }
@@ -80,6 +94,7 @@ struct ws_update_feed::impl : std::enable_shared_from_this<impl> {
   std::shared_ptr<spdlog::logger> log;
   std::string channel_id;
 
+  std::optional<tls::context> tls;  // when a server URL is https
   std::optional<ws_stream> ws;
   bool open = false;      // upgrade completed, close not started
   bool writing = false;
@@ -156,10 +171,23 @@ net::awaitable<void> ws_update_feed::impl::session(std::size_t index, bool& esta
   if (stopping) {
     co_return;
   }
-  ws.emplace(ioc);
+  if (ep.tls) {
+    ws.emplace(net::any_io_executor(ioc.get_executor()), *tls);
+  } else {
+    ws.emplace(net::any_io_executor(ioc.get_executor()));
+  }
   auto& lowest = beast::get_lowest_layer(*ws);
   lowest.expires_after(opt.connect_timeout);
-  co_await lowest.async_connect(results, net::use_awaitable);
+  co_await lowest.tcp_layer().async_connect(results, net::use_awaitable);
+  if (ep.tls) {
+    // Never a plaintext fallback: a failed handshake fails this attempt, and the loop retries.
+    lowest.expect_peer_name(ep.host);
+    boost::system::error_code hs;
+    co_await lowest.async_handshake(false, net::redirect_error(net::use_awaitable, hs));
+    if (hs) {
+      throw std::runtime_error("TLS handshake failed: " + lowest.handshake_failure());
+    }
+  }
   lowest.expires_never();  // the websocket stream's own timeouts take over
 
   websocket::stream_base::timeout timeouts{};
@@ -204,6 +232,11 @@ net::awaitable<void> ws_update_feed::impl::session(std::size_t index, bool& esta
   open = true;
   const auto it = res.find(rpc::protocol_header);
   echoed = it != res.end() && it->value() == rpc::protocol_version;
+  if (echoed && handlers.on_log_id) {
+    const auto id_it = res.find(rpc::log_id_header);
+    const std::string log_id = id_it == res.end() ? std::string() : std::string(id_it->value());
+    handlers.on_log_id(log_id.size() <= 64 ? log_id : std::string());
+  }
   ws->text(true);
 
   const auto pong = co_await call("_ping_", "{}");

@@ -8,6 +8,7 @@
 
 #include "agent/update_feed.hpp"
 #include "shared/log/secret.hpp"
+#include "shared/tls/tls_context.hpp"
 
 namespace boost::asio {
 class io_context;
@@ -28,10 +29,14 @@ struct ws_feed_options {
   std::uint64_t backoff_seed = 0;                    // 0 = random (tests fix it)
   std::string agent_id;                              // sent as X-PDL-Agent-Id when not empty
   std::size_t max_pending_acks = 1024;               // acknowledgements kept while offline
+  /** For https/wss server URLs: CA ("" = system store) and optional client certificate. The
+   *  server's certificate is always verified (chain and host name / IP SAN). */
+  tls::client_files tls;
 };
 
 /**
- * Connects to ws://host:port[/prefix]/ws (derived from each server URL), sends
+ * Connects to ws[s]://host:port[/prefix]/ws (derived from each server URL; https means WSS, whose
+ * verification failures are logged with their reason and retried, never downgraded), sends
  * "Authorization: Bearer <token>", "X-PDL-Protocol: 1" and "X-PDL-Agent-Id", then `_ping_` and
  * one `subscribe` with every topic (a `false` answer is an error), plus `after_seq` (from
  * feed_handlers::resume_after) when the server echoed the protocol. Acknowledgements
@@ -50,7 +55,7 @@ struct ws_feed_options {
  */
 class ws_update_feed final : public update_feed {
  public:
-  /** @throws config::config_error for an unusable URL (e.g. https: TLS is not supported yet). */
+  /** @throws config::config_error for an unusable URL or TLS file (where = tls.*). */
   ws_update_feed(boost::asio::io_context& ioc, ws_feed_options options);
   ~ws_update_feed() override;
 

@@ -22,7 +22,9 @@ std::string lower(std::string_view s) {
 
 }  // namespace
 
-std::string ws_endpoint::url() const { return "ws://" + host_header + target; }
+std::string ws_endpoint::url() const {
+  return (tls ? "wss://" : "ws://") + host_header + target;
+}
 
 ws_endpoint derive_ws_endpoint(std::string_view url, const std::string& where) {
   const auto sep = url.find("://");
@@ -30,11 +32,8 @@ ws_endpoint derive_ws_endpoint(std::string_view url, const std::string& where) {
     refuse(where, "expected an http:// URL (got no scheme)");
   }
   const std::string scheme = lower(url.substr(0, sep));
-  if (scheme == "https" || scheme == "wss") {
-    refuse(where, "TLS is not supported yet: use an http:// server URL (TLS terminated elsewhere)");
-  }
-  if (scheme != "http" && scheme != "ws") {
-    refuse(where, "unsupported scheme '" + scheme + "' (expected http)");
+  if (scheme != "http" && scheme != "ws" && scheme != "https" && scheme != "wss") {
+    refuse(where, "unsupported scheme '" + scheme + "' (expected http or https)");
   }
   std::string_view rest = url.substr(sep + 3);
   if (rest.find_first_of("?#") != std::string_view::npos) {
@@ -48,6 +47,8 @@ ws_endpoint derive_ws_endpoint(std::string_view url, const std::string& where) {
   }
 
   ws_endpoint ep;
+  ep.tls = scheme == "https" || scheme == "wss";
+  ep.port = ep.tls ? 443 : 80;
   std::string_view port_text;
   if (!authority.empty() && authority.front() == '[') {
     const auto close = authority.find(']');

@@ -9,19 +9,20 @@ namespace pdl::agent {
 
 struct ws_endpoint {
   std::string host;      // as written (an IPv6 literal without its brackets)
-  std::uint16_t port = 80;
+  std::uint16_t port = 80;  // 443 by default for https/wss
+  bool tls = false;      // https:// or wss://: the feed speaks WSS
   std::string target;    // "<prefix>/ws", always starting with '/'
   std::string host_header;  // "host:port" (bracketed for IPv6), for the Host header
 
-  /** "ws://host:port<target>", for logs. */
+  /** "ws[s]://host:port<target>", for logs. */
   std::string url() const;
 };
 
 /**
- * http://host[:port][/prefix] (or ws://) -> ws://host:port[/prefix]/ws. A trailing '/' on the
- * prefix is dropped; query and fragment are refused.
- * @throws config::config_error (where = @p where) for anything else, including https/wss:
- *         "TLS is not supported yet".
+ * http://host[:port][/prefix] (or ws://) -> ws://host:port[/prefix]/ws; https:// (or wss://)
+ * -> wss://host:port[/prefix]/ws. A trailing '/' on the prefix is dropped; query, fragment and
+ * credentials are refused.
+ * @throws config::config_error (where = @p where) for anything else.
  */
 ws_endpoint derive_ws_endpoint(std::string_view server_url, const std::string& where = "server.url");
 

@@ -43,6 +43,8 @@ class delivery_tracker {
   std::optional<std::string> status_json(const std::string& id) const;
 
   std::size_t tracked() const;
+  /** How many updates are kept (the constructor's bound). */
+  std::size_t capacity() const noexcept { return max_tracked_; }
 
  private:
   struct agent_state {

@@ -21,6 +21,47 @@
 namespace pdl::server {
 namespace {
 
+std::string read_small_file(const std::string& path) {
+  std::string out;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return out;
+  }
+  char buf[128];
+  const ssize_t n = ::read(fd, buf, sizeof buf);
+  ::close(fd);
+  if (n > 0) {
+    out.assign(buf, static_cast<std::size_t>(n));
+  }
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) {
+    out.pop_back();
+  }
+  return out;
+}
+
+/** Write to <path>.tmp, fsync, rename, fsync the directory. @throws update_log_error. */
+void write_small_file_durably(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    throw update_log_error("cannot write " + tmp + ": " + std::strerror(errno));
+  }
+  const std::string line = text + "\n";
+  const bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
+                  ::fsync(fd) == 0;
+  const int err = errno;
+  ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    throw update_log_error("cannot write " + path + ": " + std::strerror(ok ? errno : err));
+  }
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
 namespace fs = std::filesystem;
 using config::fsync_policy;
 
@@ -169,6 +210,25 @@ void file_update_log::open_existing() {
     segments_.push_back(new_segment(head_ + 1));
   }
   recompute_first_seq();
+  adopt_log_id();
+}
+
+void file_update_log::adopt_log_id() {
+  // An empty log starts its seqs at 1 again, so it may not reuse an id saved beside segments
+  // that are gone: agents would take seqs 1..N of the new log as already applied.
+  const std::string path = opts_.dir + "/LOG_ID";
+  if (head_ > 0) {
+    std::error_code ec;
+    if (fs::exists(path, ec)) {
+      std::string id = read_small_file(path);
+      if (id.size() == 36) {
+        set_log_id(std::move(id));
+        return;
+      }
+      logger()->warn("update log: {} is damaged: a new log id is written", path);
+    }
+  }
+  write_small_file_durably(path, log_id());
 }
 
 std::shared_ptr<log_segment> file_update_log::new_segment(std::uint64_t first_seq) {

@@ -11,6 +11,8 @@
 //   others go. first_seq() tells where the complete range starts. The current state is never
 //   dropped, even when it alone exceeds retention_bytes (WARN).
 // - One process per directory (an flock on <dir>/LOCK).
+// - <dir>/LOG_ID keeps the log id (update_log::log_id) across restarts; a log that opens empty
+//   gets a new one.
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -90,6 +92,7 @@ class file_update_log final : public update_log {
   };
 
   void open_existing();
+  void adopt_log_id();  // reads <dir>/LOG_ID, or writes a fresh one (see update_log::log_id)
   std::shared_ptr<log_segment> new_segment(std::uint64_t first_seq);  // mu_ held
   void roll(std::unique_lock<std::mutex>& lk);                          // mu_ held
   void wait_durable(std::unique_lock<std::mutex>& lk, std::uint64_t seq);

@@ -2,6 +2,7 @@
 
 #include <map>
 #include <mutex>
+#include <optional>
 
 #include "server/handlers.hpp"
 #include "server/routes.hpp"
@@ -10,6 +11,7 @@
 #include "shared/config/config_error.hpp"
 #include "shared/log/log.hpp"
 #include "shared/net.hpp"
+#include "shared/net/flex_stream.hpp"
 
 namespace pdl::server {
 namespace {
@@ -26,7 +28,8 @@ constexpr std::size_t linger_bytes = 16 * 1024 * 1024;
 
 struct http_conn {
   explicit http_conn(tcp::socket s) : stream(std::move(s)) {}
-  beast::tcp_stream stream;
+  http_conn(tcp::socket s, const tls::context& ctx) : stream(std::move(s), ctx) {}
+  flex_stream stream;  // TLS when the server has a certificate
   std::string peer;
 };
 
@@ -79,6 +82,7 @@ struct http_listener::impl : std::enable_shared_from_this<http_listener::impl> {
   server_context& ctx;
   net::io_context& ioc;
   tcp::acceptor acceptor;
+  std::optional<tls::context> tls;  // set when cfg.tls has a certificate
   std::mutex mu;
   std::map<std::uint64_t, std::weak_ptr<http_conn>> conns;  // guarded by mu
   std::uint64_t next_id = 0;                                 // guarded by mu
@@ -126,7 +130,8 @@ net::awaitable<void> http_listener::impl::accept_loop(std::shared_ptr<impl> self
       continue;
     }
     ++stats.open_connections;
-    auto conn = std::make_shared<http_conn>(std::move(sock));
+    auto conn = self->tls ? std::make_shared<http_conn>(std::move(sock), *self->tls)
+                          : std::make_shared<http_conn>(std::move(sock));
     conn->peer = endpoint_text(conn->stream.socket());
     auto ex = conn->stream.get_executor();
     net::co_spawn(ex, serve(self, std::move(conn)), [](std::exception_ptr e) {
@@ -164,6 +169,19 @@ net::awaitable<void> http_listener::impl::serve(std::shared_ptr<impl> self,
   beast::flat_buffer buffer;
   beast::error_code ec;
   bool handed_over = false;
+  if (stream.is_tls()) {
+    // Counts against the connection limit and the read timeout like a request: a client that
+    // never finishes its handshake loses its slot.
+    stream.expires_after(cfg.http_read_timeout);
+    co_await stream.async_handshake(true, net::redirect_error(net::use_awaitable, ec));
+    if (ec) {
+      logger()->info("TLS handshake with {} failed: {}", conn->peer, stream.handshake_failure());
+      stream.close();
+      self->untrack(id);
+      --ctx.stats.open_connections;
+      co_return;
+    }
+  }
   auto refuse_and_close = [&](int status, std::string message) -> net::awaitable<void> {
     auto res = to_beast(http_reply::json(status, error_detail(message)), 11, false);
     stream.expires_after(cfg.http_read_timeout);
@@ -227,14 +245,11 @@ net::awaitable<void> http_listener::impl::serve(std::shared_ptr<impl> self,
         }
       }
       // The request was the last thing a WebSocket client sends before our 101, so nothing is
-      // left in `buffer`.
-      bool v6 = stream.socket().local_endpoint(ec).address().is_v6();
-      tcp::socket sock = stream.release_socket();
-      int fd = sock.release(ec);
-      if (!ec) {
-        start_ws_session(ctx, self->ioc, fd, v6, std::move(up), std::get<caller>(std::move(who)));
-        handed_over = true;
-      }
+      // left in `buffer`. Untracked first: stop() must not reach the stream once it moves.
+      self->untrack(id);
+      stream.expires_never();  // the session's own timeouts take over
+      start_ws_session(ctx, std::move(stream), std::move(up), std::get<caller>(std::move(who)));
+      handed_over = true;
       break;
     }
     http_reply reply = dispatch(ctx, plain);
@@ -254,8 +269,8 @@ net::awaitable<void> http_listener::impl::serve(std::shared_ptr<impl> self,
   if (!handed_over) {
     stream.socket().shutdown(tcp::socket::shutdown_send, ec);
     stream.close();
+    self->untrack(id);
   }
-  self->untrack(id);
   --ctx.stats.open_connections;
 }
 
@@ -266,6 +281,13 @@ http_listener::~http_listener() { stop(); }
 std::unique_ptr<http_listener> http_listener::open(server_context& ctx, net::io_context& ioc) {
   auto p = std::make_shared<impl>(ctx, ioc);
   const auto& cfg = ctx.cfg;
+  if (cfg.tls.enabled()) {
+    try {
+      p->tls = tls::context::server(cfg.tls);
+    } catch (const tls::tls_error& e) {
+      throw config::config_error(std::vector<config::problem>{{"server.tls", e.what()}});
+    }
+  }
   std::string where = cfg.host + ":" + std::to_string(cfg.port);
   beast::error_code ec;
   tcp::resolver resolver(ioc);
@@ -312,7 +334,9 @@ void http_listener::start() {
 }
 
 void http_listener::stop() {
-  std::vector<std::shared_ptr<http_conn>> open;
+  // The executor is read under the lock: a connection handed to a WebSocket session is
+  // untracked before its stream moves away.
+  std::vector<std::pair<std::shared_ptr<http_conn>, net::any_io_executor>> open;
   {
     std::lock_guard lock(impl_->mu);
     if (impl_->stopped) {
@@ -321,7 +345,8 @@ void http_listener::stop() {
     impl_->stopped = true;
     for (auto& [id, weak] : impl_->conns) {
       if (auto c = weak.lock()) {
-        open.push_back(std::move(c));
+        auto ex = c->stream.get_executor();
+        open.emplace_back(std::move(c), std::move(ex));
       }
     }
   }
@@ -330,8 +355,8 @@ void http_listener::stop() {
     beast::error_code ec;
     p->acceptor.close(ec);
   });
-  for (auto& c : open) {
-    net::post(c->stream.get_executor(), [c] { c->stream.close(); });
+  for (auto& [c, ex] : open) {
+    net::post(ex, [c = c] { c->stream.close(); });
   }
 }
 

@@ -59,7 +59,11 @@ std::unique_ptr<server> server::start(config::server_config cfg, update_log_ptr 
     });
   }
   p->ctx->listening = true;
-  logger()->info("listening on {}:{} ({} threads)", p->ctx->cfg.host, p->listener->port(), n);
+  const auto& tls = p->ctx->cfg.tls;
+  logger()->info("listening on {}:{} ({} threads, {})", p->ctx->cfg.host, p->listener->port(), n,
+                 !tls.enabled()                 ? "plaintext HTTP/WS"
+                 : tls.client_ca_file.empty()   ? "HTTPS/WSS"
+                                                : "HTTPS/WSS, client certificates required");
   return std::unique_ptr<server>(new server(std::move(p)));
 }
 

@@ -95,6 +95,24 @@ std::string validation_error_body(const model::invalid_input& e) {
   return body.dump();
 }
 
+void seed_delivery_tracker(const update_log& log, delivery_tracker& tracker) {
+  // A publisher whose POST got no answer (the server died) asks GET /data/updates/{id} after the
+  // restart: an update the log kept must be known then, or the publisher would take a stored,
+  // delivered update for a lost one.
+  const std::uint64_t head = log.head();
+  std::uint64_t cursor = head > tracker.capacity() ? head - tracker.capacity() : 0;
+  while (cursor < head) {
+    auto batch = log.read(cursor, head, {}, 1024, 8u * 1024 * 1024);
+    for (const auto& r : batch.records) {
+      tracker.accepted(r.id, r.seq, r.topics, r.accepted_at);
+    }
+    if (batch.scanned_to <= cursor) {
+      break;
+    }
+    cursor = batch.scanned_to;
+  }
+}
+
 update_intake::update_intake(update_log& log, hub& subscriptions, server_stats& stats,
                              model::parse_limits limits, delivery_tracker* tracker)
     : log_(log),
@@ -102,7 +120,11 @@ update_intake::update_intake(update_log& log, hub& subscriptions, server_stats& 
       stats_(stats),
       limits_(limits),
       tracker_(tracker),
-      published_(log.head()) {}
+      published_(log.head()) {
+  if (tracker_ != nullptr) {
+    seed_delivery_tracker(log_, *tracker_);
+  }
+}
 
 std::uint64_t update_intake::published_seq() const {
   std::lock_guard lock(fanout_mu_);

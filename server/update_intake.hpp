@@ -23,6 +23,10 @@ namespace pdl::server {
  *  Path "entries[0].save_method" becomes loc ["body","entries",0,"save_method"]. */
 std::string validation_error_body(const model::invalid_input& e);
 
+/** Tracks (delivery_tracker::accepted) the last tracker.capacity() updates @p log holds, so
+ *  their ids are known after a restart. update_intake's constructor calls it. */
+void seed_delivery_tracker(const update_log& log, delivery_tracker& tracker);
+
 class update_intake {
  public:
   /** @param tracker when set, every accepted update is tracked there (delivery status). */

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "shared/auth/token_request.hpp"  // make_uuid4
+
 namespace pdl::server {
 namespace {
 
@@ -18,6 +20,8 @@ std::vector<std::string> union_topics(const model::data_update& u) {
 }
 
 }  // namespace
+
+update_log::update_log() : log_id_(auth::make_uuid4()) {}
 
 bool topics_match(const std::vector<std::string>& record_topics,
                   const std::set<std::string>& wanted) {

@@ -84,6 +84,22 @@ class update_log {
    *  Older ones may have been compacted away (only those needed to rebuild the current state
    *  are kept) or dropped. head() + 1 when the log is empty. */
   virtual std::uint64_t first_seq() const;
+
+  /** Names this log's sequence space (a uuid4, sent to agents as X-PDL-Log-Id). Two logs with
+   *  the same id never assign one seq to different updates: a log that starts again from seq 1
+   *  (kept in memory, or its files lost) gets a new id, so an agent that saved "applied up to
+   *  seq N" of another log knows to start over instead of skipping seqs 1..N as already
+   *  applied. Fixed after construction. */
+  const std::string& log_id() const noexcept { return log_id_; }
+
+ protected:
+  /** Starts with a fresh random id. */
+  update_log();
+  /** For implementations that persist their id: call from the constructor only. */
+  void set_log_id(std::string id) { log_id_ = std::move(id); }
+
+ private:
+  std::string log_id_;
 };
 
 using update_log_ptr = std::unique_ptr<update_log>;

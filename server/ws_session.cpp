@@ -12,6 +12,7 @@
 #include "server/ws_rpc.hpp"
 #include "shared/log/log.hpp"
 #include "shared/net.hpp"
+#include "shared/net/flex_stream.hpp"
 #include "shared/rpc/rpc.hpp"
 
 namespace pdl::server {
@@ -44,10 +45,10 @@ bool valid_agent_id(std::string_view id) {
 
 class ws_session final : public subscriber, public std::enable_shared_from_this<ws_session> {
  public:
-  ws_session(server_context& ctx, tcp::socket sock, std::string id, std::string peer, caller who,
-             session_peer info)
+  ws_session(server_context& ctx, flex_stream stream, std::string id, std::string peer,
+             caller who, session_peer info)
       : ctx_(ctx),
-        ws_(std::move(sock)),
+        ws_(std::move(stream)),
         close_timer_(ws_.get_executor()),
         id_(std::move(id)),
         peer_(std::move(peer)),
@@ -95,10 +96,12 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
     ws_.set_option(opt);
     ws_.read_message_max(cfg.ws_max_message_bytes);
     bool echo = req.find(rpc::protocol_header) != req.end();
-    ws_.set_option(websocket::stream_base::decorator([echo](websocket::response_type& res) {
+    const std::string log_id = ctx_.updates->log_id();
+    ws_.set_option(websocket::stream_base::decorator([echo, log_id](websocket::response_type& res) {
       res.set(http::field::server, "pdl-opal-server");
       if (echo) {
         res.set(rpc::protocol_header, rpc::protocol_version);
+        res.set(rpc::log_id_header, log_id);
       }
     }));
     beast::error_code ec;
@@ -319,7 +322,7 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
   }
 
   server_context& ctx_;
-  websocket::stream<beast::tcp_stream> ws_;
+  websocket::stream<flex_stream> ws_;
   net::steady_timer close_timer_;
   std::string id_;
   std::string peer_;
@@ -347,6 +350,10 @@ void start_ws_session(server_context& ctx, net::io_context& ioc, int native_fd, 
                     ec.message());
     return;
   }
+  start_ws_session(ctx, flex_stream(std::move(sock)), std::move(upgrade), std::move(who));
+}
+
+void start_ws_session(server_context& ctx, flex_stream stream, ws_upgrade upgrade, caller who) {
   http::request<http::empty_body> req{http::verb::get, upgrade.target, 11};
   for (auto& [name, value] : upgrade.headers) {
     req.insert(name, value);
@@ -366,7 +373,7 @@ void start_ws_session(server_context& ctx, net::io_context& ioc, int native_fd, 
       }
     }
   }
-  auto session = std::make_shared<ws_session>(ctx, std::move(sock), std::move(session_id),
+  auto session = std::make_shared<ws_session>(ctx, std::move(stream), std::move(session_id),
                                               std::move(upgrade.peer), std::move(who),
                                               std::move(info));
   auto ex = session->executor();

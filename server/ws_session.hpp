@@ -11,6 +11,10 @@ namespace boost::asio {
 class io_context;
 }
 
+namespace pdl {
+class flex_stream;
+}
+
 namespace pdl::server {
 
 struct server_context;
@@ -32,5 +36,9 @@ struct ws_upgrade {
  */
 void start_ws_session(server_context& ctx, boost::asio::io_context& ioc, int native_fd, bool v6,
                       ws_upgrade upgrade, caller who);
+
+/** The same over an HTTP connection's stream (plaintext or TLS, handshake done), which the
+ *  session takes over; it runs on the stream's executor (a strand). */
+void start_ws_session(server_context& ctx, flex_stream stream, ws_upgrade upgrade, caller who);
 
 }  // namespace pdl::server

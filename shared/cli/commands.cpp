@@ -4,6 +4,7 @@
 #include <exception>
 #include <iostream>
 #include <optional>
+#include <stdexcept>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -12,6 +13,7 @@
 #include "shared/cli/delivery_report.hpp"
 #include "shared/cli/publish_args.hpp"
 #include "shared/publisher/publisher.hpp"
+#include "shared/tls/tls_context.hpp"
 
 namespace pdl::cli {
 
@@ -48,6 +50,15 @@ struct common_commands::state {
   CLI::Option* src_url_opt = nullptr;
   CLI::Option* data_opt = nullptr;
   std::string wait;  // "" = the flag without a value (30 s); see parse_wait
+
+  // TLS, both commands (defaults from the agent's variables)
+  std::string ca_file;
+  std::string client_cert;
+  std::string client_key;
+  /** Options with the TLS files, checked first so a bad file is named by its flag.
+   *  @throws std::runtime_error */
+  publisher::options tls_options() const;
+  void add_tls_flags(CLI::App* cmd);
   CLI::Option* wait_opt = nullptr;
 
   int run_generate();
@@ -94,7 +105,7 @@ int common_commands::state::run_obtain() {
     }
     const double ttl_seconds = parse_ttl(ttl);
     const auto claims_json = parse_claims(claims);
-    publisher::options opts;
+    publisher::options opts = tls_options();
     opts.server_url = token_server_url;
     publisher::client client(opts);
     auto answer = client.obtain_token(secret(master), peer_type, ttl_seconds, claims_json);
@@ -161,7 +172,7 @@ int common_commands::state::run_publish() {
     flags.reason = reason;
     const auto update = build_data_update(flags);
 
-    publisher::options opts;
+    publisher::options opts = tls_options();
     opts.server_url = publish_server_url;
     opts.route = route;
     opts.token = secret(client_token);
@@ -192,6 +203,35 @@ int common_commands::state::run_publish() {
   }
 }
 
+publisher::options common_commands::state::tls_options() const {
+  publisher::options opts;
+  opts.ca_file = ca_file;
+  opts.client_cert = client_cert;
+  opts.client_key = client_key;
+  if (!ca_file.empty() || !client_cert.empty() || !client_key.empty()) {
+    try {
+      tls::context::client({ca_file, client_cert, client_key});
+    } catch (const tls::tls_error& e) {
+      using f = tls::tls_error::file;
+      const char* flag = e.which() == f::ca    ? "--ca-file"
+                         : e.which() == f::key ? "--client-key"
+                                               : "--client-cert";
+      throw std::runtime_error(std::string(flag) + ": " + e.what());
+    }
+  }
+  return opts;
+}
+
+void common_commands::state::add_tls_flags(CLI::App* cmd) {
+  cmd->add_option("--ca-file", ca_file, "PEM CA bundle the server's certificate must chain to "
+                                        "(default: the system store)")
+      ->envname("OPAL_CLIENT_SSL_CONTEXT_TRUSTED_CA_FILE");
+  cmd->add_option("--client-cert", client_cert, "PEM client certificate (mTLS)")
+      ->envname("OPAL_CLIENT_TLS_CLIENT_CERT");
+  cmd->add_option("--client-key", client_key, "PEM private key of --client-cert")
+      ->envname("OPAL_CLIENT_TLS_CLIENT_KEY");
+}
+
 common_commands::common_commands(CLI::App& app) : state_(std::make_unique<state>()) {
   auto& s = *state_;
 
@@ -218,6 +258,7 @@ common_commands::common_commands(CLI::App& app) : state_(std::make_unique<state>
       ->capture_default_str();
   s.obtain->add_flag("--just-the-token,!--no-just-the-token", s.just_the_token,
                      "Print only the token (default), or the whole answer");
+  s.add_tls_flags(s.obtain);
 
   s.publish = app.add_subcommand("publish-data-update", "Publish a DataUpdate to the server");
   s.publish->add_option("token", s.client_token, "A datasource JWT")->envname("OPAL_CLIENT_TOKEN");
@@ -244,6 +285,7 @@ common_commands::common_commands(CLI::App& app) : state_(std::make_unique<state>
                    ->expected(0, 1)
                    ->default_str("30")  // what a bare --wait yields
                    ->type_name("[SECONDS]");
+  s.add_tls_flags(s.publish);
 }
 
 common_commands::~common_commands() = default;

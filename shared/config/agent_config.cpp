@@ -34,12 +34,12 @@ void check_urls(yaml_section& s, const char* key, const std::vector<std::string>
 void read_auth_type(std::string value, std::string& out,
                     const std::function<void(std::string)>& report) {
   value = detail::to_lower(value);
-  if (value == "none" || value == "token") {
+  if (value == "none" || value == "token" || value == "tls") {
     out = value;
-  } else if (value == "oauth" || value == "tls") {
-    report("'" + value + "' is not supported yet (none or token)");
+  } else if (value == "oauth") {
+    report("'" + value + "' is not supported yet (none, token or tls)");
   } else {
-    report("'" + value + "' is not an auth type (none or token)");
+    report("'" + value + "' is not an auth type (none, token or tls)");
   }
 }
 
@@ -96,7 +96,16 @@ void read_yaml(const YAML::Node& root, agent_config& c, std::vector<problem>& pr
   }
   store.read("auth_token", c.policy_store_auth_token);
   read_ms(store, "timeout_ms", c.store_timeout);
+  store.read("tls_ca", c.policy_store_tls.ca_file);
+  store.read("tls_client_cert", c.policy_store_tls.cert_file);
+  store.read("tls_client_key", c.policy_store_tls.key_file);
   store.finish();
+
+  auto tls = top.section("tls");
+  tls.read("ca_file", c.tls.ca_file);
+  tls.read("client_cert", c.tls.cert_file);
+  tls.read("client_key", c.tls.key_file);
+  tls.finish();
 
   auto fetch = top.section("fetch");
   read_ms(fetch, "connect_timeout_ms", c.fetch_connect_timeout);
@@ -261,6 +270,16 @@ void read_env(const env_reader& env, agent_config& c) {
     });
   }
   env.read("OPAL_POLICY_STORE_AUTH_TOKEN", c.policy_store_auth_token);
+  env.read("OPAL_POLICY_STORE_TLS_CA", c.policy_store_tls.ca_file);
+  env.read("OPAL_POLICY_STORE_TLS_CLIENT_CERT", c.policy_store_tls.cert_file);
+  env.read("OPAL_POLICY_STORE_TLS_CLIENT_KEY", c.policy_store_tls.key_file);
+  env.read("OPAL_CLIENT_SSL_CONTEXT_TRUSTED_CA_FILE", c.tls.ca_file);
+  env.read("OPAL_CLIENT_TLS_CLIENT_CERT", c.tls.cert_file);
+  env.read("OPAL_CLIENT_TLS_CLIENT_KEY", c.tls.key_file);
+  // OPAL reads the CA file only when this is true; we use it whenever it is set, so the
+  // switch is only checked for being a boolean.
+  bool self_signed_allowed = false;
+  env.read("OPAL_CLIENT_SELF_SIGNED_CERTIFICATES_ALLOWED", self_signed_allowed);
 
   if (auto v = env.read_seconds("OPAL_HTTP_FETCHER_TIMEOUT", false)) {
     c.fetch_idle_timeout = *v;
@@ -282,8 +301,45 @@ void read_env(const env_reader& env, agent_config& c) {
   read_callbacks_env(env, c);
 }
 
+struct tls_names {
+  const char* yaml[3];  // ca, cert, key
+  const char* env[3];
+};
+
+/** Loads one hop's TLS files the way the agent will, naming the key or variable at fault. */
+void check_tls(const tls::client_files& files, const tls_names& names, const env_map& env,
+               std::vector<problem>& problems) {
+  if (files == tls::client_files{}) {
+    return;
+  }
+  try {
+    tls::context::client(files);
+  } catch (const tls::tls_error& e) {
+    using f = tls::tls_error::file;
+    const int i = e.which() == f::ca ? 0 : e.which() == f::key ? 2 : 1;
+    const auto it = env.find(names.env[i]);
+    const bool from_env = it != env.end() && !it->second.empty();
+    problems.push_back({from_env ? "env " + std::string(names.env[i]) : names.yaml[i], e.what()});
+  }
+}
+
 /** Rules that span fields, checked on the merged result. */
-void cross_check(const agent_config& c, std::vector<problem>& problems) {
+void cross_check(const agent_config& c, const env_map& env, std::vector<problem>& problems) {
+  check_tls(c.tls,
+            {{"tls.ca_file", "tls.client_cert", "tls.client_key"},
+             {"OPAL_CLIENT_SSL_CONTEXT_TRUSTED_CA_FILE", "OPAL_CLIENT_TLS_CLIENT_CERT",
+              "OPAL_CLIENT_TLS_CLIENT_KEY"}},
+            env, problems);
+  check_tls(c.policy_store_tls,
+            {{"policy_store.tls_ca", "policy_store.tls_client_cert", "policy_store.tls_client_key"},
+             {"OPAL_POLICY_STORE_TLS_CA", "OPAL_POLICY_STORE_TLS_CLIENT_CERT",
+              "OPAL_POLICY_STORE_TLS_CLIENT_KEY"}},
+            env, problems);
+  if (c.policy_store_auth_type == "tls" && c.policy_store_tls.cert_file.empty()) {
+    problems.push_back({"policy_store.tls_client_cert",
+                        "auth_type is tls but no client certificate is set "
+                        "(policy_store.tls_client_cert or OPAL_POLICY_STORE_TLS_CLIENT_CERT)"});
+  }
   if (c.reconnect_max < c.reconnect_min) {
     problems.push_back({"server.reconnect_max_ms", "must be >= server.reconnect_min_ms"});
   }
@@ -315,7 +371,7 @@ agent_config load_agent_config(const std::string& yaml_path, const env_map& env)
   agent_config c;
   read_yaml(detail::load_yaml_file(yaml_path, problems), c, problems);
   read_env(env_reader(env, problems), c);
-  cross_check(c, problems);
+  cross_check(c, env, problems);
   if (!problems.empty()) {
     throw config_error(std::move(problems));
   }

@@ -11,7 +11,12 @@
 //     ping_interval_seconds: 20    # 0 = off
 //     max_message_bytes: 67108864
 //   data: {topics: [policy_data]}   # or a single string
-//   policy_store: {url: http://localhost:8181, auth_type: none, auth_token: ..., timeout_ms: 30000}
+//   policy_store: {url: http://localhost:8181, auth_type: none, auth_token: ..., timeout_ms: 30000,
+//                  tls_ca: "", tls_client_cert: "", tls_client_key: ""}   # auth_type: none|token|tls
+//   tls:                             # the server hop (WebSocket, data config, reports) and fetches
+//     ca_file: ""                    # PEM CA bundle ("" = system store); verification is always on
+//     client_cert: ""                # PEM certificate for mTLS, with client_key
+//     client_key: ""
 //   fetch: {connect_timeout_ms: 5000, idle_timeout_ms: 10000, max_bytes: 1073741824,
 //           max_redirects: 5, workers: 4, temp_dir: ""}
 //   api: {host: 127.0.0.1, port: 7000}
@@ -37,6 +42,7 @@
 
 #include "shared/config/server_config.hpp"  // env_map, process_env
 #include "shared/log/secret.hpp"
+#include "shared/tls/tls_context.hpp"
 
 namespace pdl::config {
 
@@ -56,9 +62,20 @@ struct agent_config {
 
   // policy store (YAML "policy_store")
   std::string policy_store_url = "http://localhost:8181";  // OPAL_POLICY_STORE_URL
-  std::string policy_store_auth_type = "none";            // none|token, OPAL_POLICY_STORE_AUTH_TYPE
+  std::string policy_store_auth_type = "none";  // none|token|tls, OPAL_POLICY_STORE_AUTH_TYPE
+                                                // (tls: a client certificate is required)
   secret policy_store_auth_token;                         // OPAL_POLICY_STORE_AUTH_TOKEN
   std::chrono::milliseconds store_timeout{30000};         // policy_store.timeout_ms
+  /** policy_store.tls_ca, tls_client_cert, tls_client_key; OPAL_POLICY_STORE_TLS_CA,
+   *  OPAL_POLICY_STORE_TLS_CLIENT_CERT, OPAL_POLICY_STORE_TLS_CLIENT_KEY. */
+  tls::client_files policy_store_tls;
+
+  /** The server hop (WebSocket feed, GET data config, reports/acks) and data-source fetches:
+   *  tls.ca_file, OPAL_CLIENT_SSL_CONTEXT_TRUSTED_CA_FILE (used whenever set; OPAL's
+   *  OPAL_CLIENT_SELF_SIGNED_CERTIFICATES_ALLOWED is accepted as a bool and not needed);
+   *  tls.client_cert, OPAL_CLIENT_TLS_CLIENT_CERT; tls.client_key, OPAL_CLIENT_TLS_CLIENT_KEY.
+   *  Files are checked at load (readable, key matching the certificate). */
+  tls::client_files tls;
 
   // fetching (YAML "fetch")
   std::chrono::milliseconds fetch_connect_timeout{5000};  // fetch.connect_timeout_ms

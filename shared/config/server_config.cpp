@@ -73,6 +73,11 @@ void read_yaml(const YAML::Node& root, server_config& c, std::vector<problem>& p
     c.threads = static_cast<int>(*v);
   }
   server.read("data_dir", c.data_dir);
+  auto tls = server.section("tls");
+  tls.read("cert_file", c.tls.cert_file);
+  tls.read("key_file", c.tls.key_file);
+  tls.read("client_ca_file", c.tls.client_ca_file);
+  tls.finish();
   server.finish();
 
   auto auth = top.section("auth");
@@ -174,6 +179,9 @@ void read_env(const env_reader& env, server_config& c) {
   }
 
   env.read("OPAL_SERVER_DATA_DIR", c.data_dir);
+  env.read("OPAL_SERVER_TLS_CERT_FILE", c.tls.cert_file);
+  env.read("OPAL_SERVER_TLS_KEY_FILE", c.tls.key_file);
+  env.read("OPAL_SERVER_TLS_CLIENT_CA_FILE", c.tls.client_ca_file);
   if (auto v = env.get("OPAL_SERVER_LOG_FSYNC")) {
     read_fsync(*v, [&](std::string m) { env.add_problem("OPAL_SERVER_LOG_FSYNC", std::move(m)); },
                c.log_fsync);
@@ -209,6 +217,31 @@ void read_env(const env_reader& env, server_config& c) {
   detail::read_log_settings(env, c.log_level, c.log_format);
 }
 
+/** Loads the TLS files the way the listener will, so a bad file stops startup with its name. */
+void check_tls(const server_config& c, const env_reader& env, std::vector<problem>& problems) {
+  if (!c.tls.enabled() && c.tls.client_ca_file.empty()) {
+    return;
+  }
+  auto where = [&](const char* yaml_key, const char* var) {
+    return env.get(var) ? "env " + std::string(var) : "server.tls." + std::string(yaml_key);
+  };
+  if (!c.tls.enabled()) {
+    problems.push_back({where("client_ca_file", "OPAL_SERVER_TLS_CLIENT_CA_FILE"),
+                        "a client CA needs TLS: set cert_file and key_file too"});
+    return;
+  }
+  try {
+    tls::context::server(c.tls);
+  } catch (const tls::tls_error& e) {
+    using f = tls::tls_error::file;
+    const bool cert = e.which() == f::cert || e.which() == f::none;
+    problems.push_back({e.which() == f::ca ? where("client_ca_file", "OPAL_SERVER_TLS_CLIENT_CA_FILE")
+                        : cert             ? where("cert_file", "OPAL_SERVER_TLS_CERT_FILE")
+                                           : where("key_file", "OPAL_SERVER_TLS_KEY_FILE"),
+                        e.what()});
+  }
+}
+
 }  // namespace
 
 std::string_view to_string(fsync_policy p) {
@@ -236,7 +269,9 @@ server_config load_server_config(const std::string& yaml_path, const env_map& en
   std::vector<problem> problems;
   server_config c;
   read_yaml(detail::load_yaml_file(yaml_path, problems), c, problems);
-  read_env(env_reader(env, problems), c);
+  env_reader reader(env, problems);
+  read_env(reader, c);
+  check_tls(c, reader, problems);
   if (c.host.empty()) {
     problems.push_back({"server.host", "must not be empty"});
   }

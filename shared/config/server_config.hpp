@@ -4,6 +4,10 @@
 //
 // YAML layout (every key optional; defaults below):
 //   server: {host: 127.0.0.1, port: 7002, threads: 2, data_dir: ""}
+//     tls:                         # HTTPS + WSS on the one listener (docs/tls.md)
+//       cert_file: ""              # PEM chain, OPAL_SERVER_TLS_CERT_FILE
+//       key_file: ""               # PEM key (unencrypted), OPAL_SERVER_TLS_KEY_FILE
+//       client_ca_file: ""         # mTLS: clients need a cert it signed, OPAL_SERVER_TLS_CLIENT_CA_FILE
 //   auth:
 //     enabled: true
 //     master_token: ...            # secrets: better from the environment or a mounted file
@@ -44,6 +48,7 @@
 #include "shared/auth/keys.hpp"
 #include "shared/log/secret.hpp"
 #include "shared/model/data_update.hpp"
+#include "shared/tls/tls_context.hpp"
 
 namespace pdl::config {
 
@@ -65,6 +70,10 @@ struct server_config {
   /** server.data_dir, OPAL_SERVER_DATA_DIR, --data-dir: where the durable update log lives.
    *  Empty: updates are kept in memory only (not durable; the server WARNs at start). */
   std::string data_dir;
+  /** server.tls.*, OPAL_SERVER_TLS_{CERT,KEY,CLIENT_CA}_FILE: with a certificate the listener
+   *  serves only HTTPS/WSS (TLS 1.2+). Checked at load: both or neither of cert and key, files
+   *  readable, key matching the certificate. */
+  tls::server_files tls;
 
   // durable update log (YAML section "update_log")
   fsync_policy log_fsync = fsync_policy::always;      // update_log.fsync, OPAL_SERVER_LOG_FSYNC

@@ -254,6 +254,18 @@ std::variant<response, transport_error> perform(const request& req, const body_s
   if (!req.ca_file.empty()) {
     curl_easy_setopt(h, CURLOPT_CAINFO, req.ca_file.c_str());
   }
+  if (!req.client_cert.empty()) {
+    curl_easy_setopt(h, CURLOPT_SSLCERT, req.client_cert.c_str());
+    curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
+  }
+  if (!req.client_key.empty()) {
+    curl_easy_setopt(h, CURLOPT_SSLKEY, req.client_key.c_str());
+    curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
+  }
+  // Verification stays on whatever the caller sets (curl's defaults, restated on purpose).
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+  curl_easy_setopt(h, CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2));
   curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(h, CURLOPT_HEADERDATA, &t);
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);

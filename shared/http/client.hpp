@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "shared/log/secret.hpp"
+#include "shared/tls/tls_context.hpp"
 
 namespace pdl::http_client {
 
@@ -34,7 +35,9 @@ struct request {
   std::chrono::milliseconds total_timeout{0};
   int max_redirects = 0;               // 0: do not follow
   std::uint64_t max_response_bytes = 16 * 1024 * 1024;
-  std::string ca_file;                 // custom CA bundle ("" = system)
+  std::string ca_file;                 // custom CA bundle ("" = system); peers always verified
+  std::string client_cert;             // PEM certificate presented for mTLS ("" = none)
+  std::string client_key;              // its PEM private key (unencrypted)
 };
 
 struct response {
@@ -60,6 +63,13 @@ using body_sink = std::function<bool(long status, std::string_view chunk)>;
 
 /** Performs one request. Thread-safe (one curl easy handle per call). */
 std::variant<response, transport_error> perform(const request& req, const body_sink& sink = {});
+
+/** Copies one hop's TLS knobs (CA, client certificate and key) into @p req. */
+inline void use_tls(request& req, const tls::client_files& files) {
+  req.ca_file = files.ca_file;
+  req.client_cert = files.cert_file;
+  req.client_key = files.key_file;
+}
 
 /** URL without query string or userinfo, for logs and error messages. */
 std::string redact_url(std::string_view url);

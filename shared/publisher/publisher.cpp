@@ -103,6 +103,8 @@ answer call_json(const options& opts, const std::string& route, const secret& be
   req.total_timeout = timeout;
   req.max_response_bytes = max_answer_bytes;
   req.ca_file = opts.ca_file;
+  req.client_cert = opts.client_cert;
+  req.client_key = opts.client_key;
 
   auto result = http_client::perform(req);
   const auto where = http_client::redact_url(req.url);

@@ -19,7 +19,9 @@ struct options {
   std::string server_url = "http://localhost:7002";
   std::string route = "/data/config";
   secret token;                                    // datasource JWT
-  std::string ca_file;
+  std::string ca_file;                             // PEM CA bundle ("" = system store)
+  std::string client_cert;                         // PEM certificate for mTLS ("" = none)
+  std::string client_key;                          // its PEM private key
   std::chrono::milliseconds timeout{10000};
 };
 

@@ -68,5 +68,7 @@ notify_arguments decode_notify_arguments(std::string_view arguments_json);
  *  server on the 101 answer. Neither side assumes it: OPAL peers neither send nor echo it. */
 inline constexpr std::string_view protocol_header = "X-PDL-Protocol";
 inline constexpr std::string_view protocol_version = "1";
+/** Protocol 1: the server's update log id (update_log::log_id), on the 101 answer. */
+inline constexpr std::string_view log_id_header = "X-PDL-Log-Id";
 
 }  // namespace pdl::rpc

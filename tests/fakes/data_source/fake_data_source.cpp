@@ -1,5 +1,8 @@
 #include "tests/fakes/data_source/fake_data_source.hpp"
 
+#include <optional>
+#include <string_view>
+
 namespace pdl::fakes {
 namespace {
 
@@ -7,7 +10,118 @@ http_response json_error(int status, const std::string& message) {
   return {status, "application/json", nlohmann::json{{"error", message}}.dump() + "\n", {}};
 }
 
+// Percent-decoding of one query value ('+' is a space, as in forms); nullopt on a bad escape.
+std::optional<std::string> percent_decode(std::string_view in) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  out.reserve(in.size());
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '+') {
+      out.push_back(' ');
+    } else if (in[i] != '%') {
+      out.push_back(in[i]);
+    } else if (i + 2 < in.size() && hex(in[i + 1]) >= 0 && hex(in[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hex(in[i + 1]) * 16 + hex(in[i + 2])));
+      i += 2;
+    } else {
+      return std::nullopt;
+    }
+  }
+  return out;
+}
+
+// The raw value of query parameter @p name (first occurrence), or nullopt.
+std::optional<std::string_view> query_param(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    auto eq = pair.find('=');
+    if (pair.substr(0, eq) == name) {
+      return eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+    }
+    if (amp == std::string_view::npos) {
+      break;
+    }
+    query.remove_prefix(amp + 1);
+  }
+  return std::nullopt;
+}
+
+// A decimal parameter in [lo, hi]; @p fallback when absent; nullopt when malformed.
+std::optional<std::size_t> number_param(std::string_view query, std::string_view name,
+                                        std::size_t lo, std::size_t hi,
+                                        std::optional<std::size_t> fallback) {
+  auto raw = query_param(query, name);
+  if (!raw) {
+    return fallback;
+  }
+  if (raw->empty() || raw->size() > 9) {
+    return std::nullopt;
+  }
+  std::size_t n = 0;
+  for (char c : *raw) {
+    if (c < '0' || c > '9') {
+      return std::nullopt;
+    }
+    n = n * 10 + static_cast<std::size_t>(c - '0');
+  }
+  if (n < lo || n > hi) {
+    return std::nullopt;
+  }
+  return n;
+}
+
 }  // namespace
+
+http_response fake_data_source::set_fault(const http_request& req, bool hang) {
+  if (req.method != "POST") {
+    http_response r = json_error(405, "method not allowed");
+    r.headers.emplace_back("Allow", "POST");
+    return r;
+  }
+  auto count = number_param(req.query(), "count", 0, max_fault_count, std::nullopt);
+  if (!count) {
+    return json_error(400, "count: expected an integer 0.." + std::to_string(max_fault_count));
+  }
+  if (hang) {
+    hang_next_ = *count;
+  } else {
+    auto status = number_param(req.query(), "status", 400, 599, 500);
+    if (!status) {
+      return json_error(400, "status: expected an integer 400..599");
+    }
+    fail_next_ = *count;
+    fail_status_ = static_cast<int>(*status);
+  }
+  return {200, "application/json",
+          nlohmann::json{{"fail", fail_next_}, {"hang", hang_next_}}.dump() + "\n", {}};
+}
+
+http_response fake_data_source::echo(const http_request& req) const {
+  auto raw = query_param(req.query(), "json");
+  if (!raw) {
+    return json_error(400, "json: missing query parameter");
+  }
+  if (raw->size() > 3 * max_echo_bytes) {
+    return json_error(400, "json: larger than " + std::to_string(max_echo_bytes) + " bytes");
+  }
+  auto doc = percent_decode(*raw);
+  if (!doc) {
+    return json_error(400, "json: bad percent-encoding");
+  }
+  if (doc->size() > max_echo_bytes) {
+    return json_error(400, "json: larger than " + std::to_string(max_echo_bytes) + " bytes");
+  }
+  if (!nlohmann::json::accept(*doc)) {
+    return json_error(400, "json: not valid JSON");
+  }
+  return {200, "application/json", std::move(*doc), {}};
+}
 
 bool fake_data_source::authorized(const http_request& req) const {
   if (!opts_.require) {
@@ -44,12 +158,28 @@ http_response fake_data_source::handle(const http_request& req) {
   if (path == "/_source/requests" && req.method == "GET") {
     return {200, "application/json", request_counts().dump() + "\n", {}};
   }
+  if (path == "/_source/fail" || path == "/_source/hang") {
+    return set_fault(req, path == "/_source/hang");
+  }
   auto& c = counts_[path];
   ++c.requests;
   if (!authorized(req)) {
     return json_error(401, "unauthorized");
   }
   ++c.authorized;
+  if (hang_next_ > 0) {
+    --hang_next_;
+    http_response r;
+    r.hang = true;
+    return r;
+  }
+  if (fail_next_ > 0) {
+    --fail_next_;
+    return json_error(fail_status_, "injected status " + std::to_string(fail_status_));
+  }
+  if (path == "/echo" && (req.method == "GET" || req.method == "POST")) {
+    return echo(req);
+  }
   if (opts_.hangs.count(path) != 0) {
     http_response r;
     r.hang = true;

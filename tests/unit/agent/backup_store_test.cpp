@@ -30,8 +30,8 @@ TEST(backup_store, put_drops_earlier_writes_at_its_path_and_below_and_keeps_orde
   b.record("/a/b", true, text("1"));
   b.record("/a/b/c", false, text("[]"));
   b.record("/ab", true, text("7"));  // a sibling with a common prefix: not below /a
-  b.record("/a", false, text(R"([{"op":"remove","path":"/x"}])"));
   b.record("/a/b", true, text("2"));  // drops the first /a/b and the patch of /a/b/c
+  b.record("/a", false, text(R"([{"op":"remove","path":"/x"}])"));
 
   test::fake_store store;
   const auto r = b.restore(store);
@@ -41,8 +41,8 @@ TEST(backup_store, put_drops_earlier_writes_at_its_path_and_below_and_keeps_orde
                                  R"(PUT /a {"x":1})",
                                  R"(PATCH /a [{"op":"add","path":"/y","value":2}])",
                                  "PUT /ab 7",
-                                 R"(PATCH /a [{"op":"remove","path":"/x"}])",
                                  "PUT /a/b 2",
+                                 R"(PATCH /a [{"op":"remove","path":"/x"}])",
                              }));
 
   // A PUT of an ancestor drops everything below it, patches included.
@@ -57,6 +57,47 @@ TEST(backup_store, put_drops_earlier_writes_at_its_path_and_below_and_keeps_orde
   EXPECT_EQ(b.ops()[0].path, "");
   // Files of dropped writes are gone: one .data and one .meta left.
   EXPECT_EQ(dir.list("backup").size(), 2u);
+}
+
+// Found by the fault suite: PUT /a/b, then PATCH /a removing /b, then PUT /a/b again. Dropping
+// the first PUT made the replayed PATCH fail (nothing to remove), so the engine rebuilt from the
+// backup lost the PATCH's other operations.
+TEST(backup_store, a_put_keeps_earlier_writes_an_ancestor_patch_in_between_depends_on) {
+  temp_dir dir;
+  {
+    backup_store b(dir.file("backup"));
+    b.record("/a/b", true, text(R"({"v":1})"));
+    b.record("/a/b/c", false, text(R"([{"op":"add","path":"/w","value":1}])"));
+    b.record("/a", false, text(R"([{"op":"remove","path":"/b"},{"op":"add","path":"/v","value":2}])"));
+    b.record("/a/b/c", true, text("5"));  // below the PATCH of /a: nothing before it goes
+    b.record("/a/b", true, text(R"({"v":3})"));  // drops only the /a/b/c PUT after the PATCH
+    const std::vector<std::string> want{
+        R"(PUT /a/b {"v":1})",
+        R"(PATCH /a/b/c [{"op":"add","path":"/w","value":1}])",
+        R"(PATCH /a [{"op":"remove","path":"/b"},{"op":"add","path":"/v","value":2}])",
+        R"(PUT /a/b {"v":3})",
+    };
+    test::fake_store store;
+    b.restore(store);
+    EXPECT_EQ(replayed(store), want);
+  }
+  // Reopening must not compact them away either; a PUT of the ancestor itself still may.
+  backup_store again(dir.file("backup"));
+  EXPECT_EQ(again.size(), 4u);
+  again.record("/a", true, text("{}"));
+  EXPECT_EQ(again.size(), 1u);
+}
+
+TEST(backup_store, a_patch_beside_the_path_is_no_barrier) {
+  temp_dir dir;
+  backup_store b(dir.file("backup"));
+  b.record("/a/b", true, text("1"));
+  b.record("/a/c", false, text("[]"));  // a sibling, not an ancestor
+  b.record("/a/b/d", false, text("[]"));  // below: dropped with the rest
+  b.record("/a/b", true, text("2"));
+  ASSERT_EQ(b.size(), 2u);
+  EXPECT_EQ(b.ops()[0].path, "/a/c");
+  EXPECT_EQ(b.ops()[1].path, "/a/b");
 }
 
 TEST(backup_store, survives_a_reopen_with_the_same_journal) {

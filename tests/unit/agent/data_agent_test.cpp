@@ -297,7 +297,7 @@ model::data_update numbered(std::string id, std::uint64_t seq,
 /** A data directory that already holds state: a saved seq and a backup of /users. */
 void seed_dir(const test::temp_dir& dir, std::optional<std::uint64_t> seq, bool base_loaded) {
   auto d = data_directory::open(dir.path());
-  d->save({seq, base_loaded});
+  d->save({seq, base_loaded, {}});
   d->backup().record("/users", true, store_body::from_text(R"({"alice":{}})"));
   d->backup().record("/users", false,
                      store_body::from_text(R"([{"op":"add","path":"/bob","value":{}}])"));
@@ -405,6 +405,34 @@ TEST_F(data_agent_test, without_saved_state_the_base_loads_once_then_reconnects_
   connect();
   run_until(ioc, [] { return false; }, 30ms);
   EXPECT_EQ(load_calls.load(), 1);
+}
+
+TEST_F(data_agent_test, a_new_server_log_id_reloads_the_base_and_replays_from_the_start) {
+  test::temp_dir dir;
+  base_entries = {inline_entry("/static", "{}")};
+  make(false, with_dir(dir));
+  agent->start();
+  ASSERT_TRUE(run_until(ioc, [&] { return feed->started; }));
+  feed->handlers.on_log_id("log-a");
+  connect();
+  ASSERT_TRUE(run_until(ioc, [&] { return agent->state().ready(); }));
+  feed->handlers.on_update(numbered("u5", 5, {inline_entry("/a", "1")}), "policy_data");
+  ASSERT_TRUE(run_until(ioc, [&] { return feed->acks.size() == 1; }));
+  feed->handlers.on_disconnected("server killed");
+  feed->handlers.on_log_id("log-a");  // the same log: resume after 5
+  EXPECT_EQ(feed->handlers.resume_after(), 5u);
+  feed->handlers.on_log_id("log-b");  // the server lost its log: seqs start over
+  EXPECT_EQ(feed->handlers.resume_after(), 0u);
+  connect();
+  ASSERT_TRUE(run_until(ioc, [&] { return load_calls.load() == 2; }));
+  feed->handlers.on_update(numbered("n1", 1, {inline_entry("/b", "2")}), "policy_data");
+  ASSERT_TRUE(run_until(ioc, [&] { return store->writes_to("/b").size() == 1; }));
+  ASSERT_TRUE(run_until(ioc, [&] {
+    std::string text;
+    std::ifstream in(dir.file("state.json"));
+    std::getline(in, text);
+    return text.find(R"("server_log_id":"log-b")") != std::string::npos;
+  }));
 }
 
 TEST_F(data_agent_test, an_opal_server_gets_base_reloads_and_no_acknowledgements) {

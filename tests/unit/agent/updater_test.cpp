@@ -302,6 +302,18 @@ TEST_F(updater_test, last_applied_seq_waits_for_earlier_updates) {
   EXPECT_EQ(state.last_applied_seq(), std::optional<std::uint64_t>(2));
 }
 
+TEST_F(updater_test, restart_sequence_forgets_the_watermark_of_the_old_log) {
+  make();
+  up->set_applied_seq(10);
+  EXPECT_EQ(up->submit(make_update({inline_entry("/a", "1")}, "old3", 3)),
+            submit_result::already_applied);
+  up->restart_sequence();  // the server's new log numbers from 1 again
+  EXPECT_EQ(up->submit(make_update({inline_entry("/a", "2")}, "new3", 3)), submit_result::queued);
+  ASSERT_TRUE(wait_idle());
+  EXPECT_EQ(store.writes().size(), 1u);
+  EXPECT_EQ(up->last_applied_seq(), std::optional<std::uint64_t>(3));
+}
+
 TEST_F(updater_test, overflow_refuses_new_updates) {
   updater_options o;
   o.max_pending_entries = 2;

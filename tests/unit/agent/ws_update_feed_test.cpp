@@ -155,7 +155,7 @@ TEST(ws_update_feed, handshake_subscribe_notify_and_channel_id) {
                             [&](model::data_update u, const std::string&) {
                               updates.push_back(std::move(u));
                             },
-                            [](const std::string&) {}, {}});
+                            [](const std::string&) {}, {}, {}});
   ASSERT_TRUE(run_until(ioc, [&] { return server.responses.size() >= 3; }));
   EXPECT_EQ(server.auth, "Bearer client-token");
   EXPECT_EQ(server.protocol, "1");
@@ -195,7 +195,7 @@ TEST(ws_update_feed, refused_subscription_is_an_error_and_retried) {
   bool connected = false;
   feed->start(feed_handlers{[&](const feed_connection_info&) { connected = true; },
                             [](model::data_update, const std::string&) {},
-                            [&](const std::string& r) { reasons.push_back(r); }, {}});
+                            [&](const std::string& r) { reasons.push_back(r); }, {}, {}});
   ASSERT_TRUE(run_until(ioc, [&] { return server.connections >= 2; }));
   EXPECT_FALSE(connected);
   ASSERT_FALSE(reasons.empty());
@@ -218,7 +218,7 @@ TEST(ws_update_feed, falls_back_to_the_next_server_url) {
   std::optional<feed_connection_info> connected;
   feed.start(feed_handlers{[&](const feed_connection_info& i) { connected = i; },
                            [](model::data_update, const std::string&) {},
-                           [](const std::string&) {}, {}});
+                           [](const std::string&) {}, {}, {}});
   ASSERT_TRUE(run_until(ioc, [&] { return connected.has_value(); }));
   EXPECT_EQ(connected->server_index, 1u);
   feed.stop();
@@ -313,11 +313,20 @@ TEST(ws_update_feed, a_dead_server_is_noticed_within_two_ping_intervals) {
   finish(ioc, feed, server);
 }
 
-TEST(ws_update_feed, tls_url_is_a_config_error) {
+TEST(ws_update_feed, an_https_url_with_an_unreadable_ca_file_is_a_config_error) {
   net::io_context ioc;
   ws_feed_options o;
   o.server_urls = {"https://opal.example.com"};
-  EXPECT_THROW(ws_update_feed(ioc, o), config::config_error);
+  EXPECT_NO_THROW(ws_update_feed(ioc, o));  // system CA store
+  o.tls.ca_file = "/nonexistent/ca.pem";
+  try {
+    ws_update_feed feed(ioc, o);
+    FAIL() << "an unreadable CA file was accepted";
+  } catch (const config::config_error& e) {
+    ASSERT_EQ(e.problems().size(), 1u);
+    EXPECT_EQ(e.problems()[0].where, "tls.ca_file");
+    EXPECT_NE(e.problems()[0].message.find("/nonexistent/ca.pem"), std::string::npos);
+  }
 }
 
 }  // namespace

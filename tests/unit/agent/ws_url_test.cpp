@@ -31,15 +31,15 @@ TEST(ws_url, ipv6_literal) {
   EXPECT_EQ(ep.host_header, "[::1]:7002");
 }
 
-TEST(ws_url, tls_is_refused_with_a_clear_message) {
-  try {
-    derive_ws_endpoint("https://opal.example.com");
-    FAIL() << "https accepted";
-  } catch (const config::config_error& e) {
-    ASSERT_EQ(e.problems().size(), 1u);
-    EXPECT_EQ(e.problems()[0].where, "server.url");
-    EXPECT_NE(e.problems()[0].message.find("TLS is not supported yet"), std::string::npos);
-  }
+TEST(ws_url, https_means_wss_on_port_443_by_default) {
+  auto ep = derive_ws_endpoint("https://opal.example.com/prefix/");
+  EXPECT_TRUE(ep.tls);
+  EXPECT_EQ(ep.port, 443);
+  EXPECT_EQ(ep.url(), "wss://opal.example.com:443/prefix/ws");
+  auto explicit_port = derive_ws_endpoint("wss://127.0.0.1:7443");
+  EXPECT_TRUE(explicit_port.tls);
+  EXPECT_EQ(explicit_port.port, 7443);
+  EXPECT_FALSE(derive_ws_endpoint("http://x").tls);
 }
 
 TEST(ws_url, bad_urls_are_refused) {

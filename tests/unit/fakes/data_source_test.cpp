@@ -120,6 +120,93 @@ TEST(data_source, ThrottledResponseArrivesWhole) {
   EXPECT_EQ(json::parse(r.body), json::parse(users));
 }
 
+// The fault-suite extras, called directly: no socket needed to check what handle() decides.
+http_request make_request(std::string method, std::string target) {
+  http_request r;
+  r.method = std::move(method);
+  r.target = std::move(target);
+  return r;
+}
+
+TEST(data_source_faults, EchoServesTheDecodedJson) {
+  fake_data_source s(parse_source_args({}));
+  auto r = s.handle(make_request("GET", "/echo?x=1&json=%7B%22v%22%3A+7%2C%22a%22%3A%5B1%5D%7D"));
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.content_type, "application/json");
+  EXPECT_EQ(json::parse(r.body), json::parse(R"({"v": 7,"a":[1]})"));
+}
+
+TEST(data_source_faults, EchoRefusesMissingBadOrInvalidJsonPrecisely) {
+  fake_data_source s(parse_source_args({}));
+  auto missing = s.handle(make_request("GET", "/echo?other=1"));
+  EXPECT_EQ(missing.status, 400);
+  EXPECT_EQ(json::parse(missing.body)["error"], "json: missing query parameter");
+  auto bad_escape = s.handle(make_request("GET", "/echo?json=%7"));
+  EXPECT_EQ(bad_escape.status, 400);
+  EXPECT_EQ(json::parse(bad_escape.body)["error"], "json: bad percent-encoding");
+  auto invalid = s.handle(make_request("GET", "/echo?json=%7B"));
+  EXPECT_EQ(invalid.status, 400);
+  EXPECT_EQ(json::parse(invalid.body)["error"], "json: not valid JSON");
+  std::string big = "/echo?json=%22" + std::string(fake_data_source::max_echo_bytes, 'a') + "%22";
+  auto too_big = s.handle(make_request("GET", big));
+  EXPECT_EQ(too_big.status, 400);
+  EXPECT_NE(json::parse(too_big.body)["error"].get<std::string>().find("larger than"),
+            std::string::npos);
+}
+
+TEST(data_source_faults, FailInjectsStatusForTheNextNDataRequestsOnly) {
+  fake_data_source s(parse_source_args({"--route", "/users=" + users}));
+  auto set = s.handle(make_request("POST", "/_source/fail?count=2&status=503"));
+  ASSERT_EQ(set.status, 200);
+  EXPECT_EQ(json::parse(set.body), json::parse(R"({"fail":2,"hang":0})"));
+  // Control routes are neither faulted nor counted.
+  EXPECT_EQ(s.handle(make_request("GET", "/_source/requests")).status, 200);
+  EXPECT_EQ(s.handle(make_request("GET", "/users")).status, 503);
+  auto second = s.handle(make_request("GET", "/echo?json=1"));
+  EXPECT_EQ(second.status, 503);
+  EXPECT_EQ(json::parse(second.body)["error"], "injected status 503");
+  EXPECT_EQ(s.handle(make_request("GET", "/users")).status, 200);
+  EXPECT_EQ(s.request_counts()["requests"], 3);
+  // Default status 500; count=0 clears.
+  s.handle(make_request("POST", "/_source/fail?count=5"));
+  EXPECT_EQ(s.handle(make_request("GET", "/users")).status, 500);
+  s.handle(make_request("POST", "/_source/fail?count=0"));
+  EXPECT_EQ(s.handle(make_request("GET", "/users")).status, 200);
+}
+
+TEST(data_source_faults, HangLeavesTheNextNDataRequestsUnanswered) {
+  fake_data_source s(parse_source_args({"--route", "/users=" + users}));
+  ASSERT_EQ(s.handle(make_request("POST", "/_source/hang?count=1")).status, 200);
+  s.handle(make_request("POST", "/_source/fail?count=1"));
+  EXPECT_TRUE(s.handle(make_request("GET", "/users")).hang);  // hangs go first
+  auto next = s.handle(make_request("GET", "/users"));
+  EXPECT_FALSE(next.hang);
+  EXPECT_EQ(next.status, 500);
+  EXPECT_EQ(s.handle(make_request("GET", "/users")).status, 200);
+}
+
+TEST(data_source_faults, HungRequestReallyGetsNoAnswerOverHttp) {
+  running_source s({"--route", "/users=" + users});
+  ASSERT_EQ(http_call(s.port(), "POST", "/_source/hang?count=1").status, 200);
+  loopback_client c(s.port(), 300ms);
+  EXPECT_THROW(c.send("GET", "/users"), std::runtime_error);
+  EXPECT_EQ(s.get("/users").status, 200);
+}
+
+TEST(data_source_faults, FaultControlRefusesBadQueries) {
+  fake_data_source s(parse_source_args({}));
+  EXPECT_EQ(s.handle(make_request("POST", "/_source/fail")).status, 400);
+  EXPECT_EQ(s.handle(make_request("POST", "/_source/fail?count=-1")).status, 400);
+  EXPECT_EQ(s.handle(make_request("POST", "/_source/fail?count=x")).status, 400);
+  EXPECT_EQ(s.handle(make_request("POST", "/_source/hang?count=2000000")).status, 400);
+  auto bad_status = s.handle(make_request("POST", "/_source/fail?count=1&status=200"));
+  EXPECT_EQ(bad_status.status, 400);
+  EXPECT_EQ(json::parse(bad_status.body)["error"], "status: expected an integer 400..599");
+  EXPECT_EQ(s.handle(make_request("GET", "/_source/fail?count=1")).status, 405);
+  // Nothing was armed by the refused requests.
+  EXPECT_EQ(s.handle(make_request("GET", "/echo?json=2")).status, 200);
+}
+
 TEST(data_source_args, RejectsBadFlagsPrecisely) {
   try {
     parse_source_args({"--require-header", "no-colon-secret-value"});

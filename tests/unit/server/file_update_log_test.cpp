@@ -91,6 +91,32 @@ TEST(file_update_log, appends_survive_a_restart_and_the_sequence_continues) {
   EXPECT_EQ(seqs_of(log.since(2)), (std::vector<std::uint64_t>{3, 4}));
 }
 
+TEST(file_update_log, keeps_its_log_id_across_restarts_and_takes_a_new_one_when_empty) {
+  pdl::test::temp_dir dir;
+  std::string first;
+  {
+    file_update_log log(options(dir.path()));
+    first = log.log_id();
+    EXPECT_EQ(first.size(), 36u);
+    log.append(put("a"));
+  }
+  std::string second;
+  {
+    file_update_log log(options(dir.path()));
+    EXPECT_EQ(log.log_id(), first);  // same seqs: same id
+  }
+  // The segments are lost (the LOG_ID file is not): seqs start again at 1, so the id changes.
+  for (const auto& de : std::filesystem::directory_iterator(dir.path())) {
+    if (de.path().extension() == ".seg") {
+      std::filesystem::remove(de.path());
+    }
+  }
+  file_update_log log(options(dir.path()));
+  EXPECT_EQ(log.head(), 0u);
+  EXPECT_NE(log.log_id(), first);
+  EXPECT_EQ(log.log_id().size(), 36u);
+}
+
 TEST(file_update_log, a_torn_tail_is_cut_and_the_sequence_continues_after_the_last_whole_record) {
   pdl::test::temp_dir dir;
   {

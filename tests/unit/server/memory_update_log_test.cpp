@@ -30,6 +30,14 @@ TEST(memory_update_log, assigns_seq_from_one_and_keeps_the_input_unchanged) {
   EXPECT_TRUE(log.since(2).empty());
 }
 
+TEST(memory_update_log, every_log_has_its_own_id) {
+  // Seqs of a memory log restart at 1 with the process: the id tells agents so.
+  memory_update_log a(10);
+  memory_update_log b(10);
+  EXPECT_EQ(a.log_id().size(), 36u);
+  EXPECT_NE(a.log_id(), b.log_id());
+}
+
 TEST(memory_update_log, drops_the_oldest_past_the_bound) {
   memory_update_log log(3);
   for (int i = 0; i < 5; ++i) {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "server/memory_update_log.hpp"
 #include "tests/unit/server/test_server.hpp"
 #include "tests/unit/server/ws_client.hpp"
 
@@ -83,6 +84,32 @@ TEST_F(intake_faults, a_lost_seq_does_not_hold_back_the_updates_after_it) {
   EXPECT_EQ(c.read_notify()["seq"], 1);
   EXPECT_EQ(c.read_notify()["seq"], 3);
   EXPECT_EQ(srv_->context().intake->published_seq(), 3u);
+}
+
+TEST(intake_restart, updates_already_in_the_log_are_known_to_the_delivery_tracker) {
+  // A server restarted on its data dir: a publisher whose POST went unanswered asks for the id.
+  memory_update_log log(100);
+  for (int i = 1; i <= 5; ++i) {
+    model::data_update u;
+    u.id = "upd-" + std::to_string(i);
+    model::data_source_entry e;
+    e.topics = {"t" + std::to_string(i)};
+    e.data_json = "{}";
+    u.entries.push_back(e);
+    ASSERT_EQ(log.append(u), static_cast<std::uint64_t>(i));
+  }
+  delivery_tracker tracker(3);  // keeps only the last three
+  hub subscriptions;
+  server_stats stats;
+  update_intake intake(log, subscriptions, stats, {}, &tracker);
+  EXPECT_EQ(tracker.tracked(), 3u);
+  EXPECT_FALSE(tracker.status_json("upd-2").has_value());
+  auto status = tracker.status_json("upd-5");
+  ASSERT_TRUE(status.has_value());
+  auto j = json::parse(*status);
+  EXPECT_EQ(j["seq"], 5);
+  EXPECT_EQ(j["topics"], json::array({"t5"}));
+  EXPECT_EQ(intake.published_seq(), 5u);
 }
 
 }  // namespace

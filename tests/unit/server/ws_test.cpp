@@ -84,6 +84,7 @@ TEST_F(ws_api, ping_answers_pong_and_protocol_header_is_echoed) {
   ws_client c(port(), *client_token_);
   ASSERT_FALSE(c.handshake_error()) << c.handshake_error().message();
   EXPECT_EQ(c.handshake_response()[rpc::protocol_header], rpc::protocol_version);
+  EXPECT_EQ(std::string(c.handshake_response()[rpc::log_id_header]).size(), 36u);
   auto id = c.call("_ping_", "{}");
   auto r = c.expect_response(id);
   EXPECT_EQ(r.result_json, R"("pong")");

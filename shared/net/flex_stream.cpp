@@ -1,0 +1,136 @@
+// The one translation unit with Beast's TLS stream in it (see flex_stream.hpp for why).
+#include "shared/net/flex_stream.hpp"
+
+#include <optional>
+
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+#include <openssl/ssl.h>
+
+namespace pdl {
+namespace {
+
+using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+
+/** Asio's context owns one reference of the SSL_CTX; each SSL made from it takes its own, so
+ *  this wrapper may go as soon as the stream is built. */
+std::unique_ptr<tls_stream> make_tls(beast::tcp_stream tcp, const tls::context& ctx) {
+  SSL_CTX_up_ref(ctx.native());
+  net::ssl::context asio_ctx(ctx.native());
+  return std::make_unique<tls_stream>(std::move(tcp), asio_ctx);
+}
+
+}  // namespace
+
+struct flex_stream::impl {
+  explicit impl(beast::tcp_stream t) : plain(std::move(t)) {}
+  impl(beast::tcp_stream t, const tls::context& ctx) : tls(make_tls(std::move(t), ctx)) {}
+
+  beast::tcp_stream& tcp_layer() { return tls ? tls->next_layer() : *plain; }
+
+  std::optional<beast::tcp_stream> plain;
+  std::unique_ptr<tls_stream> tls;
+  std::string failure;
+};
+
+flex_stream::flex_stream(tcp::socket sock)
+    : impl_(std::make_unique<impl>(beast::tcp_stream(std::move(sock)))) {}
+flex_stream::flex_stream(const executor_type& ex)
+    : impl_(std::make_unique<impl>(beast::tcp_stream(ex))) {}
+flex_stream::flex_stream(tcp::socket sock, const tls::context& ctx)
+    : impl_(std::make_unique<impl>(beast::tcp_stream(std::move(sock)), ctx)) {}
+flex_stream::flex_stream(const executor_type& ex, const tls::context& ctx)
+    : impl_(std::make_unique<impl>(beast::tcp_stream(ex), ctx)) {}
+flex_stream::flex_stream(flex_stream&&) noexcept = default;
+flex_stream& flex_stream::operator=(flex_stream&&) noexcept = default;
+flex_stream::~flex_stream() = default;
+
+flex_stream::executor_type flex_stream::get_executor() noexcept {
+  return impl_->tcp_layer().get_executor();
+}
+bool flex_stream::is_tls() const noexcept { return impl_->tls != nullptr; }
+beast::tcp_stream& flex_stream::tcp_layer() noexcept { return impl_->tcp_layer(); }
+
+void flex_stream::close() {
+  if (!impl_) {
+    return;  // moved from
+  }
+  beast::error_code ignored;
+  socket().close(ignored);
+}
+
+void flex_stream::expect_peer_name(const std::string& host) {
+  if (impl_->tls) {
+    tls::expect_peer_name(impl_->tls->native_handle(), host);
+  }
+}
+
+const std::string& flex_stream::handshake_failure() const noexcept { return impl_->failure; }
+
+void flex_stream::start_handshake(bool as_server, io_completion done) {
+  impl_->failure.clear();
+  if (!impl_->tls) {
+    net::post(get_executor(), [d = std::move(done)]() mutable { d({}, 0); });
+    return;
+  }
+  auto type = as_server ? net::ssl::stream_base::server : net::ssl::stream_base::client;
+  impl_->tls->async_handshake(type, [this, d = std::move(done)](beast::error_code ec) mutable {
+    if (ec) {
+      std::string reason = tls::verify_failure(impl_->tls->native_handle());
+      if (reason.empty()) {
+        reason = ec == beast::error::timeout ? "TLS handshake timed out" : ec.message();
+      }
+      impl_->failure = std::move(reason);
+    }
+    d(ec, 0);
+  });
+}
+
+void flex_stream::start_shutdown(io_completion done) {
+  if (!impl_->tls) {
+    beast::error_code ec;
+    socket().shutdown(tcp::socket::shutdown_send, ec);
+    net::post(get_executor(), [d = std::move(done), ec]() mutable { d(ec, 0); });
+    return;
+  }
+  impl_->tls->async_shutdown(
+      [d = std::move(done)](beast::error_code ec) mutable { d(ec, 0); });
+}
+
+void flex_stream::start_read(net::mutable_buffer b, io_completion done) {
+  auto cb = [d = std::move(done)](beast::error_code ec, std::size_t n) mutable { d(ec, n); };
+  if (impl_->tls) {
+    impl_->tls->async_read_some(b, std::move(cb));
+  } else {
+    impl_->plain->async_read_some(b, std::move(cb));
+  }
+}
+
+void flex_stream::start_write(write_buffers b, io_completion done) {
+  auto cb = [d = std::move(done)](beast::error_code ec, std::size_t n) mutable { d(ec, n); };
+  if (impl_->tls) {
+    impl_->tls->async_write_some(b, std::move(cb));
+  } else {
+    impl_->plain->async_write_some(b, std::move(cb));
+  }
+}
+
+void flex_stream::start_teardown(beast::role_type role, io_completion done) {
+  using boost::beast::websocket::async_teardown;
+  auto cb = [d = std::move(done)](beast::error_code ec) mutable { d(ec, 0); };
+  if (impl_->tls) {
+    async_teardown(role, *impl_->tls, std::move(cb));
+  } else {
+    async_teardown(role, *impl_->plain, std::move(cb));
+  }
+}
+
+void beast_close_socket(flex_stream& s) { s.close(); }
+
+void teardown(beast::role_type, flex_stream& s, beast::error_code& ec) {
+  // Only the synchronous WebSocket API calls this, and we never use it: just close.
+  s.socket().close(ec);
+}
+
+}  // namespace pdl
