@@ -9,14 +9,13 @@
 #include <thread>
 
 #include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
 
+#include "agent/config_printer.hpp"
 #include "agent/data_agent.hpp"
 #include "agent/ws_url.hpp"
 #include "shared/cli/commands.hpp"
 #include "shared/config/agent_config.hpp"
 #include "shared/config/config_error.hpp"
-#include "shared/http/client.hpp"
 #include "shared/log/log.hpp"
 #include "shared/net.hpp"
 
@@ -60,64 +59,6 @@ pdl::config::agent_config load(const std::string& path, const std::string& port_
     throw pdl::config::config_error(std::move(problems));
   }
   return cfg;
-}
-
-std::string redacted(const pdl::secret& s) { return s.empty() ? "" : "<redacted>"; }
-
-std::vector<std::string> redacted_urls(const std::vector<std::string>& urls) {
-  std::vector<std::string> out;
-  for (const auto& u : urls) {
-    out.push_back(pdl::http_client::redact_url(u));
-  }
-  return out;
-}
-
-std::string config_json(const pdl::config::agent_config& c) {
-  std::vector<std::string> urls;
-  for (const auto& u : c.server_urls) {
-    urls.push_back(pdl::http_client::redact_url(u));
-  }
-  nlohmann::json j{
-      {"server",
-       {{"urls", urls},
-        {"token", redacted(c.client_token)},
-        {"data_config_url", pdl::http_client::redact_url(c.data_config_url)},
-        {"reconnect_min_ms", c.reconnect_min.count()},
-        {"reconnect_max_ms", c.reconnect_max.count()},
-        {"ping_interval_seconds", c.ws_ping_interval.count()},
-        {"max_message_bytes", c.ws_max_message_bytes}}},
-      {"data", {{"topics", c.data_topics}}},
-      {"policy_store",
-       {{"url", pdl::http_client::redact_url(c.policy_store_url)},
-        {"auth_type", c.policy_store_auth_type},
-        {"auth_token", redacted(c.policy_store_auth_token)},
-        {"timeout_ms", c.store_timeout.count()},
-        {"tls_ca", c.policy_store_tls.ca_file},
-        {"tls_client_cert", c.policy_store_tls.cert_file},
-        {"tls_client_key", c.policy_store_tls.key_file}}},
-      {"tls",
-       {{"ca_file", c.tls.ca_file},
-        {"client_cert", c.tls.cert_file},
-        {"client_key", c.tls.key_file}}},
-      {"fetch",
-       {{"connect_timeout_ms", c.fetch_connect_timeout.count()},
-        {"idle_timeout_ms", c.fetch_idle_timeout.count()},
-        {"max_bytes", c.fetch_max_bytes},
-        {"max_redirects", c.fetch_max_redirects},
-        {"workers", c.fetch_workers},
-        {"temp_dir", c.temp_dir}}},
-      {"api", {{"host", c.api_host}, {"port", c.api_port}}},
-      {"agent",
-       {{"data_dir", c.data_dir},
-        {"ready_when_stale", c.ready_when_stale},
-        {"marker_check_interval_ms", c.marker_interval.count()}}},
-      {"retry",
-       {{"attempts", c.retry_attempts},
-        {"base_ms", c.retry_base.count()},
-        {"max_ms", c.retry_max.count()}}},
-      {"reports", {{"enabled", c.report_on_updates}, {"callbacks", redacted_urls(c.report_callbacks)}}},
-      {"log", {{"level", c.log_level}, {"format", c.log_format}}}};
-  return j.dump(2);
 }
 
 int run_agent(const pdl::config::agent_config& cfg) {
@@ -237,7 +178,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (print->parsed()) {
-    std::cout << config_json(cfg) << "\n";
+    std::cout << pdl::agent::effective_config(cfg).dump(2) << "\n";
     return 0;
   }
   (void)run;

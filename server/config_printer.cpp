@@ -7,6 +7,17 @@ namespace {
 
 using nlohmann::json;
 
+json path_or_null(const std::string& path) { return path.empty() ? json(nullptr) : json(path); }
+
+// Paths and switches only: the files themselves (keys included) are never read here.
+json tls_section(const tls::server_files& files) {
+  return {{"enabled", files.enabled()},
+          {"cert_file", path_or_null(files.cert_file)},
+          {"key_file", path_or_null(files.key_file)},
+          {"client_ca_file", path_or_null(files.client_ca_file)},
+          {"mtls", files.enabled() && !files.client_ca_file.empty()}};
+}
+
 json redacted(const secret& s) {
   return s.empty() ? json(nullptr) : json("<redacted>");
 }
@@ -70,7 +81,8 @@ json effective_config(const config::server_config& cfg) {
        {{"host", cfg.host},
         {"port", cfg.port},
         {"threads", cfg.threads},
-        {"data_dir", cfg.data_dir.empty() ? json(nullptr) : json(cfg.data_dir)}}},
+        {"data_dir", cfg.data_dir.empty() ? json(nullptr) : json(cfg.data_dir)},
+        {"tls", tls_section(cfg.tls)}}},
       {"auth",
        {{"enabled", cfg.auth_enabled},
         {"master_token", redacted(cfg.master_token)},

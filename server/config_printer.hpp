@@ -1,6 +1,7 @@
 #pragma once
 // `opal-server print-config`: the effective configuration in the YAML file's layout, with every
-// secret replaced by "<redacted>" (or null when unset).
+// secret replaced by "<redacted>" (or null when unset). TLS appears as file paths plus
+// "enabled" and "mtls" switches; no file is read, so no key material can be printed.
 #include <string>
 
 #include <nlohmann/json.hpp>

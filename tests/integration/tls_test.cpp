@@ -1,5 +1,8 @@
 // Every hop over TLS with real processes: opal-server serving HTTPS/WSS, agents verifying it with
-// a CA file (and one with the wrong CA, which must never connect), the CLI publishing over HTTPS.
+// a CA file (and one with the wrong CA, which must never connect), the CLI publishing over HTTPS,
+// and agents writing to an OPA stand-in that serves HTTPS and requires client certificates.
+#include <fstream>
+#include <iterator>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -19,10 +22,13 @@ struct http_answer {
   std::string body;
 };
 
-http_answer http_get(const std::string& url, const std::string& ca_file = "") {
+http_answer http_get(const std::string& url, const std::string& ca_file = "",
+                     const std::string& client_cert = "", const std::string& client_key = "") {
   http_client::request req;
   req.url = url;
   req.ca_file = ca_file;
+  req.client_cert = client_cert;
+  req.client_key = client_key;
   auto r = http_client::perform(req);
   if (auto* ok = std::get_if<http_client::response>(&r)) {
     return {ok->status, ok->body};
@@ -144,6 +150,113 @@ TEST_F(tls_hops, an_update_published_over_https_reaches_an_agent_over_wss) {
     }
   }
   const std::string logs = all_logs() + printed;
+  for (const auto& t : {master, client_token, ds_token}) {
+    EXPECT_EQ(logs.find(t), std::string::npos) << "a token leaked into the logs";
+  }
+}
+
+TEST_F(tls_hops, an_agent_writes_to_the_policy_store_over_mtls_and_one_without_a_cert_is_refused) {
+  const auto certs = test_certs::generate(dir.path());
+  // OPA's own flags: HTTPS only, clients need a certificate the CA signed.
+  const std::vector<std::string> opa_tls{"--tls-cert-file",    certs.server_cert,
+                                         "--tls-private-key-file", certs.server_key,
+                                         "--tls-ca-cert-file", certs.ca_cert,
+                                         "--authentication=tls"};
+  auto with_addr = [&](std::vector<std::string> a) {
+    a.insert(a.begin(), {"--addr", "127.0.0.1:0"});
+    return a;
+  };
+  int opa_good = start_with_port("opa-mtls", "opa-standin", with_addr(opa_tls));
+  process& good_store = *procs.back();
+  int opa_bad = start_with_port("opa-mtls-2", "opa-standin", with_addr(opa_tls));
+  process& bad_store = *procs.back();
+  const std::string master = "tls-store-test-master-token-0123456789";
+  // The server hop stays plaintext here: this test is about the store hop.
+  int server = start_with_port("server", "opal-server", {"run"},
+                               {{"OPAL_AUTH_MASTER_TOKEN", master},
+                                {"OPAL_SERVER_HOST", "127.0.0.1"},
+                                {"OPAL_SERVER_BIND_PORT", "0"}});
+  const std::string server_url = "http://127.0.0.1:" + std::to_string(server);
+  auto client_tok = cli({"obtain-token", master, "--uri=" + server_url, "--type", "client"});
+  ASSERT_EQ(client_tok.exit_code, 0) << client_tok.output << all_logs();
+  const std::string client_token = last_line(client_tok.output);
+  auto ds_tok = cli({"obtain-token", master, "--uri=" + server_url, "--type", "datasource"});
+  ASSERT_EQ(ds_tok.exit_code, 0) << ds_tok.output;
+  const std::string ds_token = last_line(ds_tok.output);
+
+  const std::string good_url = "https://127.0.0.1:" + std::to_string(opa_good);
+  const std::string bad_url = "https://127.0.0.1:" + std::to_string(opa_bad);
+  int good = start_with_port("agent-mtls", "opal-client", {"run"},
+                             {{"OPAL_SERVER_URL", server_url},
+                              {"OPAL_CLIENT_TOKEN", client_token},
+                              {"OPAL_POLICY_STORE_URL", good_url},
+                              {"OPAL_POLICY_STORE_AUTH_TYPE", "tls"},
+                              {"OPAL_POLICY_STORE_TLS_CA", certs.ca_cert},
+                              {"OPAL_POLICY_STORE_TLS_CLIENT_CERT", certs.client_cert},
+                              {"OPAL_POLICY_STORE_TLS_CLIENT_KEY", certs.client_key},
+                              {"OPAL_CLIENT_API_SERVER_PORT", "0"}});
+  int bad = start_with_port("agent-nocert", "opal-client", {"run"},
+                            {{"OPAL_SERVER_URL", server_url},
+                             {"OPAL_CLIENT_TOKEN", client_token},
+                             {"OPAL_POLICY_STORE_URL", bad_url},
+                             {"OPAL_POLICY_STORE_TLS_CA", certs.ca_cert},
+                             {"OPAL_CLIENT_API_SERVER_PORT", "0"}});
+  process& bad_agent = *procs.back();
+  const std::string good_api = "http://127.0.0.1:" + std::to_string(good);
+  const std::string bad_api = "http://127.0.0.1:" + std::to_string(bad);
+  ASSERT_TRUE(poll_until([&] { return http_get(good_api + "/ready").status == 200; }, 20000ms))
+      << all_logs();
+
+  auto pub = cli({"publish-data-update", ds_token, "--uri=" + server_url, "-t", "policy_data",
+                  "--data", R"({"tier":"platinum"})", "--dst-path", "/tls/store"});
+  ASSERT_EQ(pub.exit_code, 0) << pub.output << all_logs();
+  auto store_doc = [&](const std::string& base) {
+    return json::parse(http_get(base + "/v1/data/tls/store", certs.ca_cert, certs.client_cert,
+                                certs.client_key)
+                           .body,
+                       nullptr, false);
+  };
+  ASSERT_TRUE(poll_until(
+      [&] {
+        auto j = store_doc(good_url);
+        return j.is_object() && j.contains("result") && j["result"] == json{{"tier", "platinum"}};
+      },
+      20000ms))
+      << store_doc(good_url).dump() << all_logs();
+  // Every handshake the agent made succeeded (checked before our own refused one below).
+  EXPECT_EQ(good_store.log().find("TLS handshake failed"), std::string::npos)
+      << good_store.log();
+  // Without a client certificate we are refused too (no status at all), so the hop is really mTLS.
+  EXPECT_EQ(http_get(good_url + "/v1/data/tls/store", certs.ca_cert).status, 0);
+
+  // The agent without a client certificate: the stand-in refuses its handshake, the agent says
+  // the engine is unreachable, never gets ready, and never retries in plaintext.
+  ASSERT_TRUE(poll_until(
+      [&] {
+        return bad_store.log().find("TLS handshake failed: peer did not return a certificate") !=
+                   std::string::npos &&
+               bad_agent.log().find("policy engine not reachable") != std::string::npos;
+      },
+      20000ms))
+      << bad_store.log() << bad_agent.log();
+  auto status = json::parse(http_get(bad_api + "/status").body, nullptr, false);
+  ASSERT_TRUE(status.is_object()) << bad_agent.log();
+  EXPECT_EQ(status["engine"]["reachable"], false) << status.dump();
+  EXPECT_NE(http_get(bad_api + "/ready").status, 200);
+  EXPECT_FALSE(store_doc(bad_url).contains("result")) << store_doc(bad_url).dump();
+  const std::string bad_store_log = bad_store.log();
+  EXPECT_EQ(bad_store_log.find("http request"), std::string::npos)  // a plaintext attempt
+      << bad_store_log;
+  EXPECT_EQ(bad_store_log.find("PUT "), std::string::npos) << bad_store_log;
+
+  // Paths may be logged; key material and tokens never.
+  std::ifstream key_in(certs.client_key);
+  const std::string key_pem{std::istreambuf_iterator<char>(key_in),
+                            std::istreambuf_iterator<char>()};
+  const auto nl = key_pem.find('\n');
+  ASSERT_NE(nl, std::string::npos);
+  const std::string logs = all_logs();
+  EXPECT_EQ(logs.find(key_pem.substr(nl + 1, 40)), std::string::npos) << "key material leaked";
   for (const auto& t : {master, client_token, ds_token}) {
     EXPECT_EQ(logs.find(t), std::string::npos) << "a token leaked into the logs";
   }

@@ -12,6 +12,7 @@
 
 #include "shared/log/log.hpp"
 #include "shared/net.hpp"
+#include "shared/net/flex_stream.hpp"
 
 namespace pdl::fakes {
 namespace {
@@ -20,11 +21,19 @@ using namespace std::chrono_literals;
 using error_code = boost::system::error_code;
 
 constexpr auto io_timeout = std::chrono::minutes(5);
+// A client that opens TCP and never finishes its TLS handshake is dropped after this.
+constexpr auto handshake_timeout = std::chrono::seconds(30);
 
 bool quiet_end(const error_code& ec) {
   return ec == http::error::end_of_stream || ec == net::error::eof ||
          ec == net::error::operation_aborted || ec == net::error::connection_reset ||
          ec == net::error::bad_descriptor || ec == beast::error::timeout;
+}
+
+// Only a request the parser refused gets an answer (400/413/431); a transport or TLS error
+// (e.g. a peer that closes without close_notify) just ends the connection.
+bool parse_error(const error_code& ec) {
+  return ec.category() == make_error_code(http::error::bad_target).category();
 }
 
 }  // namespace
@@ -35,7 +44,7 @@ struct loopback_server::impl {
   std::shared_ptr<spdlog::logger> log;
   // Open connections, touched on the I/O thread only. Declared before ioc: sessions destroyed
   // along with the io_context still deregister themselves here.
-  std::set<beast::tcp_stream*> live;
+  std::set<flex_stream*> live;
   bool stopping = false;
   net::io_context ioc{1};
   tcp::acceptor acceptor{ioc};
@@ -51,7 +60,7 @@ struct loopback_server::impl {
     acceptor.close(ec);
     signals.cancel(ec);
     for (auto* stream : live) {
-      stream->socket().close(ec);
+      stream->close();
     }
   }
 };
@@ -77,7 +86,7 @@ http::response<http::string_body> to_beast(http_response&& res, unsigned version
   return out;
 }
 
-net::awaitable<void> send(impl* self, beast::tcp_stream& stream,
+net::awaitable<void> send(impl* self, flex_stream& stream,
                           http::response<http::string_body>& out, error_code& ec) {
   stream.expires_after(io_timeout);
   if (self->opts.bytes_per_sec == 0) {
@@ -109,7 +118,7 @@ net::awaitable<void> send(impl* self, beast::tcp_stream& stream,
 }
 
 // Answers a request that could not be read, then the caller closes the connection.
-net::awaitable<void> reject(impl* self, beast::tcp_stream& stream, const error_code& why) {
+net::awaitable<void> reject(impl* self, flex_stream& stream, const error_code& why) {
   http_response res{400, "text/plain; charset=utf-8", "400 Bad Request", {}};
   if (why == http::error::header_limit) {
     res = {431, "text/plain; charset=utf-8", "431 Request Header Fields Too Large", {}};
@@ -123,7 +132,7 @@ net::awaitable<void> reject(impl* self, beast::tcp_stream& stream, const error_c
 }
 
 // A hung request: read (and drop) whatever comes until the client or stop() closes it.
-net::awaitable<void> wait_for_close(beast::tcp_stream& stream) {
+net::awaitable<void> wait_for_close(flex_stream& stream) {
   stream.expires_never();
   char scratch[1024];
   error_code ec;
@@ -134,15 +143,28 @@ net::awaitable<void> wait_for_close(beast::tcp_stream& stream) {
 }
 
 net::awaitable<void> serve_connection(impl* self, tcp::socket socket) {
-  beast::tcp_stream stream(std::move(socket));
+  flex_stream stream = self->opts.tls ? flex_stream(std::move(socket), *self->opts.tls)
+                                      : flex_stream(std::move(socket));
   struct registration {
     impl* self;
-    beast::tcp_stream* stream;
+    flex_stream* stream;
     ~registration() { self->live.erase(stream); }
   } reg{self, &stream};
   self->live.insert(&stream);
   if (self->stopping) {
     co_return;
+  }
+  if (stream.is_tls()) {
+    error_code ec;
+    stream.expires_after(handshake_timeout);
+    co_await stream.async_handshake(true, net::redirect_error(net::use_awaitable, ec));
+    if (ec) {
+      if (!self->stopping) {
+        SPDLOG_LOGGER_WARN(self->log, "TLS handshake failed: {}", stream.handshake_failure());
+      }
+      stream.close();
+      co_return;
+    }
   }
   beast::flat_buffer buffer;
   for (;;) {
@@ -166,7 +188,7 @@ net::awaitable<void> serve_connection(impl* self, tcp::socket socket) {
       }
     }
     if (ec) {
-      if (!quiet_end(ec) && !self->stopping) {
+      if (!quiet_end(ec) && !self->stopping && parse_error(ec)) {
         co_await reject(self, stream, ec);
       }
       co_return;
@@ -199,6 +221,11 @@ net::awaitable<void> serve_connection(impl* self, tcp::socket socket) {
     auto out = to_beast(std::move(res), msg.version(), keep);
     co_await send(self, stream, out, ec);
     if (ec || !keep) {
+      if (!ec && stream.is_tls()) {
+        // close_notify, as Go's server sends; the client's answer (or its close) ends it.
+        stream.expires_after(handshake_timeout);
+        co_await stream.async_shutdown(net::redirect_error(net::use_awaitable, ec));
+      }
       stream.socket().shutdown(tcp::socket::shutdown_send, ec);
       co_return;
     }

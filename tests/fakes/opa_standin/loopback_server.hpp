@@ -2,12 +2,16 @@
 // A small HTTP/1.1 server for the test fakes: one io_context on one thread, one coroutine per
 // connection, keep-alive, "Expect: 100-continue", request size limits. It hands each complete
 // request to a synchronous handler and writes back what the handler returns (optionally
-// throttled, or never, for timeout tests). Beast stays inside the .cpp.
+// throttled, or never, for timeout tests). Optionally HTTPS only (and mTLS), like OPA with
+// --tls-cert-file. Beast stays inside the .cpp; TLS goes through shared/net/flex_stream.
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+
+#include "shared/tls/tls_context.hpp"
 
 #include "tests/fakes/opa_standin/http_types.hpp"
 
@@ -25,6 +29,10 @@ class loopback_server {
     std::size_t header_limit = 64u * 1024;        // larger headers: 431, connection closed
     std::size_t bytes_per_sec = 0;                // 0: write responses at full speed
     std::string logger = "fake.http";             // one line per request, never a body
+    /** Set: every connection is TLS (a plaintext client fails the handshake and is closed).
+     *  A server context built with a client CA also requires a client certificate it signed;
+     *  a failed handshake is logged with its reason and the connection closed. */
+    std::optional<tls::context> tls{};
   };
 
   /** Binds and listens on opts.addr; serves nothing until run().

@@ -1,0 +1,93 @@
+#include "agent/config_printer.hpp"
+
+#include <cctype>
+#include <string>
+#include <vector>
+
+#include "shared/http/client.hpp"
+
+namespace pdl::agent {
+namespace {
+
+using nlohmann::json;
+
+std::string redacted(const secret& s) { return s.empty() ? "" : "<redacted>"; }
+
+std::vector<std::string> redacted_urls(const std::vector<std::string>& urls) {
+  std::vector<std::string> out;
+  for (const auto& u : urls) {
+    out.push_back(http_client::redact_url(u));
+  }
+  return out;
+}
+
+bool is_https(const std::string& url) {
+  if (url.size() < 8) {
+    return false;
+  }
+  std::string scheme = url.substr(0, 8);
+  for (auto& ch : scheme) {
+    ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  }
+  return scheme == "https://";
+}
+
+// mTLS on a hop = a client certificate is presented there (the config loader already checked
+// that the certificate comes with its key).
+bool mtls(const tls::client_files& f) { return !f.cert_file.empty(); }
+
+}  // namespace
+
+json effective_config(const config::agent_config& c) {
+  bool server_tls = false;
+  for (const auto& u : c.server_urls) {
+    server_tls = server_tls || is_https(u);
+  }
+  return {
+      {"server",
+       {{"urls", redacted_urls(c.server_urls)},
+        {"token", redacted(c.client_token)},
+        {"data_config_url", http_client::redact_url(c.data_config_url)},
+        {"reconnect_min_ms", c.reconnect_min.count()},
+        {"reconnect_max_ms", c.reconnect_max.count()},
+        {"ping_interval_seconds", c.ws_ping_interval.count()},
+        {"max_message_bytes", c.ws_max_message_bytes}}},
+      {"data", {{"topics", c.data_topics}}},
+      {"policy_store",
+       {{"url", http_client::redact_url(c.policy_store_url)},
+        {"auth_type", c.policy_store_auth_type},
+        {"auth_token", redacted(c.policy_store_auth_token)},
+        {"timeout_ms", c.store_timeout.count()},
+        {"tls_enabled", is_https(c.policy_store_url)},
+        {"tls_ca", c.policy_store_tls.ca_file},
+        {"tls_client_cert", c.policy_store_tls.cert_file},
+        {"tls_client_key", c.policy_store_tls.key_file},
+        {"mtls", mtls(c.policy_store_tls)}}},
+      {"tls",
+       {{"enabled", server_tls},
+        {"ca_file", c.tls.ca_file},
+        {"client_cert", c.tls.cert_file},
+        {"client_key", c.tls.key_file},
+        {"mtls", mtls(c.tls)}}},
+      {"fetch",
+       {{"connect_timeout_ms", c.fetch_connect_timeout.count()},
+        {"idle_timeout_ms", c.fetch_idle_timeout.count()},
+        {"max_bytes", c.fetch_max_bytes},
+        {"max_redirects", c.fetch_max_redirects},
+        {"workers", c.fetch_workers},
+        {"temp_dir", c.temp_dir}}},
+      {"api", {{"host", c.api_host}, {"port", c.api_port}}},
+      {"agent",
+       {{"data_dir", c.data_dir},
+        {"ready_when_stale", c.ready_when_stale},
+        {"marker_check_interval_ms", c.marker_interval.count()}}},
+      {"retry",
+       {{"attempts", c.retry_attempts},
+        {"base_ms", c.retry_base.count()},
+        {"max_ms", c.retry_max.count()}}},
+      {"reports",
+       {{"enabled", c.report_on_updates}, {"callbacks", redacted_urls(c.report_callbacks)}}},
+      {"log", {{"level", c.log_level}, {"format", c.log_format}}}};
+}
+
+}  // namespace pdl::agent
