@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "shared/http/client.hpp"
+#include "shared/log/log.hpp"
 #include "shared/model/errors.hpp"
 #include "shared/model/paths.hpp"
 
@@ -145,13 +146,25 @@ bool opa_store::health() {
   req.idle_timeout = options_.health_timeout;
   req.total_timeout = options_.health_timeout;
   req.max_response_bytes = 64 * 1024;
+  std::string error;
   try {
     auto result = http_client::perform(req);
-    const auto* resp = std::get_if<http_client::response>(&result);
-    return resp != nullptr && resp->status == 200;
-  } catch (...) {
-    return false;
+    if (const auto* err = std::get_if<http_client::transport_error>(&result)) {
+      error = err->message;  // the client redacts URLs; e.g. "certificate verify failed"
+    } else if (std::get<http_client::response>(result).status != 200) {
+      error = "GET /health answered " +
+              std::to_string(std::get<http_client::response>(result).status);
+    }
+  } catch (const std::exception& e) {
+    error = e.what();
   }
+  std::lock_guard lock(health_mu_);
+  if (!error.empty() && error != last_health_error_) {
+    // Why the engine is unreachable (a TLS failure, a refused connection), once per reason.
+    SPDLOG_LOGGER_WARN(log::get("agent.store"), "policy store health check failed: {}", error);
+  }
+  last_health_error_ = error;
+  return error.empty();
 }
 
 }  // namespace pdl::agent

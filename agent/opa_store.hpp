@@ -1,6 +1,7 @@
 #pragma once
 // policy_store for OPA's REST data API, over libcurl (shared/http/client.hpp).
 #include <chrono>
+#include <mutex>
 #include <string>
 
 #include "agent/policy_store.hpp"
@@ -36,6 +37,8 @@ class opa_store final : public policy_store {
   void write(const char* method, const char* content_type, std::string_view dst_path,
              const store_body& body);
   opa_store_options options_;
+  std::mutex health_mu_;
+  std::string last_health_error_;  // logged once per distinct reason (e.g. a TLS failure)
 };
 
 }  // namespace pdl::agent
