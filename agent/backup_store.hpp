@@ -49,7 +49,8 @@ class backup_store {
   explicit backup_store(std::string dir);
 
   /** Journals a successful (or, see data_agent, an intended) write of @p body at normalised
-   *  @p path. A file body is linked in (copied across filesystems), never read into memory.
+   *  @p path; also a PATCH the engine refused (replayed, it applies or is refused again as it
+   *  was). A file body is linked in (copied across filesystems), never read into memory.
    *  A PUT first drops every earlier op at @p path or below it, back to the latest PATCH of a
    *  strict ancestor of @p path (ops before that PATCH stay: it may depend on them).
    *  @throws std::runtime_error when the disk refuses (the caller logs it; the engine write

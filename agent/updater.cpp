@@ -301,7 +301,16 @@ void updater::start(task t) {
             if (collect && rep.hash.empty()) {
               rep.hash = sb.is_file() ? sha256_file_hex(sb.file_path) : sha256_hex(sb.text);
             }
-            is_put ? self->store_.put(t.path, sb) : self->store_.patch(t.path, sb);
+            try {
+              is_put ? self->store_.put(t.path, sb) : self->store_.patch(t.path, sb);
+            } catch (const store_error& se) {
+              // Refused PUTs are not reported: they replaced nothing, and journaling one would
+              // erase the writes below its path from the backup.
+              if (!is_put && !transient_store_error(se) && self->options_.observer != nullptr) {
+                self->options_.observer->patch_refused(t.path, sb);
+              }
+              throw;
+            }
             if (self->options_.observer != nullptr) {
               self->options_.observer->written(t.path, is_put, sb, true);
             }

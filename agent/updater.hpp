@@ -35,10 +35,20 @@ class write_observer {
   virtual ~write_observer() = default;
   /** @p applied: the engine accepted the write. !@p applied: the write could not reach the
    *  engine (transport error or 5xx) and retries ran out; the observer may keep it as intended
-   *  state to rewrite later. Permanently refused writes (4xx) are not reported. @p path is the
-   *  normalised dst_path ("" = root). */
+   *  state to rewrite later. Permanently refused writes (4xx) are not reported here (a refused
+   *  PATCH goes to patch_refused()). @p path is the normalised dst_path ("" = root). */
   virtual void written(const std::string& path, bool put, const store_body& body,
                        bool applied) = 0;
+  /** The engine refused a PATCH for good (4xx, e.g. 404: a path it names does not exist). Its
+   *  verdict depends on the engine's state, which may not be the state the agent built: an
+   *  engine restarted empty refuses every PATCH until the agent notices and rewrites it, and a
+   *  retried PATCH whose first try applied but lost its answer is refused as a repeat. The
+   *  observer may journal it so a rewrite replays it on the intended state (where it applies,
+   *  or is refused again). Same thread and timing as written(). Default: ignored. */
+  virtual void patch_refused(const std::string& path, const store_body& body) {
+    (void)path;
+    (void)body;
+  }
 };
 
 struct updater_options {

@@ -177,11 +177,16 @@ void cluster::kill_opa(int i) {
   s.opa.reset();
   s.opa_port = 0;
   note(root_ + "/opa-" + std::to_string(i) + ".log", "fault suite: kill -9 stand-in");
+  // Also in the agent's log (opened O_APPEND, one write per line), next to its own lines.
+  note(root_ + "/agent-" + std::to_string(i) + ".log", "fault suite: kill -9 stand-in");
 }
 
 void cluster::start_opa(int i) {
   std::lock_guard lk(mu_);
-  if (!slots_[i]->opa) start_opa_locked(i);
+  if (slots_[i]->opa) return;
+  start_opa_locked(i);
+  note(root_ + "/agent-" + std::to_string(i) + ".log",
+       "fault suite: stand-in #" + std::to_string(slots_[i]->opa_incarnation) + " started empty");
 }
 
 bool cluster::agent_running(int i) {

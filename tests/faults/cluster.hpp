@@ -57,6 +57,8 @@ class cluster {
   /** Copies every process log to @p dir (created), so a failure can be studied after the
    *  temporary directory is gone. */
   void keep_logs(const std::string& dir);
+  /** Agent @p i's log file (it appends; read it for diagnostics). */
+  std::string agent_log(int i) const { return root_ + "/agent-" + std::to_string(i) + ".log"; }
   /** Appends a line to a process's log, so restarts are visible in the tails. */
   void note(const std::string& log, const std::string& line);
 

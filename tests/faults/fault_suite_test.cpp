@@ -7,6 +7,7 @@
 #include "tests/faults/cluster.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -17,6 +18,7 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <regex>
 #include <set>
 #include <string>
 #include <thread>
@@ -248,10 +250,77 @@ void inject(cluster& c, store_monitor& mon, progress& prog, std::mt19937_64& rng
   }
 }
 
+// Why an agent differs: every update a differing value names ("v" is its index), with its
+// delivery status on the server, the agent's log lines naming it, and the engine events (stand-in
+// restarts, rewrites) just before and after them. Enough to follow a lost or reordered write
+// from the POST to the engine without rerunning.
+std::string explain_diff(cluster& c, int agent, const std::string& diff, const std::string& tag) {
+  static const std::regex v_re(R"re("v":(\d+)|(?:expected|got) (\d+))re");
+  std::set<std::uint64_t> indexes;
+  for (std::sregex_iterator it(diff.begin(), diff.end(), v_re), end;
+       it != end && indexes.size() < 6; ++it) {
+    indexes.insert(std::stoull((*it)[1].matched ? (*it)[1].str() : (*it)[2].str()));
+  }
+  std::vector<std::string> lines;
+  {
+    const std::string log = read_file(c.agent_log(agent));
+    for (std::size_t begin = 0; begin < log.size();) {
+      std::size_t end = log.find('\n', begin);
+      if (end == std::string::npos) end = log.size();
+      lines.push_back(log.substr(begin, std::min<std::size_t>(end - begin, 300)));
+      begin = end + 1;
+    }
+  }
+  auto is_event = [](const std::string& l) {
+    for (const char* what : {"fault suite:", "lost our marker", "rewrote ", "gave up"}) {
+      if (l.find(what) != std::string::npos) return true;
+    }
+    return false;
+  };
+  // "id=fs1-78" must not match "id=fs1-784".
+  auto names = [](const std::string& l, const std::string& needle) {
+    for (auto pos = l.find(needle); pos != std::string::npos; pos = l.find(needle, pos + 1)) {
+      const auto after = pos + needle.size();
+      if (after >= l.size() || !std::isdigit(static_cast<unsigned char>(l[after]))) return true;
+    }
+    return false;
+  };
+  std::string out;
+  for (auto index : indexes) {
+    const std::string id = tag + "-" + std::to_string(index);
+    auto st = http_do("GET", c.server_url() + "/data/updates/" + id, c.datasource_token());
+    out += "  update " + id + ": delivery status " + std::to_string(st.status) + " " +
+           st.body.substr(0, 400) + "\n";
+    std::vector<std::size_t> hits;
+    for (std::size_t k = 0; k < lines.size(); ++k) {
+      if (names(lines[k], "id=" + id)) hits.push_back(k);
+    }
+    if (hits.empty()) continue;
+    std::set<std::size_t> shown;
+    for (std::size_t k = hits.front(); k-- > 0;) {  // the engine event before its first line
+      if (is_event(lines[k])) {
+        shown.insert(k);
+        break;
+      }
+    }
+    for (std::size_t k = 0; k < hits.size() && k < 8; ++k) shown.insert(hits[k]);
+    int after = 0;
+    for (std::size_t k = hits.back() + 1; k < lines.size() && after < 2; ++k) {
+      if (is_event(lines[k])) {
+        shown.insert(k);
+        ++after;
+      }
+    }
+    for (auto k : shown) out += "    " + lines[k] + "\n";
+  }
+  return out;
+}
+
 // Waits until every agent's store equals the state its acknowledged updates make; on timeout
-// returns a compact diff per differing agent. Also used at checkpoints, with the publisher held.
+// returns a compact diff per differing agent, explained (explain_diff). Also used at
+// checkpoints, with the publisher held.
 std::string await_convergence(cluster& c, const std::map<std::uint64_t, json>& acked,
-                              std::chrono::milliseconds deadline) {
+                              std::chrono::milliseconds deadline, const std::string& tag) {
   std::vector<json> expected;
   for (int i = 0; i < c.agents(); ++i) expected.push_back(expected_document(acked, c.topics(i)));
   std::vector<json> actual(static_cast<std::size_t>(c.agents()));
@@ -276,7 +345,8 @@ std::string await_convergence(cluster& c, const std::map<std::uint64_t, json>& a
   std::string diffs;
   for (int i = 0; i < c.agents(); ++i) {
     if (actual[i] != expected[i]) {
-      diffs += "agent " + std::to_string(i) + ":\n" + json_diff(expected[i], actual[i]);
+      const std::string d = json_diff(expected[i], actual[i]);
+      diffs += "agent " + std::to_string(i) + ":\n" + d + explain_diff(c, i, d, tag);
     }
   }
   return diffs.empty() ? std::string("(no store answered)\n") : diffs;
@@ -304,7 +374,8 @@ TEST(fault_suite, acknowledged_updates_reach_every_agent_in_order) {
   opts.agents = static_cast<int>(opts.topics.size());
   cluster c(dir.path(), opts);
   store_monitor mon(c);
-  workload work(seed, "fs" + std::to_string(seed % 1000000),
+  const std::string tag = "fs" + std::to_string(seed % 1000000);  // update ids: <tag>-<index>
+  workload work(seed, tag,
                 "http://127.0.0.1:" + std::to_string(c.source_port()) + "/echo");
 
   // Faults run on their own thread (a kill can then land in the middle of a POST), in an order
@@ -330,7 +401,7 @@ TEST(fault_suite, acknowledged_updates_reach_every_agent_in_order) {
       c.start_opa(i);
       c.start_agent(i);
     }
-    std::string diff = await_convergence(c, out.acked, converge_deadline);
+    std::string diff = await_convergence(c, out.acked, converge_deadline, tag);
     if (!diff.empty()) {
       checkpoint_failures.push_back("checkpoint at update " + std::to_string(at) +
                                     ", before restarting the stand-ins:\n" + diff);
@@ -341,7 +412,7 @@ TEST(fault_suite, acknowledged_updates_reach_every_agent_in_order) {
       c.kill_opa(i);
       c.start_opa(i);
     }
-    diff = await_convergence(c, out.acked, converge_deadline);
+    diff = await_convergence(c, out.acked, converge_deadline, tag);
     if (!diff.empty()) {
       checkpoint_failures.push_back("checkpoint at update " + std::to_string(at) +
                                     ", after restarting every stand-in (rebuild from backups):\n" +
@@ -399,7 +470,7 @@ TEST(fault_suite, acknowledged_updates_reach_every_agent_in_order) {
     c.start_agent(i);
   }
   std::string failed_round;
-  std::string diffs = await_convergence(c, out.acked, converge_deadline);
+  std::string diffs = await_convergence(c, out.acked, converge_deadline, tag);
   if (!diffs.empty()) failed_round = "after the faults";
   // Two more rounds, each of which must rebuild exactly the same state: every engine restarted
   // empty (each agent replays its backup), then every agent restarted on its data dir (resume).
@@ -409,7 +480,7 @@ TEST(fault_suite, acknowledged_updates_reach_every_agent_in_order) {
       c.kill_opa(i);
       c.start_opa(i);
     }
-    diffs = await_convergence(c, out.acked, converge_deadline);
+    diffs = await_convergence(c, out.acked, converge_deadline, tag);
     if (!diffs.empty()) failed_round = "after restarting every stand-in (rebuild from backups)";
   }
   if (diffs.empty()) {
@@ -418,7 +489,7 @@ TEST(fault_suite, acknowledged_updates_reach_every_agent_in_order) {
       mon.agent_restarted(i);
       c.start_agent(i);
     }
-    diffs = await_convergence(c, out.acked, converge_deadline);
+    diffs = await_convergence(c, out.acked, converge_deadline, tag);
     if (!diffs.empty()) failed_round = "after restarting every agent (resume from data dirs)";
   }
   for (int i = 0; i < c.agents(); ++i) mon.sample(i);

@@ -61,8 +61,14 @@ store_monitor::~store_monitor() {
 }
 
 void store_monitor::agent_restarted(int i) {
+  {
+    std::lock_guard lk(mu_);
+    last_sample_[i].clear();  // an empty sample (stand-in down) must not inherit an older one
+  }
+  sample(i);
   std::lock_guard lk(mu_);
   ++agent_generation_[i];
+  inherited_[i] = last_sample_[i];
 }
 
 void store_monitor::sample(int i) {
@@ -91,9 +97,19 @@ void store_monitor::record(int agent, const json& doc, int incarnation) {
   std::string phase = engine + "|" + std::to_string(agent_generation_[agent]);
   auto& last = last_[agent][phase];
   auto& engine_last = last_in_engine_[agent];
+  auto& sampled = last_sample_[agent];
+  sampled.clear();
+  const auto& inherited = inherited_[agent];
   for (auto& [p, v] : values) {
     auto it = last.find(p);
-    if (it != last.end() && v < it->second) {
+    auto inh = inherited.find(engine + "|" + p);
+    if (it != last.end() && v < it->second && inh != inherited.end() &&
+        inh->second == it->second) {
+      // The dead predecessor wrote it; the agent resumed below it and replays over it.
+      restart_regressions_.push_back("agent " + std::to_string(agent) + " " + p + ": v " +
+                                     std::to_string(v) + " after v " + std::to_string(it->second) +
+                                     " (written before an agent restart)");
+    } else if (it != last.end() && v < it->second) {
       violations_.push_back("agent " + std::to_string(agent) + " " + p + ": v " +
                             std::to_string(v) + " after v " + std::to_string(it->second) +
                             " (stand-in #" + std::to_string(incarnation) + ", marker " + marker +
@@ -108,6 +124,7 @@ void store_monitor::record(int agent, const json& doc, int incarnation) {
     }
     last[p] = v;
     engine_last[engine + "|" + p] = v;
+    sampled[engine + "|" + p] = v;
   }
 }
 

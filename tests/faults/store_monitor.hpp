@@ -36,7 +36,10 @@ class store_monitor {
   std::set<std::uint64_t> seen() const;
   std::size_t samples() const { return samples_.load(); }
 
-  /** Marks agent @p i as restarted (a new phase). */
+  /** Marks agent @p i as restarted (a new phase); call after killing it. Samples its engine
+   *  first: what it holds then was written by the dead agent, possibly by updates above its saved
+   *  watermark (they finished out of order), which the successor replays older updates over. A
+   *  drop from such an inherited value counts as a restart regression, not a violation. */
   void agent_restarted(int i);
 
  private:
@@ -51,6 +54,9 @@ class store_monitor {
   // agent -> phase key -> path -> last v        (guarded by mu_)
   std::map<int, std::map<std::string, std::map<std::string, std::uint64_t>>> last_;
   std::map<int, std::map<std::string, std::uint64_t>> last_in_engine_;  // agent -> "inc|marker|path"
+  // agent -> "inc|marker|path" -> v: the latest sample, and the one taken at its last restart
+  std::map<int, std::map<std::string, std::uint64_t>> last_sample_;
+  std::map<int, std::map<std::string, std::uint64_t>> inherited_;
   std::vector<std::string> violations_;
   std::vector<std::string> restart_regressions_;
   std::set<std::uint64_t> seen_;

@@ -522,5 +522,38 @@ TEST_F(data_agent_test, writes_that_gave_up_are_rewritten_once_the_engine_takes_
   EXPECT_EQ(store->writes_to("/u")[0].body, "5");
 }
 
+// The fault suite's lost update: the engine restarts empty and a PATCH reaches it before the
+// marker check notices; the empty engine refuses it (404), then the rewrite from the backup must
+// still apply it, since on the state the agent had built it applies.
+TEST_F(data_agent_test, a_patch_refused_by_an_engine_that_lost_its_data_is_rewritten) {
+  test::temp_dir dir;
+  make(false, with_dir(dir));
+  agent->start();
+  ASSERT_TRUE(run_until(ioc, [&] { return feed->started; }));
+  connect();
+  ASSERT_TRUE(run_until(ioc, [&] { return agent->state().ready(); }));
+  feed->handlers.on_update(numbered("u1", 1, {inline_entry("/x", R"({"k2":{"v":1}})")}),
+                           "policy_data");
+  ASSERT_TRUE(run_until(ioc, [&] { return feed->acks.size() == 1; }));
+
+  // The restarted engine refuses the PATCH (its target is gone) before the marker is checked:
+  // the marker stays in place until the PATCH has been answered, then the engine is empty.
+  store->fail_times("/x", 404, 1);
+  model::data_source_entry patch =
+      inline_entry("/x", R"([{"op":"add","path":"/k2","value":{"v":2}}])");
+  patch.method = model::save_method::patch;
+  feed->handlers.on_update(numbered("u2", 2, {patch}), "policy_data");
+  ASSERT_TRUE(run_until(ioc, [&] { return feed->acks.size() == 2; }));
+  EXPECT_FALSE(feed->acks[1].ok);  // true when it was answered: the engine refused it
+  store->wipe();
+  store->clear_writes();
+  ASSERT_TRUE(run_until(ioc, [&] { return agent->engine_rewrites() == 1; }));
+  const auto rewritten = data_writes();
+  ASSERT_EQ(rewritten.size(), 2u);
+  EXPECT_EQ(rewritten[0].method + " " + rewritten[0].body, R"(PUT {"k2":{"v":1}})");
+  EXPECT_EQ(rewritten[1].method + " " + rewritten[1].body,
+            R"(PATCH [{"op":"add","path":"/k2","value":{"v":2}}])");
+}
+
 }  // namespace
 }  // namespace pdl::agent

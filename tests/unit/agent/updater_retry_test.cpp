@@ -49,6 +49,11 @@ struct recording_observer final : write_observer {
                    path + " " +
                    (body.is_file() ? test::read_all(body.file_path) : std::string(body.text)));
   }
+  void patch_refused(const std::string& path, const store_body& body) override {
+    std::lock_guard lock(mu);
+    seen.push_back("refused PATCH " + path + " " +
+                   (body.is_file() ? test::read_all(body.file_path) : std::string(body.text)));
+  }
   std::vector<std::string> all() {
     std::lock_guard lock(mu);
     return seen;
@@ -124,6 +129,34 @@ TEST_F(updater_retry_test, permanent_errors_are_reported_at_once) {
   EXPECT_EQ(store.attempts("/bad"), 1);
   EXPECT_EQ(fetcher.calls(), 1);
   EXPECT_TRUE(observer.all().empty());  // refused writes are not kept
+}
+
+// An engine that restarted empty refuses every PATCH (404) until the agent rewrites it: the
+// observer must see the PATCH to journal it; a refused PUT stays unreported.
+TEST_F(updater_retry_test, a_refused_patch_is_reported_to_the_observer_a_refused_put_is_not) {
+  make(3);
+  store.fail_path("/p", 404);
+  store.fail_path("/q", 404);
+  fetcher.set("http://src/ops", R"([{"op":"remove","path":"/k"}])");
+  auto inline_patch = put("/p", R"([{"op":"add","path":"/v","value":1}])");
+  inline_patch.method = model::save_method::patch;
+  auto fetched_patch = fetched("/q", "http://src/ops");
+  fetched_patch.method = model::save_method::patch;
+  const auto out = run(update({inline_patch, fetched_patch, put("/q/r", "2")}));
+  ASSERT_TRUE(out);
+  EXPECT_EQ(out->failed, 2u);
+  EXPECT_EQ(store.attempts("/p"), 1);  // permanent: not retried
+  auto seen = observer.all();
+  std::sort(seen.begin(), seen.end());
+  EXPECT_EQ(seen, (std::vector<std::string>{
+                      "applied PUT /q/r 2",
+                      R"(refused PATCH /p [{"op":"add","path":"/v","value":1}])",
+                      R"(refused PATCH /q [{"op":"remove","path":"/k"}])"}));
+  store.fail_path("/s", 404);
+  const auto refused_put = run(update({put("/s", "3")}));
+  ASSERT_TRUE(refused_put);
+  EXPECT_FALSE(refused_put->ok);
+  EXPECT_EQ(observer.all().size(), 3u);  // nothing new
 }
 
 TEST_F(updater_retry_test, a_transient_fetch_failure_is_retried) {
