@@ -7,6 +7,7 @@
 #include <regex>
 
 #include "shared/config/env_reader.hpp"
+#include "shared/model/errors.hpp"
 
 namespace pdl::config::detail {
 namespace {
@@ -45,7 +46,11 @@ nlohmann::json yaml_to_json(const YAML::Node& node) {
     case YAML::NodeType::Map: {
       auto obj = nlohmann::json::object();
       for (auto it = node.begin(); it != node.end(); ++it) {
-        obj[it->first.as<std::string>()] = yaml_to_json(it->second);
+        if (!it->first.IsScalar()) {  // found by fuzz_config: `{[a]: 1}` made as<> throw
+          throw model::invalid_input("", "a mapping key must be a plain string, not a "
+                                         "list or a mapping");
+        }
+        obj[it->first.Scalar()] = yaml_to_json(it->second);
       }
       return obj;
     }

@@ -307,6 +307,13 @@ data:
                   HasSubstr("data.config_sources.config.entries[0].save_method: ")));
 }
 
+TEST(ServerConfig, ANonStringKeyInConfigSourcesIsAProblemNotACrash) {
+  // Found by fuzz_config: a list used as a mapping key made yaml-cpp throw past the loader.
+  yaml_file f("data:\n  config_sources:\n    {[a]: 1}\n");
+  EXPECT_THAT(problems_of(f.path(), {}),
+              ::testing::ElementsAre(HasSubstr("data.config_sources: a mapping key must be")));
+}
+
 TEST(ServerConfig, EmptyFileAndEmptySectionsAreDefaults) {
   yaml_file f("# nothing yet\nauth:\nlimits:\n");
   EXPECT_EQ(load_server_config(f.path(), {}).port, 7002);
