@@ -14,6 +14,7 @@
 #include "agent/data_agent.hpp"
 #include "agent/ws_url.hpp"
 #include "shared/cli/commands.hpp"
+#include "shared/cli/parse.hpp"
 #include "shared/config/agent_config.hpp"
 #include "shared/config/config_error.hpp"
 #include "shared/log/log.hpp"
@@ -154,10 +155,8 @@ int main(int argc, char** argv) {
   auto* version = app.add_subcommand("version", "Print the version");
   pdl::cli::common_commands common(app);
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+  if (const int rc = pdl::cli::parse_command_line(app, argc, argv); rc >= 0) {
+    return rc;
   }
   if (const int rc = common.run_selected(); rc >= 0) {
     return rc;

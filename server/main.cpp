@@ -9,6 +9,7 @@
 #include "server/server_auth.hpp"
 #include "server/version.hpp"
 #include "shared/cli/commands.hpp"
+#include "shared/cli/parse.hpp"
 #include "shared/config/config_error.hpp"
 #include "shared/log/log.hpp"
 
@@ -82,7 +83,9 @@ int main(int argc, char** argv) {
   auto* version = app.add_subcommand("version", "print the version");
   pdl::cli::common_commands common(app);
 
-  CLI11_PARSE(app, argc, argv);
+  if (const int rc = pdl::cli::parse_command_line(app, argc, argv); rc >= 0) {
+    return rc;
+  }
 
   if (version->parsed()) {
     std::cout << "opal-server (pdl) " << pdl::server::version << "\n";

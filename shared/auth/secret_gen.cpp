@@ -53,12 +53,22 @@ std::string generate_secret(int size, std::string_view format) {
     throw std::invalid_argument("format must be one of urlsafe, hex, bytes");
   }
   detail::wiped_string raw(std::string(static_cast<std::size_t>(size), '\0'));
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(raw.get().data()), size) != 1) {
-    detail::clear_openssl_errors();
-    throw std::runtime_error("the random number generator failed");
-  }
+  const auto draw = [&] {
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(raw.get().data()), size) != 1) {
+      detail::clear_openssl_errors();
+      throw std::runtime_error("the random number generator failed");
+    }
+  };
+  draw();
   if (format == "urlsafe") {
-    return base64url_encode(raw.get());
+    // A secret that starts with '-' reads as an option when pasted after a verb
+    // (`obtain-token -Ab…`), so draw again: 1 in 64 draws, the entropy loss is negligible.
+    std::string out = base64url_encode(raw.get());
+    while (out.front() == '-') {
+      draw();
+      out = base64url_encode(raw.get());
+    }
+    return out;
   }
   if (format == "hex") {
     std::string out;

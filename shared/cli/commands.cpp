@@ -11,6 +11,7 @@
 
 #include "shared/auth/secret_gen.hpp"
 #include "shared/cli/delivery_report.hpp"
+#include "shared/cli/parse.hpp"
 #include "shared/cli/publish_args.hpp"
 #include "shared/publisher/publisher.hpp"
 #include "shared/tls/tls_context.hpp"
@@ -93,6 +94,19 @@ int common_commands::state::run_generate() {
 
 int common_commands::state::run_obtain() {
   try {
+    // A MASTER that starts with '-' (Python's token_urlsafe makes one in 64) is an "unknown
+    // option" to CLI11; it is the token when it is the only leftover and not an option name.
+    std::vector<std::string> extras = obtain->remaining();
+    std::erase(extras, "--");  // allow_extras keeps the separator itself
+    if (master.empty() && extras.size() == 1 && extras[0].compare(0, 2, "--") != 0 &&
+        extras[0].size() > 2) {
+      master = extras[0];
+      extras.clear();
+    }
+    if (!extras.empty()) {
+      print_unexpected_arguments(extras, "opal-client obtain-token");
+      return static_cast<int>(CLI::ExitCodes::ExtrasError);
+    }
     // `--ttl 3600 MASTER` hands MASTER to --ttl (it takes 1 or 2 values): give it back.
     if (ttl.size() == 2 && master.empty() && !is_ttl_unit(ttl[1])) {
       master = ttl[1];
@@ -246,6 +260,7 @@ common_commands::common_commands(CLI::App& app) : state_(std::make_unique<state>
   s.obtain = app.add_subcommand("obtain-token", "Obtain a JWT from the server (POST /token)");
   s.obtain->add_option("master", s.master, "The server's master token")
       ->envname("OPAL_MASTER_TOKEN");
+  s.obtain->allow_extras();  // a MASTER starting with '-' reads as an unknown option: run_obtain
   s.obtain->add_option("--server-url,--uri", s.token_server_url, "Server URL")
       ->capture_default_str();
   s.obtain->add_option("--type", s.peer_type, "client, datasource or listener")

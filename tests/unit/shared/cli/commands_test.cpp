@@ -157,6 +157,34 @@ TEST(Commands, ObtainTokenErrors) {
   EXPECT_THAT(r.err, HasSubstr("--claims: expected a JSON object"));
 }
 
+TEST(Commands, ObtainTokenTakesAMasterThatStartsWithADash) {
+  // One urlsafe secret in 64 starts with '-'; CLI11 alone reads it as an unknown option.
+  tiny_server server(tiny_server::replying(200, R"({"token":"t"})"));
+  auto r = run({"obtain-token", "-A3b7aOMdHuoPw7WBuDPD", "--uri=" + server.url(""), "--type",
+                "client"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(server.requests().at(0), HasSubstr("Authorization: Bearer -A3b7aOMdHuoPw7WBuDPD"));
+  r = run({"obtain-token", "--uri=" + server.url(""), "--", "-Zz9xx"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(server.requests().at(1), HasSubstr("Authorization: Bearer -Zz9xx"));
+}
+
+TEST(Commands, AnUnexpectedArgumentIsNeverEchoedBecauseItMayBeASecret) {
+  ::unsetenv("OPAL_MASTER_TOKEN");
+  auto r = run({"obtain-token", "-SecretMasterValue1", "--uri=http://127.0.0.1:1", "--bogus=x",
+                "-AnotherSecretValue"});
+  EXPECT_EQ(r.code, static_cast<int>(CLI::ExitCodes::ExtrasError));  // from the verb itself
+  EXPECT_THAT(r.err, HasSubstr("--bogus"));
+  EXPECT_THAT(r.err, HasSubstr("a value of 19 characters, not shown"));
+  EXPECT_THAT(r.err, HasSubstr("goes after '--'"));
+  EXPECT_THAT(r.err + r.out, Not(HasSubstr("SecretValue")));
+  EXPECT_THAT(r.err + r.out, Not(HasSubstr("SecretMaster")));
+  r = run({"publish-data-update", "--client-token", "-PublisherSecret", "--src-url", "http://x"});
+  EXPECT_EQ(r.code, 100 + static_cast<int>(CLI::ExitCodes::ExtrasError));
+  EXPECT_THAT(r.err, HasSubstr("--client-token"));
+  EXPECT_THAT(r.err + r.out, Not(HasSubstr("PublisherSecret")));
+}
+
 TEST(Commands, GenerateSecretFormats) {
   auto r = run({"generate-secret", "--size", "16", "--format", "hex"});
   EXPECT_EQ(r.code, 0) << r.err;

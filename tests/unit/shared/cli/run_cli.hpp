@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 
 #include "shared/cli/commands.hpp"
+#include "shared/cli/parse.hpp"
 
 namespace pdl::test {
 
@@ -29,13 +30,8 @@ inline cli_outcome run_cli(std::vector<std::string> args) {
   std::ostringstream out, err;
   auto* old_out = std::cout.rdbuf(out.rdbuf());
   auto* old_err = std::cerr.rdbuf(err.rdbuf());
-  int code = 0;
-  try {
-    app.parse(static_cast<int>(argv.size()), argv.data());
-    code = commands.run_selected();
-  } catch (const CLI::ParseError& e) {
-    code = 100 + app.exit(e, out, err);
-  }
+  const int rc = cli::parse_command_line(app, static_cast<int>(argv.size()), argv.data());
+  const int code = rc >= 0 ? 100 + rc : commands.run_selected();
   std::cout.rdbuf(old_out);
   std::cerr.rdbuf(old_err);
   return {code, out.str(), err.str()};
