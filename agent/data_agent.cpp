@@ -7,6 +7,7 @@
 #include "agent/curl_fetcher.hpp"
 #include "agent/offload.hpp"
 #include "agent/opa_store.hpp"
+#include "agent/periodic_refresh.hpp"
 #include "agent/ws_update_feed.hpp"
 #include "agent/ws_url.hpp"
 #include "shared/config/agent_config.hpp"
@@ -141,6 +142,7 @@ struct data_agent::impl {
   net::steady_timer rewrite_timer;
   backoff engine_delays;
   backoff base_delays;
+  std::unique_ptr<periodic_refresh> refresh;  // base entries with periodic_update_interval
 };
 
 data_agent::data_agent(net::io_context& ioc, net::thread_pool& pool, data_agent_options options,
@@ -166,6 +168,17 @@ data_agent::data_agent(net::io_context& ioc, net::thread_pool& pool, data_agent_
   uo.collect_reports = parts_.reporter != nullptr;
   uo.observer = observer_.get();
   updater_ = std::make_unique<updater>(ioc, pool, *parts_.fetcher, *parts_.store, state_, uo);
+  periodic_refresh_options ro;
+  ro.topics = options_.topics;
+  ro.seed = options_.seed == 0 ? 0 : options_.seed + 2;
+  impl_->refresh = std::make_unique<periodic_refresh>(
+      ioc,
+      [this](model::data_update u, periodic_refresh::done_fn done) {
+        return updater_->submit(std::move(u), [done = std::move(done)](const update_outcome& out) {
+                 done(out.ok);
+               }) == submit_result::queued;
+      },
+      ro);
   state_.set_agent_id(agent_id_);
   state_.set_offline_mode(parts_.dir != nullptr && options_.ready_when_stale);
   if (parts_.dir) {
@@ -376,6 +389,7 @@ void data_agent::stop() {
     parts_.reporter->stop();
   }
   held_.clear();
+  impl_->refresh->stop();
   impl_->engine_timer.cancel();
   impl_->probe_timer.cancel();
   impl_->base_timer.cancel();
@@ -397,6 +411,39 @@ void data_agent::on_connected(const feed_connection_info& info) {
   impl_->base_timer.cancel();
   state_.set_initial_load_done();
   flush_held();
+  if (!impl_->refresh->configured()) {
+    load_refresh_schedule(info.server_index);
+  }
+}
+
+void data_agent::load_refresh_schedule(std::size_t server_index) {
+  // The base data was loaded by an earlier process (the data directory says so) and is not
+  // reloaded, but which entries it refreshes periodically is not saved: ask the server again,
+  // and only schedule (the refreshes then bring those entries up to date).
+  auto load = [](data_agent* self, std::uint64_t gen, std::size_t index) -> net::awaitable<void> {
+    while (!self->stopping_ && gen == self->base_generation_) {
+      std::string error;
+      std::vector<model::data_source_entry> entries;
+      try {
+        entries = co_await offload(self->impl_->pool,
+                                   [self, index] { return self->parts_.load_base(index); });
+      } catch (const std::exception& e) {
+        error = e.what();
+      }
+      if (self->stopping_ || gen != self->base_generation_) {
+        co_return;
+      }
+      if (error.empty()) {
+        self->impl_->refresh->reset(entries);
+        co_return;
+      }
+      const auto delay = self->impl_->base_delays.next();
+      SPDLOG_LOGGER_WARN(logger(), "periodic refreshes not scheduled yet: {}; retrying in {} ms",
+                         error, delay.count());
+      co_await sleep_for(self->impl_->base_timer, delay);
+    }
+  };
+  net::co_spawn(impl_->ioc, load(this, base_generation_, server_index), log_task_failure);
 }
 
 void data_agent::on_log_id(const std::string& id) {
@@ -530,6 +577,7 @@ void data_agent::start_base_load(std::size_t server_index) {
   const auto gen = ++base_generation_;
   holding_ = true;
   impl_->base_timer.cancel();
+  impl_->refresh->cancel();  // rebuilt from the entries this load brings
   auto load = [](data_agent* self, std::uint64_t gen, std::size_t index) -> net::awaitable<void> {
     while (!self->stopping_ && gen == self->base_generation_) {
       std::string error;
@@ -546,12 +594,7 @@ void data_agent::start_base_load(std::size_t server_index) {
         co_return;
       }
       if (error.empty()) {
-        for (const auto& e : entries) {
-          if (e.periodic_update_interval) {
-            SPDLOG_LOGGER_WARN(logger(), "base entry {}: periodic_update_interval is not "
-                               "supported yet; loaded once", e.dst_path);
-          }
-        }
+        self->impl_->refresh->reset(entries);
         model::data_update base;
         base.entries = std::move(entries);
         base.reason = "Initial load";

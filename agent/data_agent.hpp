@@ -90,7 +90,9 @@ struct data_agent_options {
  * it never wrote to stays untouched); in offline mode the agent is now ready (stale); (3) start the feed; on each (re)connect
  * load the base config when needed (see the header comment) and submit its entries before any
  * notify received meanwhile (held, bounded, then submitted in order); a failed base load is
- * retried with backoff; (4) watch the engine: health every probe interval, marker every marker
+ * retried with backoff; base entries with periodic_update_interval are refreshed through the
+ * updater (periodic_refresh.hpp), rescheduled by each base load (on a resumed connection, a
+ * process without a schedule fetches the base config only to build it); (4) watch the engine: health every probe interval, marker every marker
  * interval; a missing marker (the engine restarted empty), or writes that gave up because the
  * engine was unreachable, trigger a rewrite of everything: updates wait, the backup is replayed,
  * the marker rewritten.
@@ -132,6 +134,8 @@ class data_agent {
   void on_disconnected(const std::string& reason);
   void submit_update(model::data_update update);
   void start_base_load(std::size_t server_index);
+  /** Fetches the base config only to schedule its periodic refreshes (resumed connection). */
+  void load_refresh_schedule(std::size_t server_index);
   void retry_base_load(std::uint64_t generation, std::chrono::milliseconds delay);
   void flush_held();
   void save_state();

@@ -51,6 +51,8 @@ build_failed() {  # phase name
 phase_begin tests
 bash scripts/setup.sh
 BUILD_DIR=$build_dir bash scripts/build.sh || build_failed tests
+npm ci --prefix tests/deploy --no-audit --no-fund >/dev/null \
+  || echo "test.sh: npm ci --prefix tests/deploy failed; the deploy test will say so"
 status=ok
 (cd "$build_dir" && ctest --output-on-failure -j "$jobs" --timeout 600) 2>&1 | tee "$logs/ctest.log" \
   || status=FAIL

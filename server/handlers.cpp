@@ -57,6 +57,9 @@ http_reply handle_ready(server_context& ctx, const http_request&) {
   if (!ctx.listening.load()) {
     return http_reply::json(503, R"({"status":"starting"})");
   }
+  if (!ctx.updates->healthy()) {
+    return http_reply::json(503, R"({"status":"unavailable","reason":"the update log is unreachable"})");
+  }
   return http_reply::json(200, ok_body);
 }
 
@@ -87,9 +90,10 @@ http_reply handle_get_data_config(server_context& ctx, const http_request& req) 
     return std::move(*refused);
   }
   if (ctx.cfg.external_source_url) {
-    // OPAL appends ?token=<jwt> to this URL; a token in a URL ends up in access logs, so we
-    // redirect without it. Forwarding the caller's token in a header (server-side fetch) is a
-    // later issue.
+    // OPAL appends ?token=<jwt> to this URL, and a token in a URL ends up in access logs,
+    // proxies and Referer headers. We redirect to the URL as configured; our agent follows this
+    // one hop itself and sends its client token in "Authorization: Bearer", where the external
+    // service reads it (agent/base_config.hpp, docs/external-sources.md).
     http_reply r = http_reply::json(307, "");
     r.headers.emplace_back("Location", *ctx.cfg.external_source_url);
     return r;

@@ -5,6 +5,7 @@
 #include "server/file_update_log.hpp"
 #include "server/memory_update_log.hpp"
 #include "server/openapi.hpp"
+#include "server/redis_update_log.hpp"
 #include "shared/config/config_error.hpp"
 #include "shared/log/log.hpp"
 
@@ -13,6 +14,23 @@ namespace {
 
 update_log_ptr open_update_log(const config::server_config& cfg) {
   auto logger = log::get("server.store");
+  if (!cfg.broadcast_uri.empty()) {
+    if (!cfg.data_dir.empty()) {
+      throw config::config_error({config::problem{
+          "server.data_dir", "with broadcast.uri (Redis) the update log lives in Redis: leave "
+                             "the data directory unset"}});
+    }
+    redis_log_options o;
+    try {
+      o.where = redis::parse_uri(cfg.broadcast_uri.reveal());
+    } catch (const std::invalid_argument& e) {
+      throw config::config_error({config::problem{"broadcast.uri", e.what()}});
+    }
+    o.key_prefix = cfg.broadcast_key_prefix;
+    o.retained_updates = cfg.broadcast_retained_updates;
+    o.timeout = cfg.broadcast_timeout;
+    return std::make_unique<redis_update_log>(o);
+  }
   if (cfg.data_dir.empty()) {
     logger->warn("no data directory (server.data_dir, OPAL_SERVER_DATA_DIR, --data-dir): "
                  "updates are kept in memory only and are lost on restart; agents that "
@@ -50,6 +68,12 @@ std::unique_ptr<server_context> make_server_context(config::server_config cfg,
   ctx->deliveries = std::make_unique<delivery_tracker>(ctx->cfg.tracked_updates);
   ctx->intake = std::make_unique<update_intake>(*ctx->updates, ctx->subscriptions, ctx->stats,
                                                 model::parse_limits{}, ctx->deliveries.get());
+  if (auto* shared_log = dynamic_cast<redis_update_log*>(ctx->updates.get())) {
+    shared_log->start_tail(ctx->intake->published_seq(),
+                           [intake = ctx->intake.get()](std::uint64_t seq, model::data_update u) {
+                             intake->publish_from_log(seq, std::move(u));
+                           });
+  }
   ctx->base_config_json = model::data_source_config_to_json(ctx->cfg.data_config_entries);
   ctx->routes = route_table(ctx->cfg.data_config_route);
   ctx->openapi_json = build_openapi(ctx->routes);

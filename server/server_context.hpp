@@ -31,6 +31,8 @@ struct server_context {
   std::atomic<bool> listening{false};
 
   explicit server_context(config::server_config c) : cfg(std::move(c)) {}
+  /** Closes the update log first: a shared log's tail calls into intake and the hub. */
+  ~server_context() { updates.reset(); }
 };
 
 /** Builds the context: keys (may generate an ephemeral pair), the update log, routes and the

@@ -122,8 +122,44 @@ update_intake::update_intake(update_log& log, hub& subscriptions, server_stats& 
       tracker_(tracker),
       published_(log.head()) {
   if (tracker_ != nullptr) {
-    seed_delivery_tracker(log_, *tracker_);
+    try {
+      seed_delivery_tracker(log_, *tracker_);
+    } catch (const update_log_error& e) {
+      logger()->warn("delivery status of earlier updates is unknown: {}", e.what());
+    }
   }
+}
+
+void update_intake::publish_from_log(std::uint64_t seq, model::data_update update) {
+  std::vector<std::string> topics = model::expand_topics(update);
+  if (tracker_ != nullptr && update.id) {
+    tracker_->accepted(*update.id, seq, topics, std::chrono::system_clock::now());
+  }
+  std::lock_guard lk(fanout_mu_);
+  if (seq <= published_) {
+    return;
+  }
+  recipients_[seq] = hub_.publish(update, topics);
+  while (recipients_.size() > 4096) {  // only submit() of this replica collects its own
+    recipients_.erase(recipients_.begin());
+  }
+  published_ = seq;
+  fanout_cv_.notify_all();
+}
+
+std::size_t update_intake::await_published(std::uint64_t seq) {
+  std::unique_lock lk(fanout_mu_);
+  if (!fanout_cv_.wait_for(lk, std::chrono::seconds(5), [&] { return published_ >= seq; })) {
+    // Stored in the shared log, so it will be delivered: the answer stays 200.
+    logger()->warn("update seq={} is stored but this replica has not fanned it out yet", seq);
+    return 0;
+  }
+  std::size_t n = 0;
+  if (auto it = recipients_.find(seq); it != recipients_.end()) {
+    n = it->second;
+    recipients_.erase(it);
+  }
+  return n;
 }
 
 std::uint64_t update_intake::published_seq() const {
@@ -212,19 +248,21 @@ http_reply update_intake::submit(std::string_view body, const caller& who, std::
     seq = log_.append(update);
   } catch (const update_log_error& e) {
     logger()->error("update {} not stored: {}", *update.id, e.what());
-    if (e.burned_seq() != 0) {
+    if (e.burned_seq() != 0 && !log_.shared()) {
       release(e.burned_seq(), std::nullopt);
     }
     return refuse(503, error_detail("the update log is unavailable, try again later"));
   }
   update.seq = seq;
-  if (tracker_ != nullptr) {
+  if (tracker_ != nullptr && !log_.shared()) {
     tracker_->accepted(*update.id, seq, topics, std::chrono::system_clock::now());
   }
   std::string id = *update.id;
   std::size_t entries = update.entries.size();
   std::string topic_list = fmt::format("{}", fmt::join(topics, ","));
-  std::size_t recipients = release(seq, pending{std::move(update), std::move(topics)});
+  std::size_t recipients = log_.shared()
+                               ? await_published(seq)
+                               : release(seq, pending{std::move(update), std::move(topics)});
   ++stats_.updates_accepted;
   logger()->info("update accepted via {}: id={} seq={} topics=[{}] entries={} recipients={}", via,
                  id, seq, topic_list, entries, recipients);

@@ -50,6 +50,13 @@ class update_intake {
    *  log up to here, live delivery covers what comes after. Thread-safe. */
   std::uint64_t published_seq() const;
 
+  /**
+   * A shared log's tail (redis_update_log) hands over every entry here, in seq order, whichever
+   * replica appended it; this fans it out and tracks it. Seqs at or below published_seq() are
+   * ignored. With a shared log, submit() appends and then waits for its seq to come by here.
+   */
+  void publish_from_log(std::uint64_t seq, model::data_update update);
+
  private:
   struct pending {
     model::data_update update;
@@ -58,6 +65,8 @@ class update_intake {
   /** Hands @p seq (nullopt: a seq the log lost) to the sequencer, fans out every update that is
    *  now next in line, and waits until @p seq itself is out. @return its recipient count. */
   std::size_t release(std::uint64_t seq, std::optional<pending> p);
+  /** Shared log: waits (bounded) until the tail published @p seq. @return its recipients. */
+  std::size_t await_published(std::uint64_t seq);
 
   update_log& log_;
   hub& hub_;

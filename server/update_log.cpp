@@ -23,6 +23,10 @@ std::vector<std::string> union_topics(const model::data_update& u) {
 
 update_log::update_log() : log_id_(auth::make_uuid4()) {}
 
+std::vector<std::string> log_topics(const model::data_update& update) {
+  return union_topics(update);
+}
+
 bool topics_match(const std::vector<std::string>& record_topics,
                   const std::set<std::string>& wanted) {
   if (wanted.empty()) {

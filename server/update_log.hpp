@@ -89,8 +89,16 @@ class update_log {
    *  the same id never assign one seq to different updates: a log that starts again from seq 1
    *  (kept in memory, or its files lost) gets a new id, so an agent that saved "applied up to
    *  seq N" of another log knows to start over instead of skipping seqs 1..N as already
-   *  applied. Fixed after construction. */
-  const std::string& log_id() const noexcept { return log_id_; }
+   *  applied. Fixed after construction, except for a shared log that has not reached its
+   *  store yet (then empty: the caller must not hand it out). */
+  virtual std::string log_id() const { return log_id_; }
+
+  /** True when other servers append to the same log (Redis): the caller then fans out what
+   *  the log's tail reports, its own appends included, instead of fanning out as it appends. */
+  virtual bool shared() const { return false; }
+
+  /** False while the log cannot take appends (its store is unreachable): /ready reports it. */
+  virtual bool healthy() const { return true; }
 
  protected:
   /** Starts with a fresh random id. */
@@ -103,6 +111,9 @@ class update_log {
 };
 
 using update_log_ptr = std::unique_ptr<update_log>;
+
+/** The union of @p update's entries' topics, in first-seen order (what a log_record carries). */
+std::vector<std::string> log_topics(const model::data_update& update);
 
 /** True when one of @p record_topics is in @p wanted (an empty @p wanted matches everything). */
 bool topics_match(const std::vector<std::string>& record_topics,

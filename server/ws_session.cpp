@@ -110,6 +110,15 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
       logger()->info("conn={} peer={} handshake failed: {}", id_, peer_, ec.message());
       co_return;
     }
+    if (echo && log_id.empty()) {
+      // A shared log that has not reached Redis yet has no id to give: the agent could not
+      // tell this seq space from another. It retries (1013) until the log is reachable.
+      logger()->warn("conn={} peer={} the update log is not reachable yet: closing with 1013",
+                     id_, peer_);
+      co_await ws_.async_close(websocket::close_code::try_again_later,
+                               net::redirect_error(net::use_awaitable, ec));
+      co_return;
+    }
     ++ctx_.stats.open_sessions;
     ctx_.subscriptions.attach(self);
     logger()->info("conn={} peer={} agent={} session open", id_, peer_, rpc_.agent_id());

@@ -7,6 +7,7 @@
 #include "shared/config/data_sources.hpp"
 #include "shared/config/env_reader.hpp"
 #include "shared/config/yaml_section.hpp"
+#include "shared/redis/endpoint.hpp"
 
 extern char** environ;
 
@@ -157,6 +158,17 @@ void read_yaml(const YAML::Node& root, server_config& c, std::vector<problem>& p
   }
   ulog.finish();
 
+  auto broadcast = top.section("broadcast");
+  broadcast.read("uri", c.broadcast_uri);
+  broadcast.read("key_prefix", c.broadcast_key_prefix);
+  if (auto v = broadcast.read_int("retained_updates", 1000, 1'000'000'000, "an update count")) {
+    c.broadcast_retained_updates = static_cast<std::size_t>(*v);
+  }
+  if (auto v = broadcast.read_int("timeout_ms", 50, max_seconds * 1000, "a timeout")) {
+    c.broadcast_timeout = std::chrono::milliseconds(*v);
+  }
+  broadcast.finish();
+
   auto log = top.section("log");
   detail::read_log_settings(log, c.log_level, c.log_format);
   log.finish();
@@ -214,7 +226,40 @@ void read_env(const env_reader& env, server_config& c) {
       c.data_config_route = *v;
     }
   }
+  env.read("OPAL_BROADCAST_URI", c.broadcast_uri);
+  env.read("OPAL_BROADCAST_CHANNEL_NAME", c.broadcast_key_prefix);
   detail::read_log_settings(env, c.log_level, c.log_format);
+}
+
+/** The Redis backbone's settings, checked together (the URI's password never in a message). */
+void check_broadcast(const server_config& c, const env_reader& env,
+                     std::vector<problem>& problems) {
+  const auto where = [&](const char* yaml_key, const char* var) {
+    return env.get(var) ? "env " + std::string(var) : "broadcast." + std::string(yaml_key);
+  };
+  const auto& prefix = c.broadcast_key_prefix;
+  const bool prefix_ok =
+      !prefix.empty() && prefix.size() <= 64 &&
+      prefix.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.:") ==
+          std::string::npos;
+  if (!prefix_ok) {
+    problems.push_back({where("key_prefix", "OPAL_BROADCAST_CHANNEL_NAME"),
+                        "must be 1 to 64 characters from A-Z a-z 0-9 _ - . :"});
+  }
+  if (c.broadcast_uri.empty()) {
+    return;
+  }
+  try {
+    (void)redis::parse_uri(c.broadcast_uri.reveal());
+  } catch (const std::invalid_argument& e) {
+    problems.push_back({where("uri", "OPAL_BROADCAST_URI"), e.what()});
+    return;
+  }
+  if (!c.data_dir.empty()) {
+    problems.push_back({where("uri", "OPAL_BROADCAST_URI"),
+                        "with Redis the update log lives in Redis: leave server.data_dir "
+                        "(OPAL_SERVER_DATA_DIR, --data-dir) empty"});
+  }
 }
 
 /** Loads the TLS files the way the listener will, so a bad file stops startup with its name. */
@@ -272,6 +317,7 @@ server_config load_server_config(const std::string& yaml_path, const env_map& en
   env_reader reader(env, problems);
   read_env(reader, c);
   check_tls(c, reader, problems);
+  check_broadcast(c, reader, problems);
   if (c.host.empty()) {
     problems.push_back({"server.host", "must not be empty"});
   }

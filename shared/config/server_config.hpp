@@ -32,6 +32,12 @@
 //     segment_bytes: 67108864
 //     retention_bytes: 1073741824  # history beyond this (or older than retention_seconds) is
 //     retention_seconds: 604800    # compacted: the current state is never dropped
+//   broadcast:                     # replicas share one update log in Redis (docs/replicas.md)
+//     uri: ""                      # redis://[[user]:password@]host[:port][/db], OPAL_BROADCAST_URI
+//     key_prefix: pdl              # keys <prefix>:log, <prefix>:seq, <prefix>:log_id;
+//                                  # OPAL_BROADCAST_CHANNEL_NAME
+//     retained_updates: 1000000    # the stream is trimmed to about this many updates
+//     timeout_ms: 2000             # a Redis command slower than this fails (publish: 503)
 //   log: {level: info, format: text}   # trace|debug|info|warn|error|critical|off; text|json
 // Environment (overrides the file): the variables named next to each field, plus
 // OPAL_SERVER_PORT (OPAL's deprecated alias of OPAL_SERVER_BIND_PORT, used only when it is a
@@ -81,6 +87,13 @@ struct server_config {
   std::size_t log_segment_bytes = 64 * 1024 * 1024;    // update_log.segment_bytes
   std::size_t log_retention_bytes = std::size_t{1} << 30;        // update_log.retention_bytes
   std::chrono::seconds log_retention_age{7 * 24 * 3600};         // update_log.retention_seconds
+
+  // replicas over Redis (YAML section "broadcast"); with a uri the update log lives in Redis
+  // and server.data_dir must be empty
+  secret broadcast_uri;                        // broadcast.uri, OPAL_BROADCAST_URI (may hold a password)
+  std::string broadcast_key_prefix = "pdl";    // broadcast.key_prefix, OPAL_BROADCAST_CHANNEL_NAME
+  std::size_t broadcast_retained_updates = 1'000'000;  // broadcast.retained_updates
+  std::chrono::milliseconds broadcast_timeout{2000};   // broadcast.timeout_ms
 
   // auth (YAML section "auth")
   bool auth_enabled = true;              // auth.enabled, OPAL_AUTH_ENABLED; off only explicitly

@@ -123,6 +123,73 @@ http_response fake_data_source::echo(const http_request& req) const {
   return {200, "application/json", std::move(*doc), {}};
 }
 
+http_response fake_data_source::set_route(const http_request& req) {
+  if (req.method != "PUT") {
+    http_response r = json_error(405, "method not allowed");
+    r.headers.emplace_back("Allow", "PUT");
+    return r;
+  }
+  auto raw = query_param(req.query(), "path");
+  std::optional<std::string> path;
+  if (raw) {
+    path = percent_decode(*raw);
+  }
+  if (!path || path->empty() || path->front() != '/' || path->size() > 1024 ||
+      path->rfind("/_source/", 0) == 0) {
+    return json_error(400, "path: expected a percent-encoded /path outside /_source/");
+  }
+  if (req.body.size() > max_route_bytes) {
+    return json_error(413, "body: larger than " + std::to_string(max_route_bytes) + " bytes");
+  }
+  if (!nlohmann::json::accept(req.body)) {
+    return json_error(400, "body: not valid JSON");
+  }
+  opts_.routes[*path] = req.body;
+  return {200, "application/json",
+          nlohmann::json{{"path", *path}, {"bytes", req.body.size()}}.dump() + "\n", {}};
+}
+
+http_response fake_data_source::set_require(const http_request& req) {
+  if (req.method != "PUT") {
+    http_response r = json_error(405, "method not allowed");
+    r.headers.emplace_back("Allow", "PUT");
+    return r;
+  }
+  auto trim = [](std::string_view v) {
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t' || v.front() == '\n' ||
+                          v.front() == '\r')) {
+      v.remove_prefix(1);
+    }
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t' || v.back() == '\n' ||
+                          v.back() == '\r')) {
+      v.remove_suffix(1);
+    }
+    return v;
+  };
+  const std::string_view body = trim(req.body);
+  if (body.empty()) {
+    opts_.require.reset();
+    return {200, "application/json", R"({"required":false})" "\n", {}};
+  }
+  const auto colon = body.find(':');
+  const std::string_view name = colon == std::string_view::npos ? std::string_view()
+                                                                 : trim(body.substr(0, colon));
+  if (name.empty() || body.size() > 16 * 1024) {
+    return json_error(400, "body: expected \"NAME: VALUE\" (value not shown)");
+  }
+  opts_.require = required_header{std::string(name), secret(std::string(trim(body.substr(colon + 1))))};
+  return {200, "application/json", R"({"required":true})" "\n", {}};
+}
+
+void fake_data_source::remember(const http_request& req, bool authorized) {
+  log_.push_back({{"method", req.method}, {"target", req.target}, {"authorized", authorized}});
+  if (log_.size() > max_log_entries) {
+    log_.erase(log_.begin());
+  }
+}
+
+nlohmann::json fake_data_source::request_log() const { return {{"requests", log_}}; }
+
 bool fake_data_source::authorized(const http_request& req) const {
   if (!opts_.require) {
     return true;
@@ -161,9 +228,20 @@ http_response fake_data_source::handle(const http_request& req) {
   if (path == "/_source/fail" || path == "/_source/hang") {
     return set_fault(req, path == "/_source/hang");
   }
+  if (path == "/_source/log" && req.method == "GET") {
+    return {200, "application/json", request_log().dump() + "\n", {}};
+  }
+  if (path == "/_source/route") {
+    return set_route(req);
+  }
+  if (path == "/_source/require") {
+    return set_require(req);
+  }
   auto& c = counts_[path];
   ++c.requests;
-  if (!authorized(req)) {
+  const bool ok = authorized(req);
+  remember(req, ok);
+  if (!ok) {
     return json_error(401, "unauthorized");
   }
   ++c.authorized;

@@ -13,9 +13,20 @@
 //     requests hang (never answered). Each replaces its pending count; count=0 clears it.
 //     Answered 200 {"fail":N,"hang":M} (the pending counts), 400 on a bad query. Hangs are
 //     consumed before failures. /_source/* requests are never counted nor faulted.
+// For refresh and external-source tests (no auth, never counted nor logged):
+//   PUT /_source/route?path=<percent-encoded /path> with a JSON body (at most max_route_bytes)
+//     serves that body at /path from now on (added or replaced); 200 {"path":...,"bytes":N},
+//     400 on a missing/bad path or invalid JSON, 413 when too large, 405 for other methods.
+//   PUT /_source/require with body "NAME: VALUE" requires that header on every data request
+//     from now on (an empty body lifts the requirement); 200 {"required":true|false}, 400 on a
+//     malformed body. The value travels in the body, never in a URL, and is never echoed.
+//   GET /_source/log: the last max_log_entries data requests, oldest first:
+//     {"requests":[{"method":"GET","target":"/config?x=1","authorized":true}]} (targets raw,
+//     query strings included: tests check that no secret ever travelled in a URL).
 // Not thread-safe: handle() runs on the server's one I/O thread.
 #include <cstddef>
 #include <map>
+#include <string_view>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -39,8 +50,15 @@ class fake_data_source {
   /** Largest count /_source/fail and /_source/hang accept. */
   static constexpr std::size_t max_fault_count = 1000000;
 
+  /** Largest body PUT /_source/route accepts. */
+  static constexpr std::size_t max_route_bytes = 16 * 1024 * 1024;
+  /** Data requests GET /_source/log remembers (the oldest are forgotten first). */
+  static constexpr std::size_t max_log_entries = 1000;
+
   /** The body GET /_source/requests returns. */
   nlohmann::json request_counts() const;
+  /** The body GET /_source/log returns. */
+  nlohmann::json request_log() const;
 
  private:
   struct counts {
@@ -51,12 +69,16 @@ class fake_data_source {
   bool authorized(const http_request& req) const;
   http_response set_fault(const http_request& req, bool hang);
   http_response echo(const http_request& req) const;
+  http_response set_route(const http_request& req);
+  http_response set_require(const http_request& req);
+  void remember(const http_request& req, bool authorized);
 
   source_options opts_;
   std::map<std::string, counts> counts_;
   std::size_t fail_next_ = 0;   // data requests still to fail with fail_status_
   int fail_status_ = 500;
   std::size_t hang_next_ = 0;   // data requests still to leave unanswered
+  nlohmann::json log_ = nlohmann::json::array();  // see request_log()
 };
 
 }  // namespace pdl::fakes

@@ -1,0 +1,40 @@
+#pragma once
+// A real redis-server for tests, on a free loopback port, with its data in a directory of the
+// test's own (append-only file, fsync always: a restart keeps every acknowledged write).
+#include <memory>
+#include <string>
+
+#include "tests/support/process.hpp"
+
+namespace pdl::test {
+
+class redis_server {
+ public:
+  /** Starts redis-server (from PATH or /usr/bin) with its files under @p dir; waits until it
+   *  answers PING. @throws std::runtime_error with its log when it does not come up. */
+  explicit redis_server(std::string dir);
+  ~redis_server();
+
+  int port() const noexcept { return port_; }
+  std::string uri() const { return "redis://127.0.0.1:" + std::to_string(port_); }
+
+  /** kill -9 (nothing flushed beyond what fsync already wrote). */
+  void kill();
+  /** Starts it again on the same port and directory; waits for PING. */
+  void start();
+  bool running();
+
+  /** Runs redis-cli with @p args against this server; returns its output (trimmed). */
+  std::string cli(const std::vector<std::string>& args) const;
+
+ private:
+  std::string dir_;
+  int port_ = 0;
+  int incarnation_ = 0;
+  std::unique_ptr<process> proc_;
+};
+
+/** True when a redis-server binary is installed (the test scripts install it). */
+bool have_redis_server();
+
+}  // namespace pdl::test
