@@ -1,0 +1,274 @@
+// Server replicas over Redis, end to end with real processes: three opal-server replicas sharing
+// one update log in a real redis-server, six agents spread over them (each with a list of server
+// URLs, its own replica first), updates published to random replicas while one replica is
+// killed; and Redis itself going away and coming back.
+//
+// Every update PATCHes one number onto the end of a list ("add" at "/-"), so an agent's list is
+// exactly the updates it applied, in the order it applied them: a lost update, a duplicate or a
+// reordering each shows as a difference from the published order.
+#include <random>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "shared/http/client.hpp"
+#include "tests/support/process.hpp"
+#include "tests/support/redis_server.hpp"
+
+namespace pdl::test {
+namespace {
+
+using nlohmann::json;
+
+struct http_answer {
+  long status = 0;
+  std::string body;
+};
+
+http_answer http_call(const std::string& method, const std::string& url,
+                      const std::string& token = "", const std::string& body = "") {
+  http_client::request req;
+  req.method = method;
+  req.url = url;
+  if (!token.empty()) req.headers.emplace_back("Authorization", secret("Bearer " + token));
+  if (!body.empty()) {
+    req.headers.emplace_back("Content-Type", secret("application/json"));
+    req.body = body;
+  }
+  req.connect_timeout = 2000ms;
+  req.idle_timeout = 10000ms;
+  auto r = http_client::perform(req);
+  if (auto* ok = std::get_if<http_client::response>(&r)) return {ok->status, ok->body};
+  return {};
+}
+
+std::string last_line(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+  auto nl = s.find_last_of('\n');
+  return nl == std::string::npos ? s : s.substr(nl + 1);
+}
+
+class replicas : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!have_redis_server()) GTEST_SKIP() << "redis-server is not installed (scripts/setup.sh)";
+    redis = std::make_unique<redis_server>(dir.file("redis"));
+    key = dir.file("signing.pem");
+    auto k = run_command("/usr/bin/openssl", {"genrsa", "-out", key, "2048"});
+    ASSERT_EQ(k.exit_code, 0) << k.output;
+    master = "replica-test-master-token-0123456789";
+  }
+
+  std::map<std::string, std::string> server_env() {
+    return {{"OPAL_AUTH_MASTER_TOKEN", master}, {"OPAL_AUTH_PRIVATE_KEY", key},
+            {"OPAL_AUTH_PRIVATE_KEY_FORMAT", "pem"}, {"OPAL_BROADCAST_URI", redis->uri()},
+            {"OPAL_SERVER_HOST", "127.0.0.1"}, {"OPAL_SERVER_BIND_PORT", "0"},
+            {"OPAL_BROADCAST_CHANNEL_NAME", "replica-test"}};
+  }
+
+  int start_with_port(const std::string& name, const std::string& bin,
+                      std::vector<std::string> args, std::map<std::string, std::string> env) {
+    const std::string pf = dir.file(name + ".port");
+    args.push_back("--port-file");
+    args.push_back(pf);
+    procs[name] = std::make_unique<process>(binary_path(bin), args, env, dir.file(name + ".log"));
+    return wait_for_port_file(pf, 20000ms, procs[name].get());
+  }
+
+  std::string url(int port) { return "http://127.0.0.1:" + std::to_string(port); }
+
+  std::string token(int server_port, const std::string& type) {
+    auto r = run_command(binary_path("opal-client"),
+                         {"obtain-token", master, "--uri=" + url(server_port), "--type", type});
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    return last_line(r.output);
+  }
+
+  /** Starts agent @p name (own stand-in) against @p servers (first preferred). @return the
+   *  stand-in's port. */
+  int start_agent(const std::string& name, const std::vector<int>& servers,
+                  const std::string& topics, const std::string& client_token) {
+    const int opa = start_with_port(name + "-opa", "opa-standin", {"--addr", "127.0.0.1:0"}, {});
+    std::string urls;
+    for (int s : servers) urls += (urls.empty() ? "" : ",") + url(s);
+    start_with_port(name, "opal-client", {"run", "--data-dir", dir.file(name + "-data")},
+                    {{"OPAL_SERVER_URL", urls},
+                     {"OPAL_CLIENT_TOKEN", client_token},
+                     {"OPAL_DATA_TOPICS", topics},
+                     {"OPAL_POLICY_STORE_URL", url(opa)},
+                     {"OPAL_CLIENT_API_SERVER_PORT", "0"}});
+    return opa;
+  }
+
+  json store_value(int opa, const std::string& path) {
+    auto r = http_call("GET", url(opa) + "/v1/data" + path);
+    auto j = json::parse(r.body, nullptr, false);
+    if (r.status != 200 || !j.is_object()) return json();
+    return j.value("result", json());
+  }
+
+  /** Publishes to @p server; @return the seq, or 0 when refused (status in @p status). */
+  std::uint64_t publish(int server, const std::string& ds_token, const json& update,
+                        long* status = nullptr) {
+    auto r = http_call("POST", url(server) + "/data/config", ds_token, update.dump());
+    if (status != nullptr) *status = r.status;
+    if (r.status != 200) return 0;
+    return json::parse(r.body).value("seq", std::uint64_t{0});
+  }
+
+  static json append_update(const std::string& topic, int value) {
+    return {{"entries",
+             {{{"url", ""},
+               {"topics", {topic}},
+               {"dst_path", "/log_" + topic},
+               {"save_method", "PATCH"},
+               {"data", {{{"op", "add"}, {"path", "/-"}, {"value", value}}}}}}},
+            {"reason", "replica test"}};
+  }
+  static json reset_update(const std::string& topic) {
+    return {{"entries",
+             {{{"url", ""}, {"topics", {topic}}, {"dst_path", "/log_" + topic}, {"data", json::array()}}}}};
+  }
+
+  std::string logs() {
+    std::string s;
+    for (auto& [name, p] : procs) s += "\n--- " + name + "\n" + p->log().substr(p->log().size() > 3000 ? p->log().size() - 3000 : 0);
+    return s;
+  }
+
+  temp_dir dir;
+  std::unique_ptr<redis_server> redis;
+  std::string key;
+  std::string master;
+  std::map<std::string, std::unique_ptr<process>> procs;
+};
+
+TEST_F(replicas, agents_on_every_replica_see_every_update_in_one_order_while_a_replica_dies) {
+  std::vector<int> servers;
+  for (int i = 0; i < 3; ++i) {
+    servers.push_back(start_with_port("server-" + std::to_string(i), "opal-server", {"run"}, server_env()));
+  }
+  for (int s : servers) {
+    ASSERT_TRUE(poll_until([&] { return http_call("GET", url(s) + "/ready").status == 200; }))
+        << logs();
+  }
+  // A token minted by one replica is good on every replica (one signing key).
+  const std::string client_token = token(servers[0], "client");
+  const std::string ds_token = token(servers[1], "datasource");
+
+  // Six agents: agent i prefers replica i % 3, then the others. Even agents take both topics.
+  std::vector<int> opas;
+  for (int i = 0; i < 6; ++i) {
+    std::vector<int> order{servers[i % 3], servers[(i + 1) % 3], servers[(i + 2) % 3]};
+    opas.push_back(start_agent("agent-" + std::to_string(i), order, i % 2 == 0 ? "a,b" : "a",
+                               client_token));
+  }
+
+  std::mt19937 rng(20261128);
+  std::vector<bool> alive{true, true, true};
+  json expected_a = json::array(), expected_b = json::array();
+  std::uint64_t last_seq = 0;
+  auto publish_checked = [&](const json& u) {
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      int r = static_cast<int>(rng() % 3);
+      if (!alive[r]) continue;
+      long status = 0;
+      const auto seq = publish(servers[r], ds_token, u, &status);
+      EXPECT_EQ(status, 200) << "replica " << r;
+      EXPECT_GT(seq, last_seq);  // one sequence for the whole cluster
+      last_seq = seq;
+      return;
+    }
+    FAIL() << "no live replica was picked";
+  };
+  publish_checked(reset_update("a"));
+  publish_checked(reset_update("b"));
+  const int total = 300;
+  for (int n = 1; n <= total; ++n) {
+    const std::string topic = rng() % 3 == 0 ? "b" : "a";
+    publish_checked(append_update(topic, n));
+    (topic == "a" ? expected_a : expected_b).push_back(n);
+    if (n == total / 2) {
+      procs["server-0"]->kill9();  // agents 0 and 3 must move to another replica and resume
+      alive[0] = false;
+    }
+    if (HasFatalFailure()) return;
+  }
+
+  for (int i = 0; i < 6; ++i) {
+    const bool wants_b = i % 2 == 0;
+    ASSERT_TRUE(poll_until(
+        [&] {
+          return store_value(opas[i], "/log_a") == expected_a &&
+                 (!wants_b || store_value(opas[i], "/log_b") == expected_b);
+        },
+        30000ms))
+        << "agent " << i << " log_a=" << store_value(opas[i], "/log_a").dump()
+        << "\nexpected " << expected_a.dump() << logs();
+    if (!wants_b) {
+      EXPECT_TRUE(store_value(opas[i], "/log_b").is_null()) << "agent " << i;
+    }
+  }
+  // Agents 0 and 3 preferred the dead replica: their logs tell they moved.
+  for (int i : {0, 3}) {
+    const auto log = procs["agent-" + std::to_string(i)]->log();
+    EXPECT_NE(log.find(url(servers[1]).substr(7)), std::string::npos) << log;
+  }
+  // No secret in any log.
+  EXPECT_EQ(logs().find(client_token), std::string::npos);
+  EXPECT_EQ(logs().find(ds_token), std::string::npos);
+  EXPECT_EQ(logs().find(master), std::string::npos);
+}
+
+TEST_F(replicas, redis_down_means_503_and_not_ready_and_everything_resumes_when_it_returns) {
+  std::vector<int> servers;
+  for (int i = 0; i < 2; ++i) {
+    servers.push_back(start_with_port("server-" + std::to_string(i), "opal-server", {"run"}, server_env()));
+  }
+  for (int s : servers) {
+    ASSERT_TRUE(poll_until([&] { return http_call("GET", url(s) + "/ready").status == 200; }))
+        << logs();
+  }
+  const std::string client_token = token(servers[0], "client");
+  const std::string ds_token = token(servers[0], "datasource");
+  const int opa0 = start_agent("agent-0", {servers[0], servers[1]}, "a", client_token);
+  const int opa1 = start_agent("agent-1", {servers[1], servers[0]}, "a", client_token);
+
+  json expected = json::array();
+  ASSERT_GT(publish(servers[0], ds_token, reset_update("a")), 0u);
+  int n = 0;
+  for (; n < 20; ++n) {
+    ASSERT_GT(publish(servers[n % 2], ds_token, append_update("a", n)), 0u);
+    expected.push_back(n);
+  }
+
+  redis->kill();
+  for (int s : servers) {
+    EXPECT_TRUE(poll_until([&] { return http_call("GET", url(s) + "/ready").status == 503; }))
+        << logs();
+    long status = 0;
+    EXPECT_EQ(publish(s, ds_token, append_update("a", 999), &status), 0u);
+    EXPECT_EQ(status, 503);  // never 200 for an update that is not stored
+    EXPECT_EQ(http_call("GET", url(s) + "/healthy").status, 200);  // alive, just not ready
+  }
+
+  redis->start();
+  for (int s : servers) {
+    ASSERT_TRUE(poll_until([&] { return http_call("GET", url(s) + "/ready").status == 200; }, 20000ms))
+        << logs();
+  }
+  for (; n < 40; ++n) {
+    std::uint64_t seq = 0;
+    ASSERT_TRUE(poll_until([&] { return (seq = publish(servers[n % 2], ds_token, append_update("a", n))) > 0; }))
+        << logs();
+    expected.push_back(n);
+  }
+  for (int opa : {opa0, opa1}) {
+    ASSERT_TRUE(poll_until([&] { return store_value(opa, "/log_a") == expected; }, 30000ms))
+        << store_value(opa, "/log_a").dump() << "\nexpected " << expected.dump() << logs();
+  }
+}
+
+}  // namespace
+}  // namespace pdl::test
