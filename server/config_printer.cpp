@@ -2,6 +2,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "shared/redis/endpoint.hpp"
+
 namespace pdl::server {
 namespace {
 
@@ -20,6 +22,23 @@ json tls_section(const tls::server_files& files) {
 
 json redacted(const secret& s) {
   return s.empty() ? json(nullptr) : json("<redacted>");
+}
+
+/** redis://host:port/db, with "<redacted>" where a password was: the address is useful to see. */
+json broadcast_uri(const config::server_config& cfg) {
+  if (cfg.broadcast_uri.empty()) {
+    return nullptr;
+  }
+  try {
+    const auto ep = redis::parse_uri(cfg.broadcast_uri.reveal());
+    std::string who;
+    if (!ep.username.empty() || !ep.password.empty()) {
+      who = ep.username + (ep.password.empty() ? "" : ":<redacted>") + "@";
+    }
+    return "redis://" + who + ep.describe();
+  } catch (const std::exception&) {
+    return "<invalid>";
+  }
 }
 
 std::string format_name(auth::key_format f) {
@@ -110,6 +129,11 @@ json effective_config(const config::server_config& cfg) {
         {"segment_bytes", cfg.log_segment_bytes},
         {"retention_bytes", cfg.log_retention_bytes},
         {"retention_seconds", cfg.log_retention_age.count()}}},
+      {"broadcast",
+       {{"uri", broadcast_uri(cfg)},
+        {"key_prefix", cfg.broadcast_key_prefix},
+        {"retained_updates", cfg.broadcast_retained_updates},
+        {"timeout_ms", cfg.broadcast_timeout.count()}}},
       {"log", {{"level", cfg.log_level}, {"format", cfg.log_format}}},
   };
 }

@@ -49,7 +49,10 @@ http_reply auth_failure_reply(int status, std::string_view message) {
   return r;
 }
 
-http_reply handle_health(server_context&, const http_request&) {
+http_reply handle_health(server_context& ctx, const http_request&) {
+  if (auto fatal = ctx.updates->fatal_error(); !fatal.empty()) {
+    return http_reply::json(503, nlohmann::json{{"status", "error"}, {"reason", fatal}}.dump());
+  }
   return http_reply::json(200, ok_body);
 }
 

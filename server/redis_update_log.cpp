@@ -271,6 +271,12 @@ std::uint64_t redis_update_log::first_seq() const {
 
 bool redis_update_log::healthy() const { return tail_ok_.load() && !identity_lost_.load(); }
 
+std::string redis_update_log::fatal_error() const {
+  return identity_lost_ ? "the update log in Redis was replaced (Redis lost its data?): "
+                          "restart this server so its agents resynchronise"
+                        : "";
+}
+
 void redis_update_log::start_tail(std::uint64_t after_seq, entry_handler on_entry) {
   on_entry_ = std::move(on_entry);
   tail_thread_ = std::thread([this, after_seq] { tail_loop(after_seq); });

@@ -57,6 +57,7 @@ class redis_update_log final : public update_log {
   bool shared() const override { return true; }
   /** False while Redis is unreachable or the tail is not reading. */
   bool healthy() const override;
+  std::string fatal_error() const override;
 
   /** Starts tailing after @p after_seq (the caller's published seq; 0 = from the head found at
    *  first contact, so a fresh replica does not fan out history). */

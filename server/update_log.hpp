@@ -100,6 +100,10 @@ class update_log {
   /** False while the log cannot take appends (its store is unreachable): /ready reports it. */
   virtual bool healthy() const { return true; }
 
+  /** Non-empty when the log can never serve again without a restart (a shared log whose store
+   *  lost its data under this process): /healthy fails with it so an orchestrator restarts us. */
+  virtual std::string fatal_error() const { return {}; }
+
  protected:
   /** Starts with a fresh random id. */
   update_log();

@@ -73,5 +73,15 @@ TEST(config_printer, TlsWithoutClientCaIsNotMtls) {
   EXPECT_EQ(tls["mtls"], false);
 }
 
+TEST(config_printer, ShowsTheRedisAddressButNotItsPassword) {
+  auto cfg = config::load_server_config(
+      "", {{"OPAL_BROADCAST_URI", "redis://app:redis-pass-1234@redis.svc:6380/2"}});
+  auto doc = effective_config(cfg);
+  EXPECT_EQ(doc["broadcast"]["uri"], "redis://app:<redacted>@redis.svc:6380/2");
+  EXPECT_EQ(doc["broadcast"]["key_prefix"], "pdl");
+  EXPECT_EQ(to_yaml(doc).find("redis-pass-1234"), std::string::npos);
+  EXPECT_TRUE(effective_config(config::load_server_config("", {}))["broadcast"]["uri"].is_null());
+}
+
 }  // namespace
 }  // namespace pdl::server

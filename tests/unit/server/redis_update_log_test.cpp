@@ -145,6 +145,7 @@ TEST(redis_update_log, ARedisThatLostItsDataIsNotServedUnderTheOldId) {
   redis.cli({"FLUSHALL"});
   EXPECT_TRUE(test::poll_until([&] { return !log.healthy(); }));
   EXPECT_THROW(log.append(update("b", "users")), update_log_error);
+  EXPECT_THAT(log.fatal_error(), ::testing::HasSubstr("restart this server"));
 }
 
 }  // namespace

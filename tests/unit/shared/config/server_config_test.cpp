@@ -390,5 +390,45 @@ update_log: {fsync: sometimes, segment_bytes: 10, retention_seconds: 0, colour: 
   EXPECT_TRUE(has("OPAL_SERVER_LOG_FSYNC"));
 }
 
+TEST(ServerConfig, BroadcastToRedisFromYamlAndOpalVariables) {
+  auto c = load_server_config("", {});
+  EXPECT_TRUE(c.broadcast_uri.empty());  // one server, its own log
+  EXPECT_EQ(c.broadcast_key_prefix, "pdl");
+  test::yaml_file f(R"(
+broadcast: {uri: "redis://redis:6379/2", key_prefix: prod, retained_updates: 5000, timeout_ms: 750}
+)");
+  c = load_server_config(f.path(), {});
+  EXPECT_EQ(c.broadcast_uri.reveal(), "redis://redis:6379/2");
+  EXPECT_EQ(c.broadcast_key_prefix, "prod");
+  EXPECT_EQ(c.broadcast_retained_updates, 5000u);
+  EXPECT_EQ(c.broadcast_timeout, std::chrono::milliseconds(750));
+  c = load_server_config(f.path(), {{"OPAL_BROADCAST_URI", "redis://:pw@other:7000"},
+                                    {"OPAL_BROADCAST_CHANNEL_NAME", "EventNotifier"}});
+  EXPECT_EQ(c.broadcast_uri.reveal(), "redis://:pw@other:7000");
+  EXPECT_EQ(c.broadcast_key_prefix, "EventNotifier");
+}
+
+TEST(ServerConfig, BadBroadcastSettingsNameTheirPathAndHideThePassword) {
+  test::yaml_file f(R"(
+broadcast: {uri: "kafka://k:9092", key_prefix: "has space", retained_updates: 5, colour: red}
+)");
+  auto problems = problems_of(f.path(), {});
+  auto has = [&](const std::string& text) {
+    return std::any_of(problems.begin(), problems.end(),
+                       [&](const std::string& p) { return p.find(text) != std::string::npos; });
+  };
+  EXPECT_TRUE(has("broadcast.uri: expected redis://")) << ::testing::PrintToString(problems);
+  EXPECT_TRUE(has("broadcast.key_prefix: must be 1 to 64 characters"));
+  EXPECT_TRUE(has("broadcast.retained_updates"));
+  EXPECT_TRUE(has("broadcast.colour"));
+  problems = problems_of("", {{"OPAL_BROADCAST_URI", "redis://user:hunter2@h:notaport"}});
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_THAT(problems[0], HasSubstr("env OPAL_BROADCAST_URI: port"));
+  EXPECT_THAT(problems[0], ::testing::Not(HasSubstr("hunter2")));
+  problems = problems_of("", {{"OPAL_BROADCAST_URI", "redis://h"}, {"OPAL_SERVER_DATA_DIR", "/d"}});
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_THAT(problems[0], HasSubstr("the update log lives in Redis"));
+}
+
 }  // namespace
 }  // namespace pdl::config
