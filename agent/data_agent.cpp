@@ -171,6 +171,7 @@ data_agent::data_agent(net::io_context& ioc, net::thread_pool& pool, data_agent_
   periodic_refresh_options ro;
   ro.topics = options_.topics;
   ro.seed = options_.seed == 0 ? 0 : options_.seed + 2;
+  ro.min_interval = options_.refresh_min_interval;
   impl_->refresh = std::make_unique<periodic_refresh>(
       ioc,
       [this](model::data_update u, periodic_refresh::done_fn done) {
@@ -411,12 +412,12 @@ void data_agent::on_connected(const feed_connection_info& info) {
   impl_->base_timer.cancel();
   state_.set_initial_load_done();
   flush_held();
-  if (!impl_->refresh->configured()) {
-    load_refresh_schedule(info.server_index);
+  if (!impl_->refresh->configured() && parts_.load_refresh_schedule) {
+    schedule_refreshes(info.server_index);
   }
 }
 
-void data_agent::load_refresh_schedule(std::size_t server_index) {
+void data_agent::schedule_refreshes(std::size_t server_index) {
   // The base data was loaded by an earlier process (the data directory says so) and is not
   // reloaded, but which entries it refreshes periodically is not saved: ask the server again,
   // and only schedule (the refreshes then bring those entries up to date).
@@ -425,8 +426,9 @@ void data_agent::load_refresh_schedule(std::size_t server_index) {
       std::string error;
       std::vector<model::data_source_entry> entries;
       try {
-        entries = co_await offload(self->impl_->pool,
-                                   [self, index] { return self->parts_.load_base(index); });
+        entries = co_await offload(self->impl_->pool, [self, index] {
+          return self->parts_.load_refresh_schedule(index);
+        });
       } catch (const std::exception& e) {
         error = e.what();
       }
@@ -699,6 +701,7 @@ std::unique_ptr<data_agent> make_data_agent(net::io_context& ioc, net::thread_po
     req.tls = tls;
     return load_base_config(req);
   };
+  parts.load_refresh_schedule = parts.load_base;
 
   if (cfg.report_on_updates) {
     reporter_options ro;

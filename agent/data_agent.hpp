@@ -57,6 +57,9 @@ struct data_agent_parts {
   data_fetcher_ptr fetcher;
   policy_store_ptr store;
   base_config_loader load_base;
+  /** The same config, fetched on a resumed connection (no base reload) only to schedule the
+   *  periodic refreshes of a process that has none yet. Null: no refreshes until a base load. */
+  base_config_loader load_refresh_schedule;
   /** Null: no persistence (no backup, no saved seq; a random agent id per process). */
   std::unique_ptr<data_directory> dir;
   /** Null: no OPAL DataUpdateReports. */
@@ -78,6 +81,8 @@ struct data_agent_options {
   std::chrono::milliseconds entry_retry_min{200};
   std::chrono::milliseconds entry_retry_max{10000};
   std::size_t max_held_updates = 10000;  // notifies held while the base config is fetched
+  /** Floor of periodic_update_interval (periodic_refresh_options::min_interval). */
+  std::chrono::milliseconds refresh_min_interval{1000};
   std::optional<api_options> api;        // nullopt: no HTTP API (tests)
   std::uint64_t seed = 0;                // backoff seed, 0 = random
   std::string agent_id;                  // without a data directory; "" = generated
@@ -135,7 +140,7 @@ class data_agent {
   void submit_update(model::data_update update);
   void start_base_load(std::size_t server_index);
   /** Fetches the base config only to schedule its periodic refreshes (resumed connection). */
-  void load_refresh_schedule(std::size_t server_index);
+  void schedule_refreshes(std::size_t server_index);
   void retry_base_load(std::uint64_t generation, std::chrono::milliseconds delay);
   void flush_held();
   void save_state();

@@ -128,7 +128,7 @@ void periodic_refresh::reset(const std::vector<model::data_source_entry>& entrie
     net::co_spawn(ioc_, runner::run(s, this), log_task_failure);
   }
   if (!slots_.empty()) {
-    SPDLOG_LOGGER_INFO(logger(), "{} base entries refreshed periodically", slots_.size());
+    SPDLOG_LOGGER_INFO(logger(), "periodic refresh scheduled for {} base entries", slots_.size());
   }
 }
 
