@@ -97,10 +97,10 @@ struct data_agent_options {
  * notify received meanwhile (held, bounded, then submitted in order); a failed base load is
  * retried with backoff; base entries with periodic_update_interval are refreshed through the
  * updater (periodic_refresh.hpp), rescheduled by each base load (on a resumed connection, a
- * process without a schedule fetches the base config only to build it); (4) watch the engine: health every probe interval, marker every marker
- * interval; a missing marker (the engine restarted empty), or writes that gave up because the
- * engine was unreachable, trigger a rewrite of everything: updates wait, the backup is replayed,
- * the marker rewritten.
+ * process without a schedule fetches the base config only to build it); (4) watch the engine:
+ * health every probe interval, marker every marker interval; a missing marker (the engine
+ * restarted empty), or writes that gave up because the engine was unreachable, trigger a
+ * rewrite of everything: updates wait, the backup is replayed, the marker rewritten.
  * After each update: `pdl_applied` to the server (protocol 1), a DataUpdateReport (if
  * configured), and the applied seq saved to the data directory.
  *

@@ -86,7 +86,8 @@ class periodic_refresh {
       double seconds, std::chrono::milliseconds min, std::chrono::milliseconds max,
       bool* adjusted = nullptr);
   /** Uniform in [0.9, 1.1] x @p interval (at least 1 ms). */
-  static std::chrono::milliseconds jittered(std::chrono::milliseconds interval, std::mt19937_64& rng);
+  static std::chrono::milliseconds jittered(std::chrono::milliseconds interval,
+                                            std::mt19937_64& rng);
 
  private:
   struct slot;

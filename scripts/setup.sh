@@ -9,6 +9,7 @@ pkgs=(
   libgtest-dev libgmock-dev libhiredis-dev redis-server curl
   openssl  # the command line: tests generate their TLS certificates with it (tests/support)
   clang-14 libclang-rt-14-dev  # libFuzzer and the clang sanitizer runtimes (fuzz/)
+  libbenchmark-dev  # Google Benchmark: bench/micro (bench/run.sh)
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -308,7 +308,7 @@ notify_arguments decode_notify_arguments(std::string_view arguments_json) {
     malformed("arguments", e);
   }
   sj::object root;
-  if (auto e = doc.get_object().get(root)) {
+  if (doc.get_object().get(root) != simdjson::SUCCESS) {
     throw invalid_input("arguments", "expected an object");
   }
   notify_arguments out;

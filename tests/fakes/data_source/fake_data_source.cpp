@@ -177,7 +177,8 @@ http_response fake_data_source::set_require(const http_request& req) {
   if (name.empty() || body.size() > 16 * 1024) {
     return json_error(400, "body: expected \"NAME: VALUE\" (value not shown)");
   }
-  opts_.require = required_header{std::string(name), secret(std::string(trim(body.substr(colon + 1))))};
+  opts_.require =
+      required_header{std::string(name), secret(std::string(trim(body.substr(colon + 1))))};
   return {200, "application/json", R"({"required":true})" "\n", {}};
 }
 

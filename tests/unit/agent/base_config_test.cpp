@@ -47,8 +47,9 @@ TEST(base_config, external_source_gets_the_token_in_the_authorization_header) {
   // 127.0.0.1 vs localhost: another origin for the agent, the same machine for the test.
   const std::string location =
       "http://localhost:" + std::to_string(external.port()) + "/config?tenant=a";
-  mini_http_server server(
-      [&](const test::seen_request&) { return redirect(http::status::temporary_redirect, location); });
+  mini_http_server server([&](const test::seen_request&) {
+    return redirect(http::status::temporary_redirect, location);
+  });
   base_config_request req;
   req.url = server.url("/data/config");
   req.token = secret("tok");
@@ -94,12 +95,14 @@ TEST(base_config, a_second_redirect_is_refused_and_names_the_external_source) {
 
 TEST(base_config, only_absolute_http_locations_are_followed) {
   for (const std::string location : {"/config", "config", "ftp://h/config", "http:///x", "//h/x"}) {
-    mini_http_server server(
-        [&](const test::seen_request&) { return redirect(http::status::temporary_redirect, location); });
+    mini_http_server server([&](const test::seen_request&) {
+      return redirect(http::status::temporary_redirect, location);
+    });
     base_config_request req;
     req.url = server.url("/data/config");
     const auto msg = error_of(req);
-    EXPECT_NE(msg.find("not an absolute http(s) URL"), std::string::npos) << location << ": " << msg;
+    EXPECT_NE(msg.find("not an absolute http(s) URL"), std::string::npos)
+        << location << ": " << msg;
     EXPECT_EQ(server.requests().size(), 1u);
   }
 }
