@@ -62,6 +62,8 @@ class agent_state {
   bool engine_reachable() const noexcept { return engine_reachable_; }
   bool connected() const noexcept { return connected_; }
   bool stale() const noexcept { return stale_; }
+  /** A destination's latest write failed (health is off for it). */
+  bool writes_failing() const noexcept { return !failing_writes_.empty(); }
   std::optional<std::uint64_t> last_applied_seq() const noexcept { return last_applied_seq_; }
   const std::map<std::string, destination_record>& destinations() const noexcept {
     return destinations_;

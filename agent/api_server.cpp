@@ -9,6 +9,7 @@
 
 #include "shared/config/config_error.hpp"
 #include "shared/log/log.hpp"
+#include "shared/metrics/metrics.hpp"
 #include "shared/net.hpp"
 
 namespace pdl::agent {
@@ -29,8 +30,13 @@ response_t json_response(http::status status, std::string body, unsigned version
 }  // namespace
 
 struct api_server::impl : std::enable_shared_from_this<impl> {
-  impl(net::io_context& ioc, api_options o, const agent_state& s)
-      : ioc(ioc), opt(std::move(o)), state(s), acceptor(ioc), log(log::get("agent.api")) {}
+  impl(net::io_context& ioc, api_options o, const agent_state& s, const metrics::registry* m)
+      : ioc(ioc),
+        opt(std::move(o)),
+        state(s),
+        metrics(m),
+        acceptor(ioc),
+        log(log::get("agent.api")) {}
 
   net::awaitable<void> accept_loop();
   net::awaitable<void> serve(std::shared_ptr<beast::tcp_stream> stream);
@@ -39,6 +45,7 @@ struct api_server::impl : std::enable_shared_from_this<impl> {
   net::io_context& ioc;
   api_options opt;
   const agent_state& state;
+  const metrics::registry* metrics;  // null: no /metrics
   tcp::acceptor acceptor;
   std::shared_ptr<spdlog::logger> log;
   std::list<std::weak_ptr<beast::tcp_stream>> sessions;
@@ -51,7 +58,8 @@ response_t api_server::impl::route(const http::request<http::string_body>& req) 
   std::string_view target(req.target().data(), req.target().size());
   target = target.substr(0, target.find('?'));
   const bool known = target == "/" || target == "/healthy" || target == "/healthcheck" ||
-                     target == "/ready" || target == "/status";
+                     target == "/ready" || target == "/status" ||
+                     (target == "/metrics" && metrics != nullptr);
   if (!known) {
     return json_response(http::status::not_found, R"({"detail":"Not Found"})", version, keep);
   }
@@ -69,6 +77,11 @@ response_t api_server::impl::route(const http::request<http::string_body>& req) 
   }
   if (target == "/status") {
     return json_response(http::status::ok, state.status_json(), version, keep);
+  }
+  if (target == "/metrics") {
+    auto res = json_response(http::status::ok, metrics->render(), version, keep);
+    res.set(http::field::content_type, std::string(metrics::content_type));
+    return res;
   }
   const auto h = state.health();
   if (h.healthy && h.online) {
@@ -150,8 +163,9 @@ net::awaitable<void> api_server::impl::serve(std::shared_ptr<beast::tcp_stream> 
 }
 
 std::unique_ptr<api_server> api_server::create(net::io_context& ioc, api_options options,
-                                               const agent_state& state) {
-  auto p = std::make_shared<impl>(ioc, std::move(options), state);
+                                               const agent_state& state,
+                                               const metrics::registry* metrics) {
+  auto p = std::make_shared<impl>(ioc, std::move(options), state, metrics);
   boost::system::error_code ec;
   const auto address = net::ip::make_address(p->opt.host, ec);
   if (ec) {

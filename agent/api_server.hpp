@@ -1,5 +1,5 @@
 #pragma once
-// The agent's own HTTP API: /healthy (also / and /healthcheck), /ready, /status.
+// The agent's own HTTP API: /healthy (also / and /healthcheck), /ready, /status, /metrics.
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -10,6 +10,10 @@
 namespace boost::asio {
 class io_context;
 }  // namespace boost::asio
+
+namespace pdl::metrics {
+class registry;
+}  // namespace pdl::metrics
 
 namespace pdl::agent {
 
@@ -28,6 +32,8 @@ struct api_options {
  *   503 {"status":"unavailable","online":false,"reason":...} (agent_state::health()).
  * - /ready: 200 {"status":"ok"} once agent_state::ready(), else 503 {"status":"unavailable"}.
  * - /status: 200 agent_state::status_json().
+ * - /metrics: 200 metrics::registry::render() in the Prometheus text format (no auth: it holds
+ *   nothing secret); 404 when no registry was given. Rendered on the io_context's thread.
  *
  * @par Thread safety
  * Everything on the io_context's thread; @p state is read there. Sessions are coroutines that
@@ -37,7 +43,8 @@ class api_server {
  public:
   /** Binds and listens. @throws config::config_error (where "api.port") when that fails. */
   static std::unique_ptr<api_server> create(boost::asio::io_context& ioc, api_options options,
-                                            const agent_state& state);
+                                            const agent_state& state,
+                                            const metrics::registry* metrics = nullptr);
   ~api_server();
   api_server(const api_server&) = delete;
   api_server& operator=(const api_server&) = delete;

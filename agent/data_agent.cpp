@@ -167,6 +167,7 @@ data_agent::data_agent(net::io_context& ioc, net::thread_pool& pool, data_agent_
   uo.seed = options_.seed;
   uo.collect_reports = parts_.reporter != nullptr;
   uo.observer = observer_.get();
+  uo.metrics = &metrics_;
   updater_ = std::make_unique<updater>(ioc, pool, *parts_.fetcher, *parts_.store, state_, uo);
   periodic_refresh_options ro;
   ro.topics = options_.topics;
@@ -187,15 +188,30 @@ data_agent::data_agent(net::io_context& ioc, net::thread_pool& pool, data_agent_
     base_loaded_ = parts_.dir->loaded().base_loaded;
     server_log_id_ = parts_.dir->loaded().server_log_id;
   }
+  registry_.add([this](metrics::writer& w) { metrics_.write(w, gauges()); });
 }
 
 data_agent::~data_agent() = default;
+
+agent_gauges data_agent::gauges() const {
+  agent_gauges g;
+  g.queue_depth = updater_->pending() + updater_->running();
+  if (parts_.reporter) {
+    g.report_queue_depth = parts_.reporter->queued();
+  }
+  g.connected = state_.connected();
+  g.ready = state_.ready();
+  g.store_healthy = state_.engine_reachable() && !state_.writes_failing();
+  g.applied_seq = updater_->last_applied_seq().value_or(0);
+  g.engine_rebuilds = engine_rebuilds_;
+  return g;
+}
 
 std::uint16_t data_agent::api_port() const noexcept { return api_ ? api_->port() : 0; }
 
 void data_agent::start() {
   if (options_.api) {
-    api_ = api_server::create(impl_->ioc, *options_.api, state_);
+    api_ = api_server::create(impl_->ioc, *options_.api, state_, &registry_);
     api_->start();
   }
   auto startup = [](data_agent* self) -> net::awaitable<void> {
@@ -245,6 +261,7 @@ void data_agent::start() {
                              r.errors.empty() ? std::string()
                                               : "; " + std::to_string(r.errors.size()) +
                                                     " refused, first: " + r.errors.front());
+          ++self->engine_rebuilds_;
           co_await offload(self->impl_->pool, [self] { self->observer_->write_marker(); });
           break;
         } catch (const std::exception& e) {
@@ -311,9 +328,12 @@ void data_agent::start_watch() {
       const auto now = std::chrono::steady_clock::now();
       if (!was_up || now - last_marker_check >= self->options_.marker_interval) {
         last_marker_check = now;
+        // Read before the GET: a first write may put the marker in place while the GET is
+        // under way, and a marker written after the GET looked is not a lost one.
+        const bool marker_was_in_place = self->observer_->marker_in_place.load();
         const auto status = co_await offload(
             self->impl_->pool, [store = self->parts_.store.get()] { return check_marker(*store); });
-        if (status == marker_status::missing && self->observer_->marker_in_place.load()) {
+        if (status == marker_status::missing && marker_was_in_place) {
           SPDLOG_LOGGER_WARN(store_logger(), "the engine lost our marker document (restarted "
                              "empty?): rewriting everything");
           rewrite = true;
@@ -360,6 +380,7 @@ void data_agent::start_watch() {
       }
       self->observer_->resync_needed.store(false);
       ++self->rewrites_;
+      ++self->engine_rebuilds_;
       if (!self->parts_.dir) {
         // Nothing kept locally: start over from the server.
         SPDLOG_LOGGER_WARN(store_logger(), "no data directory: reloading from the server");
@@ -402,6 +423,10 @@ void data_agent::on_connected(const feed_connection_info& info) {
   protocol_ = info.protocol_echoed;
   server_index_ = info.server_index;
   impl_->base_delays.reset();
+  if (ever_connected_) {
+    metrics_.count_reconnect();
+  }
+  ever_connected_ = true;
   state_.set_connected(true, info.server_url);
   if (!protocol_ || !base_loaded_) {
     start_base_load(info.server_index);
@@ -460,6 +485,7 @@ void data_agent::on_log_id(const std::string& id) {
                        server_log_id_, id);
     base_loaded_ = false;
     updater_->restart_sequence();
+    metrics_.reset_server_seq();
   }
   server_log_id_ = id;
   save_state();
@@ -477,6 +503,11 @@ void data_agent::on_update(model::data_update update) {
   if (stopping_) {
     return;
   }
+  const auto received = std::chrono::steady_clock::now();
+  metrics_.count_notify();
+  if (update.seq) {
+    metrics_.note_server_seq(*update.seq);
+  }
   if (holding_) {
     if (held_.size() >= options_.max_held_updates) {
       state_.count_update_dropped();
@@ -484,13 +515,14 @@ void data_agent::on_update(model::data_update update) {
                           "data", update.id.value_or(""), held_.size());
       return;
     }
-    held_.push_back(std::move(update));
+    held_.push_back(held_update{std::move(update), received});
     return;
   }
-  submit_update(std::move(update));
+  submit_update(std::move(update), received);
 }
 
-void data_agent::submit_update(model::data_update update) {
+void data_agent::submit_update(model::data_update update,
+                               std::chrono::steady_clock::time_point received) {
   const bool ack = protocol_ && update.id && update.seq;
   applied_ack a;
   if (ack) {
@@ -506,7 +538,15 @@ void data_agent::submit_update(model::data_update update) {
   }
   const auto r = updater_->submit(
       std::move(update),
-      [this, ack, a, report, report_id, callback_json](const update_outcome& out) mutable {
+      [this, ack, a, report, report_id, callback_json,
+       received](const update_outcome& out) mutable {
+        if (out.ok) {
+          metrics_.count_applied(
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - received).count());
+        } else {
+          metrics_.count_failed(out.failure_reasons.empty() ? failure_reason::other
+                                                            : out.failure_reasons.front());
+        }
         if (stopping_) {
           return;
         }
@@ -529,7 +569,7 @@ void data_agent::submit_update(model::data_update update) {
 void data_agent::flush_held() {
   holding_ = false;
   while (!held_.empty()) {
-    submit_update(std::move(held_.front()));
+    submit_update(std::move(held_.front().update), held_.front().received);
     held_.pop_front();
   }
 }

@@ -2,7 +2,7 @@
 // The agent's object graph and startup sequence: wait for the engine, make sure it holds our data
 // (restoring it from the backup if needed), connect, subscribe (resuming where we stopped when
 // the server is ours), load the base data when needed, then apply notifies in order; watch the
-// engine; acknowledge and report; serve /ready, /healthy and /status.
+// engine; acknowledge and report; serve /ready, /healthy, /status and /metrics.
 //
 // Decision: when is the base config (GET /data/config) loaded?
 // - Against an OPAL server (no protocol echo): on every connect, as OPAL does; it is all there is.
@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/agent_metrics.hpp"
 #include "agent/agent_state.hpp"
 #include "agent/api_server.hpp"
 #include "agent/data_directory.hpp"
@@ -32,6 +33,7 @@
 #include "agent/update_feed.hpp"
 #include "agent/update_reporter.hpp"
 #include "agent/updater.hpp"
+#include "shared/metrics/metrics.hpp"
 #include "shared/model/data_update.hpp"
 
 namespace boost::asio {
@@ -103,6 +105,9 @@ struct data_agent_options {
  * rewrite of everything: updates wait, the backup is replayed, the marker rewritten.
  * After each update: `pdl_applied` to the server (protocol 1), a DataUpdateReport (if
  * configured), and the applied seq saved to the data directory.
+ * Metrics (agent_metrics.hpp) are served on the API's /metrics; updates_* count notifies only
+ * (received = applied + failed + skipped: duplicates, already applied, dropped), per-source
+ * metrics every entry (base loads and refreshes too).
  *
  * @par Thread safety
  * Construct, start(), stop() and destroy on the io_context's thread. Destroy only after the
@@ -129,6 +134,9 @@ class data_agent {
   const std::string& agent_id() const noexcept { return agent_id_; }
   /** Completed rewrites of the engine (restores after a lost marker or failed writes). */
   std::uint64_t engine_rewrites() const noexcept { return rewrites_; }
+  /** The agent's metrics (what /metrics serves). render() on the io_context's thread only: its
+   *  collector reads the agent's state. */
+  const metrics::registry& metrics_registry() const noexcept { return registry_; }
 
  private:
   struct impl;
@@ -137,7 +145,8 @@ class data_agent {
   void on_update(model::data_update update);
   void on_log_id(const std::string& id);
   void on_disconnected(const std::string& reason);
-  void submit_update(model::data_update update);
+  void submit_update(model::data_update update, std::chrono::steady_clock::time_point received);
+  agent_gauges gauges() const;
   void start_base_load(std::size_t server_index);
   /** Fetches the base config only to schedule its periodic refreshes (resumed connection). */
   void schedule_refreshes(std::size_t server_index);
@@ -151,11 +160,17 @@ class data_agent {
   data_agent_parts parts_;
   std::string agent_id_;
   agent_state state_;
+  agent_metrics metrics_;
+  metrics::registry registry_;
   std::unique_ptr<observer> observer_;
   std::unique_ptr<updater> updater_;
   std::unique_ptr<api_server> api_;
   bool holding_ = false;
-  std::deque<model::data_update> held_;
+  struct held_update {
+    model::data_update update;
+    std::chrono::steady_clock::time_point received;
+  };
+  std::deque<held_update> held_;
   std::uint64_t base_generation_ = 0;
   bool connected_ = false;
   bool protocol_ = false;    // the current server echoed X-PDL-Protocol
@@ -167,6 +182,8 @@ class data_agent {
   bool saving_ = false;
   bool save_again_ = false;
   std::uint64_t rewrites_ = 0;
+  std::uint64_t engine_rebuilds_ = 0;  // backup replays: at startup and in rewrites
+  bool ever_connected_ = false;
 };
 
 /** The production graph from config: ws_update_feed, curl_fetcher, opa_store, base config over

@@ -91,7 +91,8 @@ void opa_store::write(const char* method, const char* content_type, std::string_
 
   auto result = http_client::perform(req);
   if (auto* err = std::get_if<http_client::transport_error>(&result)) {
-    throw store_error("policy store unreachable: " + err->message);
+    throw store_error("policy store unreachable: " + err->message, 0,
+                      err->what == http_client::transport_error::code::timeout);
   }
   const auto& resp = std::get<http_client::response>(result);
   if (resp.status == 204 || resp.status == 304) {

@@ -25,13 +25,16 @@ struct store_body {
  *  the transport problem; never the payload or the auth token. */
 class store_error : public std::runtime_error {
  public:
-  store_error(std::string message, long http_status = 0)
-      : std::runtime_error(std::move(message)), status_(http_status) {}
+  store_error(std::string message, long http_status = 0, bool timed_out = false)
+      : std::runtime_error(std::move(message)), status_(http_status), timed_out_(timed_out) {}
   /** The engine's HTTP status, 0 when it was not reached. */
   long http_status() const noexcept { return status_; }
+  /** The engine did not answer within the configured timeout. */
+  bool timed_out() const noexcept { return timed_out_; }
 
  private:
   long status_;
+  bool timed_out_;
 };
 
 /**

@@ -54,6 +54,52 @@ bool transient_store_error(const store_error& e) {
   return s == 0 || s >= 500 || s == 408 || s == 429;
 }
 
+/** The `reason` label of a failed entry (agent_metrics.hpp). */
+failure_reason classify(const std::exception& ex) {
+  if (const auto* fe = dynamic_cast<const fetch_error*>(&ex)) {
+    if (fe->timed_out() || fe->http_status() == 408) {
+      return failure_reason::timeout;
+    }
+    if (fe->http_status() != 0) {
+      return failure_reason::source_status;
+    }
+    return fe->permanent() ? failure_reason::invalid_payload : failure_reason::fetch;
+  }
+  if (const auto* se = dynamic_cast<const store_error*>(&ex)) {
+    const long s = se->http_status();
+    if (se->timed_out() || s == 408) {
+      return failure_reason::timeout;
+    }
+    return s >= 400 && s < 500 && s != 429 ? failure_reason::store_refused
+                                           : failure_reason::store;
+  }
+  if (dynamic_cast<const refused*>(&ex) != nullptr) {
+    return failure_reason::invalid_payload;
+  }
+  return failure_reason::other;
+}
+
+/** Blocking (worker thread): one fetch attempt, timed and counted. */
+fetched_body timed_fetch(data_fetcher& fetcher, const model::data_source_entry& e,
+                         agent_metrics* m) {
+  if (m == nullptr) {
+    return fetcher.fetch(e);
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto seconds = [&t0] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+  try {
+    auto body = fetcher.fetch(e);
+    m->observe_fetch(seconds());
+    m->count_fetched_bytes(body.size);
+    return body;
+  } catch (...) {
+    m->observe_fetch(seconds());
+    throw;
+  }
+}
+
 std::string retries_note(int attempts) {
   return attempts > 1 ? " (after " + std::to_string(attempts) + " attempts)" : std::string();
 }
@@ -226,6 +272,7 @@ void updater::start(task t) {
     std::string error;
     bool write_failure = false;
     bool superseded = false;
+    failure_reason reason = failure_reason::other;
     entry_report rep;
     const auto& e = t.entry;
     const bool is_put = e.method == model::save_method::put;
@@ -247,22 +294,28 @@ void updater::start(task t) {
       } else {
         for (int attempt = 1;; ++attempt) {
           std::string transient;
+          long transient_status = 0;
+          bool transient_timeout = false;
           try {
-            body = co_await offload(self->impl_->pool,
-                                    [self, &e] { return self->fetcher_.fetch(e); });
+            body = co_await offload(self->impl_->pool, [self, &e] {
+              return timed_fetch(self->fetcher_, e, self->options_.metrics);
+            });
             break;
           } catch (const fetch_error& fe) {
             if (fe.permanent()) {
               throw;
             }
             transient = fe.what();
+            transient_status = fe.http_status();
+            transient_timeout = fe.timed_out();
           }
           if (ctl.superseded) {
             superseded = true;
             break;
           }
           if (attempt >= attempts) {
-            throw fetch_error(transient + retries_note(attempts), false);
+            throw fetch_error(transient + retries_note(attempts), false, transient_status,
+                              transient_timeout);
           }
           const auto delay = delays.next();
           SPDLOG_LOGGER_DEBUG(logger(), "fetch for {} failed (attempt {}/{}): {}; retrying in "
@@ -293,6 +346,7 @@ void updater::start(task t) {
       for (int attempt = 1; !superseded; ++attempt) {
         std::string transient;
         long status = 0;
+        bool timed_out = false;
         try {
           co_await offload(self->impl_->pool, [self, &t, &body, &rep, is_put, collect] {
             const auto sb = t.entry.data_json
@@ -314,6 +368,9 @@ void updater::start(task t) {
             if (self->options_.observer != nullptr) {
               self->options_.observer->written(t.path, is_put, sb, true);
             }
+            if (self->options_.metrics != nullptr) {
+              self->options_.metrics->count_written_bytes(sb.size);
+            }
           });
           rep.saved = true;
           break;
@@ -324,6 +381,7 @@ void updater::start(task t) {
           }
           transient = se.what();
           status = se.http_status();
+          timed_out = se.timed_out();
         }
         if (ctl.superseded) {
           superseded = true;
@@ -340,7 +398,7 @@ void updater::start(task t) {
             });
           }
           write_failure = true;
-          throw store_error(transient + retries_note(attempts), status);
+          throw store_error(transient + retries_note(attempts), status, timed_out);
         }
         const auto delay = delays.next();
         SPDLOG_LOGGER_DEBUG(logger(), "write of {} failed (attempt {}/{}): {}; retrying in {} ms",
@@ -355,11 +413,12 @@ void updater::start(task t) {
       }
     } catch (const std::exception& ex) {
       error = ex.what();
+      reason = classify(ex);
       if (error.empty()) {
         error = "unknown error";
       }
     }
-    self->finish(t, error, write_failure, superseded, std::move(rep));
+    self->finish(t, error, write_failure, superseded, std::move(rep), reason);
   };
   net::co_spawn(impl_->ioc, run(this, std::move(t), seed), [](std::exception_ptr ep) {
     if (ep) {
@@ -373,7 +432,7 @@ void updater::start(task t) {
 }
 
 void updater::finish(const task& t, const std::string& error, bool write_failure, bool superseded,
-                     entry_report report) {
+                     entry_report report, failure_reason reason) {
   running_paths_.erase(running_paths_.find(t.path));
   running_ctls_.remove(t.ctl);
   auto& u = *t.update;
@@ -387,6 +446,9 @@ void updater::finish(const task& t, const std::string& error, bool write_failure
   } else if (error.empty()) {
     ++u.outcome.applied;
     state_.record_success(dst);
+    if (options_.metrics != nullptr) {
+      options_.metrics->source_success(source_label(t.entry));
+    }
     // One line per applied entry: operators read the data path from these.
     SPDLOG_LOGGER_INFO(logger(), "applied {} {} update id={} seq={}",
                        model::to_string(t.entry.method), dst, u.id.value_or(""),
@@ -395,6 +457,10 @@ void updater::finish(const task& t, const std::string& error, bool write_failure
     ++u.outcome.failed;
     u.outcome.ok = false;
     u.outcome.errors.push_back(dst + ": " + error);
+    u.outcome.failure_reasons.push_back(reason);
+    if (options_.metrics != nullptr) {
+      options_.metrics->source_failure(source_label(t.entry), reason);
+    }
     report.error = error;
     const std::string source =
         t.entry.data_json ? std::string("inline") : http_client::redact_url(t.entry.url);

@@ -13,6 +13,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "agent/agent_metrics.hpp"
 #include "agent/agent_state.hpp"
 #include "agent/data_fetcher.hpp"
 #include "agent/policy_store.hpp"
@@ -70,6 +71,9 @@ struct updater_options {
   bool collect_reports = false;
   /** Not owned; may be null. */
   write_observer* observer = nullptr;
+  /** Not owned; may be null. Gets fetch durations and bytes, written bytes and per-source
+   *  outcomes (updates_* are counted by the caller from update_outcome). */
+  agent_metrics* metrics = nullptr;
 };
 
 /** One entry's result, for OPAL's DataUpdateReport. */
@@ -89,6 +93,7 @@ struct update_outcome {
   std::size_t failed = 0;
   std::size_t superseded = 0;
   std::vector<std::string> errors;
+  std::vector<failure_reason> failure_reasons;  // one per errors[i], same order
   std::vector<entry_report> reports;  // only with updater_options::collect_reports
 };
 
@@ -160,7 +165,7 @@ class updater {
   void pump();
   void start(task t);
   void finish(const task& t, const std::string& error, bool write_failure, bool superseded,
-              entry_report report);
+              entry_report report, failure_reason reason);
   /** @p ancestor is @p path or one of its ancestors (normalised paths, "" = root). */
   static bool covers(const std::string& ancestor, const std::string& path);
   void supersede_before(const task& newer);

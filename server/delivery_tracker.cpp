@@ -68,6 +68,12 @@ delivery_tracker::update_state* delivery_tracker::find(const std::string& id, st
   return &*it;
 }
 
+std::optional<std::uint64_t> delivery_tracker::seq_of(const std::string& id) const {
+  std::lock_guard lock(mu_);
+  auto it = by_id_.find(id);
+  return it == by_id_.end() ? std::nullopt : std::optional<std::uint64_t>(it->second);
+}
+
 void delivery_tracker::delivered(std::uint64_t seq, const std::string& agent) {
   std::lock_guard lock(mu_);
   update_state* u = find("", seq);

@@ -39,6 +39,9 @@ class delivery_tracker {
   bool acknowledged(const std::string& id, std::uint64_t seq, const std::string& agent, bool ok,
                     std::vector<std::string> errors);
 
+  /** The seq of tracked update @p id. */
+  std::optional<std::uint64_t> seq_of(const std::string& id) const;
+
   /** The status document of docs/protocol.md, or nullopt for an untracked id. */
   std::optional<std::string> status_json(const std::string& id) const;
 

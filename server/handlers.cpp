@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "server/server_context.hpp"
+#include "server/statistics.hpp"
 #include "shared/auth/token_request.hpp"
 #include "shared/log/log.hpp"
 
@@ -107,6 +108,9 @@ http_reply handle_get_data_config(server_context& ctx, const http_request& req) 
 http_reply handle_post_data_config(server_context& ctx, const http_request& req) {
   auto who = authenticate(ctx, req);
   if (auto* refused = std::get_if<http_reply>(&who)) {
+    ctx.stats.refused(refused->status == 401   ? refusal::unauthorized
+                      : refused->status == 403 ? refusal::forbidden
+                                               : refusal::unavailable);
     return std::move(*refused);
   }
   return ctx.intake->submit(req.body, std::get<caller>(who), "http");
@@ -160,6 +164,7 @@ http_reply handle_callback_report(server_context& ctx, const http_request& req) 
   }
   http_log()->info("callback report from {}: update_id={} entries={} [{}]", req.peer, update_id,
                    flags.size(), fmt::join(flags, "; "));
+  ++(errors.empty() ? ctx.stats.reports_applied : ctx.stats.reports_failed);
   const caller& c = std::get<caller>(who);
   if (update_id != "null" && ctx.deliveries) {
     // OPAL clients acknowledge this way; the token's sub is the closest thing to an agent id.
@@ -194,6 +199,51 @@ http_reply handle_update_status(server_context& ctx, const http_request& req) {
     return http_reply::json(404, R"({"detail":"unknown update id"})");
   }
   return http_reply::json(200, std::move(*status));
+}
+
+http_reply handle_metrics(server_context& ctx, const http_request&) {
+  http_reply r = http_reply::json(200, ctx.metrics.render());
+  r.content_type = std::string(metrics::content_type);
+  return r;
+}
+
+namespace {
+
+/** /statistics and /stats: the master token, or a JWT of a listener peer (auth disabled: any
+ *  caller, as every other route). nullopt = allowed. */
+std::optional<http_reply> refuse_unless_listener(server_context& ctx, const http_request& req) {
+  if (!ctx.auth->check_master(req.authorization)) {
+    return std::nullopt;
+  }
+  auto who = authenticate(ctx, req);
+  if (auto* refused = std::get_if<http_reply>(&who)) {
+    return std::move(*refused);
+  }
+  const caller& c = std::get<caller>(who);
+  if (!c.auth_disabled && c.peer != auth::peer_type::listener) {
+    std::string peer = c.peer ? std::string(auth::to_string(*c.peer)) : "none";
+    auth_log()->info("{} {} from {} refused: peer_type {}", req.method, req.path, req.peer, peer);
+    return auth_failure_reply(
+        403, fmt::format("Incorrect 'peer_type' claim for OPAL jwt token: {}, expected: listener",
+                         peer));
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+http_reply handle_statistics(server_context& ctx, const http_request& req) {
+  if (auto refused = refuse_unless_listener(ctx, req)) {
+    return std::move(*refused);
+  }
+  return http_reply::json(200, statistics_json(ctx));
+}
+
+http_reply handle_stats(server_context& ctx, const http_request& req) {
+  if (auto refused = refuse_unless_listener(ctx, req)) {
+    return std::move(*refused);
+  }
+  return http_reply::json(200, stats_brief_json(ctx));
 }
 
 http_reply handle_openapi(server_context& ctx, const http_request&) {

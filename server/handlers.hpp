@@ -19,6 +19,12 @@ http_reply handle_callback_report(server_context& ctx, const http_request& req);
 /** GET /data/updates/{id}: delivery status (docs/protocol.md), datasource or listener token. */
 http_reply handle_update_status(server_context& ctx, const http_request& req);
 http_reply handle_openapi(server_context& ctx, const http_request& req);
+/** GET /metrics: Prometheus text format (server_metrics.hpp), no auth. */
+http_reply handle_metrics(server_context& ctx, const http_request& req);
+/** GET /statistics (statistics.hpp): master token or listener token; others 401/403. */
+http_reply handle_statistics(server_context& ctx, const http_request& req);
+/** GET /stats: OPAL's brief {uptime, version, client_count, server_count}; auth as /statistics. */
+http_reply handle_stats(server_context& ctx, const http_request& req);
 /** GET /ws without an Upgrade header. */
 http_reply handle_ws_without_upgrade(server_context& ctx, const http_request& req);
 

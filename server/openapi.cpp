@@ -118,6 +118,46 @@ json schemas() {
                {{"type", "object"},
                 {"properties", {{"agent", str()}, {"errors", str_list()}}}}}}},
             {"pending", agent_list}}}}}}}};
+  json opt_int = nullable({{"type", "integer"}});
+  s["ServerStatsBrief"] = {
+      {"type", "object"},
+      {"properties",
+       {{"uptime", {{"type", "string"}, {"format", "date-time"}, {"description", "start time"}}},
+        {"version", str()},
+        {"client_count", {{"type", "integer"}}},
+        {"server_count", {{"type", "integer"}}}}}};
+  s["ServerStats"] = {
+      {"type", "object"},
+      {"properties",
+       {{"uptime", {{"type", "string"}, {"format", "date-time"}, {"description", "start time"}}},
+        {"version", str()},
+        {"clients",
+         {{"type", "object"},
+          {"description", "client id (agent id, else session id) -> its sessions"},
+          {"additionalProperties",
+           {{"type", "array"},
+            {"items",
+             {{"type", "object"},
+              {"properties",
+               {{"rpc_id", str()},
+                {"client_id", str()},
+                {"topics", str_list()},
+                {"address", str()},
+                {"connected_since", {{"type", "string"}, {"format", "date-time"}}},
+                {"protocol", {{"type", "integer"}, {"enum", {0, 1}}}},
+                {"applied_seq", opt_int},
+                {"lag", opt_int}}}}}}}}},
+        {"servers", str_list()},
+        {"published_seq", {{"type", "integer"}}},
+        {"log_id", str()},
+        {"publishes_by_topic",
+         {{"type", "object"},
+          {"description", "accepted updates per topic (1000 topics, then \"__other__\")"},
+          {"additionalProperties", {{"type", "integer"}}}}},
+        {"updates",
+         {{"type", "object"},
+          {"properties",
+           {{"accepted", {{"type", "integer"}}}, {"refused", {{"type", "integer"}}}}}}}}}};
   return s;
 }
 

@@ -6,8 +6,10 @@
 #include "server/memory_update_log.hpp"
 #include "server/openapi.hpp"
 #include "server/redis_update_log.hpp"
+#include "server/server_metrics.hpp"
 #include "shared/config/config_error.hpp"
 #include "shared/log/log.hpp"
+#include "shared/rpc/rpc.hpp"
 
 namespace pdl::server {
 namespace {
@@ -77,6 +79,8 @@ std::unique_ptr<server_context> make_server_context(config::server_config cfg,
   ctx->base_config_json = model::data_source_config_to_json(ctx->cfg.data_config_entries);
   ctx->routes = route_table(ctx->cfg.data_config_route);
   ctx->openapi_json = build_openapi(ctx->routes);
+  ctx->server_id = rpc::new_call_id();
+  register_server_metrics(*ctx);
   return ctx;
 }
 

@@ -2,6 +2,7 @@
 // Everything the handlers and sessions share, built once at startup and then only read (the
 // members with their own locking excepted: hub, update_log, intake, stats).
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -11,9 +12,11 @@
 #include "server/routes.hpp"
 #include "server/server_auth.hpp"
 #include "server/server_stats.hpp"
+#include "server/session_registry.hpp"
 #include "server/update_intake.hpp"
 #include "server/update_log.hpp"
 #include "shared/config/server_config.hpp"
+#include "shared/metrics/metrics.hpp"
 
 namespace pdl::server {
 
@@ -29,6 +32,13 @@ struct server_context {
   std::vector<route> routes;
   std::string openapi_json;
   std::atomic<bool> listening{false};
+  /** Open WebSocket sessions, for /statistics and /metrics. */
+  session_registry sessions;
+  /** GET /metrics (collectors: server_metrics.hpp). */
+  metrics::registry metrics;
+  /** This process's id in /statistics `servers` (random per start). */
+  std::string server_id;
+  const std::chrono::system_clock::time_point started_at = std::chrono::system_clock::now();
 
   explicit server_context(config::server_config c) : cfg(std::move(c)) {}
   /** Closes the update log first: a shared log's tail calls into intake and the hub. */

@@ -208,8 +208,13 @@ std::size_t update_intake::release(std::uint64_t seq, std::optional<pending> p) 
 }
 
 http_reply update_intake::submit(std::string_view body, const caller& who, std::string_view via) {
+  const auto received = std::chrono::steady_clock::now();
   auto refuse = [&](int status, std::string response) {
     ++stats_.updates_refused;
+    stats_.refused(status == 403   ? refusal::forbidden
+                   : status == 400 ? refusal::malformed
+                   : status == 422 ? refusal::invalid
+                                   : refusal::unavailable);
     return http_reply::json(status, std::move(response));
   };
   if (!who.may_publish()) {
@@ -239,6 +244,7 @@ http_reply update_intake::submit(std::string_view body, const caller& who, std::
     return refuse(403, error_detail(fmt::format(
                            "topic '{}' is not permitted by this token's permitted_topics", *bad)));
   }
+  std::vector<std::string> sent_topics = entry_topics(update);
   std::vector<std::string> topics = model::expand_topics(update);
   if (!update.id) {
     update.id = uuid4_hex();
@@ -264,6 +270,9 @@ http_reply update_intake::submit(std::string_view body, const caller& who, std::
                                ? await_published(seq)
                                : release(seq, pending{std::move(update), std::move(topics)});
   ++stats_.updates_accepted;
+  stats_.publish_seconds.observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - received).count());
+  stats_.publishes_by_topic.add(sent_topics);
   logger()->info("update accepted via {}: id={} seq={} topics=[{}] entries={} recipients={}", via,
                  id, seq, topic_list, entries, recipients);
   nlohmann::json ok = {{"status", "ok"}, {"id", id}, {"seq", seq}};

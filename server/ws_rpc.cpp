@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "server/server_context.hpp"
+#include "server/session_registry.hpp"
 #include "shared/log/log.hpp"
 #include "shared/rpc/rpc.hpp"
 
@@ -104,6 +105,13 @@ std::string ws_rpc::handle_subscribe(std::string_view args) {
   }
   ctx_.subscriptions.subscribe(session_id_, topics);
   resume_ = after_seq;
+  if (peer_.info) {
+    const std::uint64_t published = ctx_.intake->published_seq();
+    // An after_seq past the log's end gets the whole log (ws_session.cpp): it holds nothing.
+    peer_.info->subscribed(after_seq && *after_seq > published ? std::optional<std::uint64_t>(0)
+                                                               : after_seq,
+                           published);
+  }
   logger()->info("conn={} agent={} subscribed to [{}]{}", session_id_, peer_.agent_id,
                  fmt::join(topics, ","),
                  after_seq ? fmt::format(" after seq {}", *after_seq) : std::string());
@@ -147,6 +155,17 @@ std::string ws_rpc::handle_applied(std::string_view args) {
     }
   }
   const std::string& update_id = id->get_ref<const std::string&>();
+  ++(ok->get<bool>() ? ctx_.stats.reports_applied : ctx_.stats.reports_failed);
+  if (peer_.info) {
+    std::uint64_t at = seq;
+    if (at == 0 && ctx_.deliveries) {
+      at = ctx_.deliveries->seq_of(update_id).value_or(0);
+    }
+    // A seq beyond what was published is not one we sent: it must not hide a lag.
+    if (at != 0 && at <= ctx_.intake->published_seq()) {
+      peer_.info->acknowledged(at);
+    }
+  }
   bool tracked = ctx_.deliveries != nullptr &&
                  ctx_.deliveries->acknowledged(update_id, seq, peer_.agent_id, ok->get<bool>(),
                                                std::move(errors));
@@ -175,16 +194,19 @@ std::string ws_rpc::handle_publish(std::string_view args) {
   }
   if (!who_.may_publish()) {
     logger()->warn("conn={} publish refused: only datasource tokens may publish", session_id_);
+    ctx_.stats.refused(refusal::forbidden);
     return "false";
   }
   if (auto bad = first_forbidden_topic(topics, who_.permitted_topics)) {
     logger()->warn("conn={} publish refused: topic '{}' is not permitted by the token",
                    session_id_, *bad);
+    ctx_.stats.refused(refusal::forbidden);
     return "false";
   }
   auto data = doc.is_object() ? doc.find("data") : doc.end();
   if (!doc.is_object() || data == doc.end() || !data->is_object()) {
     logger()->warn("conn={} publish refused: 'data' is not a DataUpdate object", session_id_);
+    ctx_.stats.refused(refusal::invalid);
     return "false";
   }
   http_reply r = ctx_.intake->submit(data->dump(), who_, "ws");

@@ -2,6 +2,7 @@
 // The server's side of OPAL's RPC over one WebSocket, without the socket: frames in, response
 // frames out. The session (ws_session.cpp) owns the socket and calls this on its strand.
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -12,6 +13,7 @@
 namespace pdl::server {
 
 struct server_context;
+struct session_info;
 
 /** What the upgrade request told about the peer. */
 struct session_peer {
@@ -19,6 +21,8 @@ struct session_peer {
   bool protocol1 = false;
   /** X-PDL-Agent-Id when valid, else the session id. */
   std::string agent_id;
+  /** When set, subscribes and acknowledgements update it (/statistics, /metrics). */
+  std::shared_ptr<session_info> info;
 };
 
 /**

@@ -52,6 +52,7 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
         close_timer_(ws_.get_executor()),
         id_(std::move(id)),
         peer_(std::move(peer)),
+        info_(info.info),
         rpc_(ctx, id_, std::move(who), std::move(info)) {
     ++ctx_.stats.open_connections;
   }
@@ -121,6 +122,7 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
     }
     ++ctx_.stats.open_sessions;
     ctx_.subscriptions.attach(self);
+    ctx_.sessions.add(info_);
     logger()->info("conn={} peer={} agent={} session open", id_, peer_, rpc_.agent_id());
     beast::flat_buffer buffer;
     for (;;) {
@@ -140,6 +142,7 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
       buffer.consume(buffer.size());
     }
     ctx_.subscriptions.detach(id_);
+    ctx_.sessions.remove(id_);
     --ctx_.stats.open_sessions;
     // A shut_down() posted before the detach may still run: it must not start a close
     // handshake (and its 5 s timer, which would keep this session alive) on a dead socket.
@@ -173,6 +176,10 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
       if (ctx_.deliveries) {
         ctx_.deliveries->delivered(f.seq, rpc_.agent_id());
       }
+      if (enqueue(std::move(f))) {
+        ++ctx_.stats.notifies_live;
+      }
+      return;
     }
     enqueue(std::move(f));
   }
@@ -237,9 +244,10 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
       if (ctx_.deliveries) {
         ctx_.deliveries->delivered(r.seq, rpc_.agent_id());
       }
-      ++ctx_.stats.notifies_replayed;
-      enqueue(outgoing_frame{notify_head(id_, id_, *topic), notify_tail(*r.json, rpc::new_call_id()),
-                             r.seq});
+      if (enqueue(outgoing_frame{notify_head(id_, id_, *topic),
+                                 notify_tail(*r.json, rpc::new_call_id()), r.seq})) {
+        ++ctx_.stats.notifies_replayed;
+      }
     }
     cursor_ = std::max(cursor_, b.scanned_to);
     if (cursor_ >= target && dropped_max_ <= cursor_) {
@@ -254,23 +262,28 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
     }
   }
 
-  void enqueue(outgoing_frame f) {
+  /** @return false when the frame was dropped (closing, or the queue overflowed). */
+  bool enqueue(outgoing_frame f) {
     if (closing_) {
-      return;
+      return false;
     }
     if (queue_.size() >= ctx_.cfg.ws_send_queue_max) {
       ++ctx_.stats.slow_sessions_closed;
       logger()->warn("conn={} peer={} send queue full ({} frames): closing with 1013", id_,
                      peer_, queue_.size());
       begin_close(websocket::close_code::try_again_later);
-      return;
+      return false;
     }
     ++ctx_.stats.notifies_queued;
     queue_.push_back(std::move(f));
+    queue_changed();
     if (!writing_) {
       do_write();
     }
+    return true;
   }
+
+  void queue_changed() { info_->queued_frames.store(queue_.size(), std::memory_order_relaxed); }
 
   void do_write() {
     writing_ = true;
@@ -285,6 +298,7 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
     writing_ = false;
     if (ec) {
       queue_.clear();
+      queue_changed();
       if (!is_normal_end(ec)) {
         logger()->info("conn={} write failed: {}", id_, ec.message());
       }
@@ -292,6 +306,7 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
       return;
     }
     queue_.pop_front();
+    queue_changed();
     if (!queue_.empty() && !closing_) {
       do_write();
     }
@@ -314,6 +329,7 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
     while (queue_.size() > (writing_ ? 1u : 0u)) {
       queue_.pop_back();
     }
+    queue_changed();
     ws_.async_close(websocket::close_reason(code),
                     [self = shared_from_this()](beast::error_code) {});
     close_timer_.expires_after(close_grace);
@@ -335,6 +351,7 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
   net::steady_timer close_timer_;
   std::string id_;
   std::string peer_;
+  std::shared_ptr<session_info> info_;  // never null; queued_frames written on the strand
   ws_rpc rpc_;
   std::deque<outgoing_frame> queue_;  // strand only; references stay valid across push_back
   bool writing_ = false;
@@ -369,6 +386,10 @@ void start_ws_session(server_context& ctx, flex_stream stream, ws_upgrade upgrad
   }
   session_peer info;
   std::string session_id = rpc::new_call_id();
+  info.info = std::make_shared<session_info>();
+  info.info->session_id = session_id;
+  info.info->address = upgrade.peer;
+  info.info->connected_since = std::chrono::system_clock::now();
   for (const auto& [name, value] : upgrade.headers) {
     if (beast::iequals(name, rpc::protocol_header)) {
       info.protocol1 = value == rpc::protocol_version;
@@ -382,6 +403,8 @@ void start_ws_session(server_context& ctx, flex_stream stream, ws_upgrade upgrad
       }
     }
   }
+  info.info->protocol1 = info.protocol1;
+  info.info->agent_id = info.agent_id.empty() ? session_id : info.agent_id;
   auto session = std::make_shared<ws_session>(ctx, std::move(stream), std::move(session_id),
                                               std::move(upgrade.peer), std::move(who),
                                               std::move(info));

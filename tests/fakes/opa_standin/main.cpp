@@ -4,10 +4,11 @@
 // nothing is evaluated (POST /v1/data returns base documents) and policy/data conflicts are
 // never reported. Usage:
 //   opa-standin [--addr 127.0.0.1:0] [--port-file PATH] [--fail-writes N] [--log-level info]
-//               [--tls-cert-file PATH --tls-private-key-file PATH]
+//               [--write-log PATH] [--tls-cert-file PATH --tls-private-key-file PATH]
 //               [--tls-ca-cert-file PATH --authentication=tls]
 // The TLS flags are OPA's (standin_flags.hpp): HTTPS only, and with --authentication=tls clients
-// must present a certificate signed by the CA.
+// must present a certificate signed by the CA. --write-log (not OPA's) appends one timed line per
+// write answered (write_log.hpp), for the benchmarks.
 // Exits 0 on SIGTERM/SIGINT, 2 on a bad flag, 1 when it cannot listen.
 #include <cstdio>
 #include <cstdlib>
@@ -20,6 +21,7 @@
 #include "tests/fakes/opa_standin/loopback_server.hpp"
 #include "tests/fakes/opa_standin/opa_emulator.hpp"
 #include "tests/fakes/opa_standin/standin_flags.hpp"
+#include "tests/fakes/opa_standin/write_log.hpp"
 
 namespace {
 
@@ -47,9 +49,22 @@ int main(int argc, char** argv) {
   auto log = pdl::log::get("opa-standin");
   try {
     pdl::fakes::opa_emulator emulator({.fail_writes = f.fail_writes});
+    std::optional<pdl::fakes::write_log> writes;
+    if (!f.write_log.empty()) {
+      writes.emplace(f.write_log);
+    }
     auto server = pdl::fakes::loopback_server::create(
         {.addr = f.addr, .logger = "opa-standin", .tls = tls},
-        [&emulator](const pdl::fakes::http_request& req) { return emulator.handle(req); });
+        [&emulator, &writes](const pdl::fakes::http_request& req) {
+          if (!writes || (req.method != "PUT" && req.method != "PATCH" && req.method != "DELETE")) {
+            return emulator.handle(req);
+          }
+          auto received = pdl::fakes::write_log::now_ns();
+          auto res = emulator.handle(req);
+          writes->record(pdl::fakes::write_log::now_ns(), req.method, req.path(), req.body.size(),
+                         res.status, received);
+          return res;
+        });
     SPDLOG_LOGGER_INFO(log, "listening on port {} ({}{})", server->port(),
                        tls ? "https" : "http", f.mtls() ? ", client certificates required" : "");
     if (!f.port_file.empty()) {

@@ -24,7 +24,7 @@ std::size_t parse_count(const std::string& flag, const std::string& n) {
 
 const char* standin_usage() {
   return "usage: opa-standin [--addr HOST:PORT] [--port-file PATH] [--fail-writes N] "
-         "[--log-level LEVEL] [--tls-cert-file PATH --tls-private-key-file PATH] "
+         "[--log-level LEVEL] [--write-log PATH] [--tls-cert-file PATH --tls-private-key-file PATH] "
          "[--tls-ca-cert-file PATH] [--authentication off|tls]";
 }
 
@@ -60,6 +60,8 @@ standin_flags parse_standin_flags(const std::vector<std::string>& args) {
       f.fail_writes = parse_count(flag, value());
     } else if (flag == "--log-level") {
       f.log_level = value();
+    } else if (flag == "--write-log") {
+      f.write_log = value();
     } else if (flag == "--tls-cert-file") {
       f.tls_cert_file = value();
     } else if (flag == "--tls-private-key-file") {

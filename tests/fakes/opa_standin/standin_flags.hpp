@@ -17,6 +17,9 @@ struct standin_flags {
   std::string port_file;
   std::size_t fail_writes = 0;
   std::string log_level = "info";
+  /** --write-log: append one line per data/policy write answered (write_log.hpp), for the
+   *  benchmarks' "visible in the store" timings. Empty: no log. Not an OPA flag. */
+  std::string write_log;
   // OPA's: with a certificate and key the stand-in serves HTTPS only.
   std::string tls_cert_file;         // --tls-cert-file
   std::string tls_private_key_file;  // --tls-private-key-file
