@@ -179,6 +179,9 @@ net::awaitable<void> ws_update_feed::impl::session(std::size_t index, bool& esta
   auto& lowest = beast::get_lowest_layer(*ws);
   lowest.expires_after(opt.connect_timeout);
   co_await lowest.tcp_layer().async_connect(results, net::use_awaitable);
+  // Acks and pings are small frames: never hold them for Nagle (see the server's listener).
+  boost::system::error_code nodelay_ec;
+  lowest.tcp_layer().socket().set_option(tcp::no_delay(true), nodelay_ec);
   if (ep.tls) {
     // Never a plaintext fallback: a failed handshake fails this attempt, and the loop retries.
     lowest.expect_peer_name(ep.host);
