@@ -12,7 +12,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "shared/http/client.hpp"
+#include "tests/support/http_call.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/redis_server.hpp"
 
@@ -20,34 +20,6 @@ namespace pdl::test {
 namespace {
 
 using nlohmann::json;
-
-struct http_answer {
-  long status = 0;
-  std::string body;
-};
-
-http_answer http_call(const std::string& method, const std::string& url,
-                      const std::string& token = "", const std::string& body = "") {
-  http_client::request req;
-  req.method = method;
-  req.url = url;
-  if (!token.empty()) req.headers.emplace_back("Authorization", secret("Bearer " + token));
-  if (!body.empty()) {
-    req.headers.emplace_back("Content-Type", secret("application/json"));
-    req.body = body;
-  }
-  req.connect_timeout = 2000ms;
-  req.idle_timeout = 10000ms;
-  auto r = http_client::perform(req);
-  if (auto* ok = std::get_if<http_client::response>(&r)) return {ok->status, ok->body};
-  return {};
-}
-
-std::string last_line(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
-  auto nl = s.find_last_of('\n');
-  return nl == std::string::npos ? s : s.substr(nl + 1);
-}
 
 class replicas : public ::testing::Test {
  protected:
