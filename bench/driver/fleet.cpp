@@ -1,0 +1,165 @@
+#include "bench/driver/fleet.hpp"
+
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "bench/driver/bench_util.hpp"
+#include "shared/http/client.hpp"
+
+namespace pdl::bench {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string log_tail(const test::process& p) {
+  std::string s = p.log();
+  return s.size() > 2000 ? s.substr(s.size() - 2000) : s;
+}
+
+std::string last_line(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+  auto nl = s.find_last_of('\n');
+  return nl == std::string::npos ? s : s.substr(nl + 1);
+}
+
+}  // namespace
+
+fleet::fleet(std::string dir) : dir_(std::move(dir)) {
+  std::filesystem::remove_all(dir_);
+  std::filesystem::create_directories(dir_);
+}
+
+test::process& fleet::start(const std::string& name, const std::string& binary,
+                            std::vector<std::string> args, std::map<std::string, std::string> env) {
+  procs_.push_back(std::make_unique<test::process>(test::binary_path(binary), args, env,
+                                                   file(name + ".log")));
+  return *procs_.back();
+}
+
+standin fleet::start_standin() {
+  std::string name = "opa-" + std::to_string(++counter_);
+  standin s;
+  s.write_log = file(name + ".writes");
+  std::string pf = file(name + ".port");
+  s.proc = &start(name, "opa-standin", {"--addr", "127.0.0.1:0", "--port-file", pf, "--write-log",
+                                        s.write_log});
+  s.port = test::wait_for_port_file(pf, 20000ms, s.proc);
+  return s;
+}
+
+int fleet::start_source(const std::map<std::string, std::string>& routes) {
+  std::string name = "source-" + std::to_string(++counter_);
+  std::string pf = file(name + ".port");
+  std::vector<std::string> args{"--addr", "127.0.0.1:0", "--port-file", pf};
+  for (const auto& [path, f] : routes) {
+    args.push_back("--route");
+    args.push_back(path + "=@" + f);
+  }
+  auto& p = start(name, "fake-data-source", args);
+  return test::wait_for_port_file(pf, 120000ms, &p);  // it checks a 100 MB file is JSON first
+}
+
+void fleet::start_server(const std::map<std::string, std::string>& extra) {
+  auto secret = test::run_command(test::binary_path("opal-server"), {"generate-secret"});
+  if (secret.exit_code != 0) throw std::runtime_error("generate-secret: " + secret.output);
+  master_ = last_line(secret.output);
+  std::map<std::string, std::string> env{{"OPAL_AUTH_MASTER_TOKEN", master_},
+                                         {"OPAL_SERVER_HOST", "127.0.0.1"},
+                                         {"OPAL_SERVER_BIND_PORT", "0"}};
+  for (const auto& [k, v] : extra) env[k] = v;
+  std::string pf = file("server.port");
+  server_ = &start("server", "opal-server", {"run", "--port-file", pf}, env);
+  int port = test::wait_for_port_file(pf, 20000ms, server_);
+  server_url_ = "http://127.0.0.1:" + std::to_string(port);
+}
+
+std::string fleet::token(const std::string& type) {
+  http_client::request req;
+  req.method = "POST";
+  req.url = server_url_ + "/token";
+  req.headers.push_back({"Authorization", secret("Bearer " + master_)});
+  req.headers.push_back({"Content-Type", secret("application/json")});
+  req.body = nlohmann::json{{"type", type}}.dump();
+  auto r = http_client::perform(req);
+  auto* ok = std::get_if<http_client::response>(&r);
+  if (ok == nullptr || ok->status != 200) {
+    throw std::runtime_error("POST /token failed: " +
+                             (ok ? std::to_string(ok->status) + " " + ok->body
+                                 : std::get<http_client::transport_error>(r).message));
+  }
+  return nlohmann::json::parse(ok->body).at("token").get<std::string>();
+}
+
+agent& fleet::start_agent(const standin& store, const std::string& topics,
+                          const std::map<std::string, std::string>& extra) {
+  std::string name = "agent-" + std::to_string(++counter_);
+  std::map<std::string, std::string> env{
+      {"OPAL_SERVER_URL", server_url_},
+      {"OPAL_CLIENT_TOKEN", token("client")},
+      {"OPAL_DATA_TOPICS", topics},
+      {"OPAL_POLICY_STORE_URL", "http://127.0.0.1:" + std::to_string(store.port)},
+      {"OPAL_CLIENT_API_SERVER_PORT", "0"}};
+  for (const auto& [k, v] : extra) env[k] = v;
+  auto a = std::make_unique<agent>();
+  std::string pf = file(name + ".port");
+  std::remove(pf.c_str());
+  a->started_ns = now_ns();
+  a->proc = &start(name, "opal-client", {"run", "--port-file", pf}, env);
+  agents_.push_back(std::move(a));
+  return *agents_.back();
+}
+
+void fleet::wait_ready(agent& a, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  // The port file name is derived from the log name: agent-N.log -> agent-N.port.
+  std::string pf = a.proc->log_path();
+  pf.replace(pf.size() - 4, 4, ".port");
+  while (a.api_port == 0) {
+    std::ifstream in(pf);
+    int port = 0;
+    if (in >> port && port > 0) {
+      a.api_port = port;
+      break;
+    }
+    if (std::chrono::steady_clock::now() > deadline || !a.proc->running()) {
+      throw std::runtime_error("agent wrote no port file: " + log_tail(*a.proc));
+    }
+    std::this_thread::sleep_for(250us);
+  }
+  while (true) {
+    if (raw_get_status(a.api_port, "/ready") == 200) {
+      a.ready_ns = now_ns();
+      return;
+    }
+    if (std::chrono::steady_clock::now() > deadline || !a.proc->running()) {
+      throw std::runtime_error("agent not ready: " + log_tail(*a.proc));
+    }
+    std::this_thread::sleep_for(250us);
+  }
+}
+
+publish_result fleet::publish(const std::string& datasource_token, const std::string& update_json) {
+  http_client::request req;
+  req.method = "POST";
+  req.url = server_url_ + "/data/config";
+  req.headers.push_back({"Authorization", secret("Bearer " + datasource_token)});
+  req.headers.push_back({"Content-Type", secret("application/json")});
+  req.body = update_json;
+  publish_result out;
+  out.sent_ns = now_ns();
+  auto r = http_client::perform(req);
+  out.ok_ns = now_ns();
+  auto* ok = std::get_if<http_client::response>(&r);
+  if (ok == nullptr || ok->status != 200) {
+    throw std::runtime_error("publish failed: " +
+                             (ok ? std::to_string(ok->status) + " " + ok->body
+                                 : std::get<http_client::transport_error>(r).message));
+  }
+  return out;
+}
+
+}  // namespace pdl::bench

@@ -1,0 +1,159 @@
+// pdl_bench: runs the benchmark scenarios (scenarios.hpp) --runs times and writes the report.
+//   pdl_bench --out docs/benchmarks.md [--runs 5] [--work DIR] [--commit abc1234]
+//             [--only forwarding,latency1,latency10,fanout,startup] [--why bench/why.txt]
+//             [--subscribers 10000] [--updates 200]
+// bench/run.sh builds it and calls it. Per-run values are printed as they come.
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <set>
+#include <sstream>
+#include <string>
+
+#include "bench/driver/bench_util.hpp"
+#include "bench/driver/report.hpp"
+#include "bench/driver/scenarios.hpp"
+#include "shared/log/log.hpp"
+
+namespace {
+
+using namespace pdl::bench;
+
+std::string loadavg() {
+  std::ifstream in("/proc/loadavg");
+  std::string a, b, c;
+  in >> a >> b >> c;
+  return a + " " + b + " " + c;
+}
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      auto colon = line.find(':');
+      return colon == std::string::npos ? line : line.substr(colon + 2);
+    }
+  }
+  return "unknown";
+}
+
+std::string utc_now() {
+  std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", std::gmtime(&t));
+  return buf;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string out_path, work, commit = "unknown", why;
+  std::set<std::string> only;
+  int runs = 5;
+  bench_setup setup;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string flag = argv[i], v = argv[i + 1];
+    if (flag == "--out") out_path = v;
+    else if (flag == "--runs") runs = std::max(1, std::stoi(v));
+    else if (flag == "--work") work = v;
+    else if (flag == "--commit") commit = v;
+    else if (flag == "--why") why = v;
+    else if (flag == "--subscribers") setup.subscribers = std::stoi(v);
+    else if (flag == "--updates") setup.latency_updates = std::stoi(v);
+    else if (flag == "--only") {
+      std::stringstream ss(v);
+      for (std::string s; std::getline(ss, s, ',');) only.insert(s);
+    } else {
+      std::fprintf(stderr, "pdl_bench: unknown flag %s\n", flag.c_str());
+      return 2;
+    }
+  }
+  if (out_path.empty()) {
+    std::fprintf(stderr, "pdl_bench: --out FILE is required\n");
+    return 2;
+  }
+  pdl::log::init("warn");
+  // The server and the swarm each hold one descriptor per subscriber; children inherit this.
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  bool own_work = work.empty();
+  if (own_work) {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "pdl-bench-XXXXXX").string();
+    work = ::mkdtemp(tmpl.data());
+  }
+  std::filesystem::create_directories(work);
+  setup.work_dir = work;
+  auto wanted = [&](const std::string& s) { return only.empty() || only.count(s) > 0; };
+
+  report_context ctx;
+  ctx.commit = commit;
+  ctx.date = utc_now();
+  ctx.cores = static_cast<int>(::sysconf(_SC_NPROCESSORS_ONLN));
+  ctx.cpu_model = cpu_model();
+  ctx.load_before = loadavg();
+  ctx.runs = runs;
+  ctx.subscribers = setup.subscribers;
+  ctx.latency_updates = setup.latency_updates;
+  ctx.why_file = why;
+
+  if (wanted("forwarding")) {
+    setup.doc_100mb = work + "/doc-100mb.json";
+    setup.doc_100mb_bytes = generate_json(setup.doc_100mb, 100'000'000);
+  }
+  if (wanted("startup")) {
+    setup.doc_17mb = work + "/doc-17mb.json";
+    generate_json(setup.doc_17mb, 17'000'000);
+  }
+
+  std::vector<run_result> results(static_cast<std::size_t>(runs));
+  struct scenario {
+    const char* name;
+    std::function<void(int, run_result&)> fn;
+  };
+  std::vector<scenario> scenarios = {
+      {"startup", [&](int r, run_result& o) { run_startup(setup, r, o); }},
+      {"latency1", [&](int r, run_result& o) { run_latency(setup, r, 1, o); }},
+      {"latency10", [&](int r, run_result& o) { run_latency(setup, r, 10, o); }},
+      {"fanout", [&](int r, run_result& o) { run_fanout(setup, r, o); }},
+      {"forwarding", [&](int r, run_result& o) { run_forwarding(setup, r, o); }},
+  };
+  for (int r = 0; r < runs; ++r) {
+    for (const auto& sc : scenarios) {
+      if (!wanted(sc.name)) continue;
+      std::cout << "run " << r + 1 << "/" << runs << ": " << sc.name << " ..." << std::flush;
+      run_result one;
+      try {
+        sc.fn(r, one);
+      } catch (const std::exception& e) {
+        std::string what = e.what();
+        if (what.size() > 600) what = what.substr(0, 600) + "…";
+        ctx.failures.push_back("run " + std::to_string(r + 1) + ", " + sc.name + ": " + what);
+        std::cout << " FAILED: " << what << "\n";
+      }
+      for (const auto& [k, v] : one.values) {
+        results[static_cast<std::size_t>(r)].values[k] = v;
+        std::cout << " " << k << "=" << v;
+      }
+      for (const auto& [k, v] : one.notes) results[static_cast<std::size_t>(r)].notes[k] = v;
+      std::cout << "\n" << std::flush;
+    }
+  }
+  ctx.load_after = loadavg();
+  write_text(out_path, render_report(ctx, results));
+  std::cout << "wrote " << out_path << "\n";
+  if (own_work && std::getenv("PDL_KEEP_TEST_DIRS") == nullptr) {
+    std::error_code ec;
+    std::filesystem::remove_all(work, ec);
+  }
+  return ctx.failures.empty() ? 0 : 1;
+}

@@ -1,0 +1,38 @@
+#pragma once
+// The benchmark scenarios. Each starts its own processes (fleet.hpp) in a fresh sub-directory of
+// the bench's work dir, measures, kills everything, and adds named values to a run_result.
+// Every value is in the unit its name ends with (_mb, _ms, _s, _mbps, _x).
+#include <cstdint>
+#include <map>
+#include <string>
+
+namespace pdl::bench {
+
+struct run_result {
+  std::map<std::string, double> values;
+  std::map<std::string, std::string> notes;  // observations shown under "Why" for a miss
+};
+
+struct bench_setup {
+  std::string work_dir;        // temp dir of this bench invocation
+  std::string doc_100mb;       // generated once per invocation
+  std::uint64_t doc_100mb_bytes = 0;
+  std::string doc_17mb;
+  int latency_updates = 200;   // measured updates per latency scenario (after 20 warm-up)
+  int subscribers = 10000;
+};
+
+/** Agent idle RSS, peak RSS and timings forwarding the 100 MB document, against a direct PUT
+ *  and a raw loopback copy measured in the same run. */
+void run_forwarding(const bench_setup& s, int run, run_result& out);
+
+/** Publish accepted -> applied in the store(s), 1 KB inline PUT, to @p agents agents. */
+void run_latency(const bench_setup& s, int run, int agents, run_result& out);
+
+/** One server, s.subscribers WebSocket subscribers (bench_ws_swarm): RSS and fan-out time. */
+void run_fanout(const bench_setup& s, int run, run_result& out);
+
+/** Agent start -> /ready, empty base config, and with the 17 MB base document. */
+void run_startup(const bench_setup& s, int run, run_result& out);
+
+}  // namespace pdl::bench

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The benchmarks, in one command: builds the Release binaries into build-bench (only the targets
+# the benchmarks need), runs every scenario PDL_BENCH_RUNS times (default 5) and writes
+# docs/benchmarks.md (figures, targets, met / MISSED, method, OPAL's quoted figures).
+#   bash bench/run.sh
+# Environment:
+#   PDL_BENCH_RUNS=5           runs per scenario (the table shows the median and min-max)
+#   PDL_BENCH_ONLY=a,b         only these scenarios: startup, latency1, latency10, fanout, forwarding
+#   PDL_BENCH_SUBSCRIBERS=10000, PDL_BENCH_UPDATES=200   sizes of the fan-out and latency scenarios
+#   PDL_BENCH_OUT=docs/benchmarks.md, PDL_BENCH_JOBS=2 (build parallelism), PDL_BENCH_MICRO=1
+#   PDL_BENCH_COMMIT=...       what the report names as the commit (default: git rev-parse, +dirty)
+#   PDL_KEEP_TEST_DIRS=1       keep the temp dir (process logs, write logs, generated documents)
+# Needs ~3 GB of free memory (the OPA stand-in holds the 100 MB document as a tree) and ~300 MB
+# of temp space. Results are noisy on a busy machine: the report records the load average.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+build="$root/build-bench"
+out="${PDL_BENCH_OUT:-$root/docs/benchmarks.md}"
+runs="${PDL_BENCH_RUNS:-5}"
+
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DPDL_BENCH=ON >/dev/null
+targets=(pdl_bench)
+micro="${PDL_BENCH_MICRO:-1}"
+# The micro-benchmarks exist only when CMake found Google Benchmark (libbenchmark-dev).
+if [ "$micro" = 1 ] && grep -q '^build pdl_micro_bench:' "$build/build.ninja"; then
+  targets+=(pdl_micro_bench)
+else
+  micro=0
+fi
+cmake --build "$build" --target "${targets[@]}" -j "${PDL_BENCH_JOBS:-2}"
+
+commit="${PDL_BENCH_COMMIT:-}"   # override when the tree is not a git checkout (an export)
+if [ -z "$commit" ]; then
+  commit="$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  if [ -n "$(git -C "$root" status --porcelain 2>/dev/null)" ]; then
+    commit="$commit+dirty"
+  fi
+fi
+read -r l1 _ < /proc/loadavg
+if awk -v l="$l1" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
+  echo "bench: load average $l1 on $(nproc) cores: figures will be noisy (the report records it)" >&2
+fi
+
+args=(--runs "$runs" --out "$out" --commit "$commit" --why "$root/bench/why.txt"
+      --subscribers "${PDL_BENCH_SUBSCRIBERS:-10000}" --updates "${PDL_BENCH_UPDATES:-200}")
+[ -n "${PDL_BENCH_ONLY:-}" ] && args+=(--only "$PDL_BENCH_ONLY")
+status=0
+"$build/pdl_bench" "${args[@]}" || status=$?
+
+if [ "$micro" = 1 ]; then
+  {
+    echo
+    echo "## Micro-benchmarks (Google Benchmark, \`build-bench/pdl_micro_bench\`)"
+    echo
+    echo '```'
+    "$build/pdl_micro_bench" --benchmark_min_time=0.5 2>&1 | grep -v '^\*\*\*'
+    echo '```'
+  } >> "$out"
+fi
+echo "bench: wrote $out"
+exit "$status"
