@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/support/http_call.hpp"
-#include "tests/support/process.hpp"
+#include "tests/support/process_group.hpp"
 #include "tests/support/prometheus_text.hpp"
 
 namespace pdl::test {
@@ -18,13 +18,9 @@ class observability : public ::testing::Test {
  protected:
   int start_with_port(const std::string& name, const std::string& bin,
                       std::vector<std::string> args, std::map<std::string, std::string> env) {
-    const std::string pf = dir.file(name + ".port");
-    args.push_back("--port-file");
-    args.push_back(pf);
-    procs.push_back(std::make_unique<process>(binary_path(bin), args, env, dir.file(name + ".log")));
-    return wait_for_port_file(pf, 20000ms, procs.back().get());
+    return procs.start_with_port(name, bin, std::move(args), env);
   }
-  std::string url(int port) { return "http://127.0.0.1:" + std::to_string(port); }
+  std::string url(int port) { return loopback_url(port); }
   prom_scrape scrape(int port) {
     auto r = http_call("GET", url(port) + "/metrics");
     EXPECT_EQ(r.status, 200);
@@ -32,7 +28,7 @@ class observability : public ::testing::Test {
     return parse_prometheus_text(r.body);  // throws on the first malformed line
   }
   temp_dir dir;
-  std::vector<std::unique_ptr<process>> procs;
+  process_group procs{dir};
   std::string last_text;
 };
 

@@ -11,58 +11,25 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "shared/http/client.hpp"
-#include "tests/support/process.hpp"
+#include "tests/support/http_call.hpp"
+#include "tests/support/process_group.hpp"
 
 namespace pdl::test {
 namespace {
 
 using nlohmann::json;
 
-struct http_answer {
-  long status = 0;
-  std::string body;
-};
-
-http_answer http_call(const std::string& method, const std::string& url,
-                      std::optional<std::string> body = std::nullopt) {
-  http_client::request req;
-  req.method = method;
-  req.url = url;
-  req.body = std::move(body);
-  auto r = http_client::perform(req);
-  if (auto* ok = std::get_if<http_client::response>(&r)) {
-    return {ok->status, ok->body};
-  }
-  return {};
-}
-
-std::string last_line(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
-  auto nl = s.find_last_of('\n');
-  return nl == std::string::npos ? s : s.substr(nl + 1);
-}
-
 class periodic_refresh_it : public ::testing::Test {
  protected:
   temp_dir dir;
-  std::vector<std::unique_ptr<process>> procs;
+  process_group procs{dir};
 
   int start_with_port(const std::string& name, const std::string& bin,
                       std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
-    const std::string pf = dir.file(name + ".port");
-    args.push_back("--port-file");
-    args.push_back(pf);
-    procs.push_back(
-        std::make_unique<process>(binary_path(bin), args, env, dir.file(name + ".log")));
-    return wait_for_port_file(pf, 20000ms, procs.back().get());
+    return procs.start_with_port(name, bin, std::move(args), env);
   }
 
-  std::string all_logs() {
-    std::string s;
-    for (auto& p : procs) s += p->log();
-    return s;
-  }
+  std::string all_logs() { return procs.all_logs(); }
 
   /** Starts opal-server with @p data_sources (OPAL_DATA_CONFIG_SOURCES); returns its URL and
    *  sets @p client_token. */
@@ -108,7 +75,7 @@ class periodic_refresh_it : public ::testing::Test {
 
   /** No process printed the client token, the master token or any JWT. */
   void expect_no_secret_in_logs(const std::string& client_token) {
-    for (auto& p : procs) p->stop();
+    procs.stop_all();
     const std::string logs = all_logs();
     EXPECT_EQ(logs.find(client_token), std::string::npos);
     EXPECT_EQ(logs.find(master), std::string::npos);
@@ -144,7 +111,7 @@ TEST_F(periodic_refresh_it, a_periodic_base_entry_picks_up_the_source_s_new_answ
   ASSERT_TRUE(store_holds(opa, "/static", json{{"once", true}})) << all_logs();
 
   // The source changes its answer; the next refresh (about a second later) brings it.
-  auto put = http_call("PUT", source_url + "/_source/route?path=%2Fusers", R"({"v":2,"new":true})");
+  auto put = http_call("PUT", source_url + "/_source/route?path=%2Fusers", "", R"({"v":2,"new":true})");
   ASSERT_EQ(put.status, 200) << put.body;
   ASSERT_TRUE(store_holds(opa, "/users", json{{"v", 2}, {"new", true}})) << all_logs();
 
@@ -172,7 +139,7 @@ TEST_F(periodic_refresh_it, external_source_gets_the_token_in_a_header_never_in_
       json{{"external_source_url", source_url + "/config?tenant=t1"}}.dump(), token);
   ASSERT_FALSE(token.empty());
   // From now on the source answers only a request carrying the agent's token in the header.
-  auto req = http_call("PUT", source_url + "/_source/require", "authorization: bearer " + token);
+  auto req = http_call("PUT", source_url + "/_source/require", "", "authorization: bearer " + token);
   ASSERT_EQ(req.status, 200) << req.body;
 
   // Without a token, the server's redirect leads to a refusal: the source really checks.

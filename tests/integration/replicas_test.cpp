@@ -13,7 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/support/http_call.hpp"
-#include "tests/support/process.hpp"
+#include "tests/support/process_group.hpp"
 #include "tests/support/redis_server.hpp"
 
 namespace pdl::test {
@@ -41,14 +41,10 @@ class replicas : public ::testing::Test {
 
   int start_with_port(const std::string& name, const std::string& bin,
                       std::vector<std::string> args, std::map<std::string, std::string> env) {
-    const std::string pf = dir.file(name + ".port");
-    args.push_back("--port-file");
-    args.push_back(pf);
-    procs[name] = std::make_unique<process>(binary_path(bin), args, env, dir.file(name + ".log"));
-    return wait_for_port_file(pf, 20000ms, procs[name].get());
+    return procs.start_with_port(name, bin, std::move(args), env);
   }
 
-  std::string url(int port) { return "http://127.0.0.1:" + std::to_string(port); }
+  std::string url(int port) { return loopback_url(port); }
 
   std::string token(int server_port, const std::string& type) {
     auto r = run_command(binary_path("opal-client"),
@@ -103,17 +99,13 @@ class replicas : public ::testing::Test {
              {{{"url", ""}, {"topics", {topic}}, {"dst_path", "/log_" + topic}, {"data", json::array()}}}}};
   }
 
-  std::string logs() {
-    std::string s;
-    for (auto& [name, p] : procs) s += "\n--- " + name + "\n" + p->log().substr(p->log().size() > 3000 ? p->log().size() - 3000 : 0);
-    return s;
-  }
+  std::string logs() { return procs.logs(); }
 
   temp_dir dir;
   std::unique_ptr<redis_server> redis;
   std::string key;
   std::string master;
-  std::map<std::string, std::unique_ptr<process>> procs;
+  process_group procs{dir};
 };
 
 TEST_F(replicas, agents_on_every_replica_see_every_update_in_one_order_while_a_replica_dies) {
@@ -162,7 +154,7 @@ TEST_F(replicas, agents_on_every_replica_see_every_update_in_one_order_while_a_r
     publish_checked(append_update(topic, n));
     (topic == "a" ? expected_a : expected_b).push_back(n);
     if (n == total / 2) {
-      procs["server-0"]->kill9();  // agents 0 and 3 must move to another replica and resume
+      procs["server-0"].kill9();  // agents 0 and 3 must move to another replica and resume
       alive[0] = false;
     }
     if (HasFatalFailure()) return;
@@ -184,7 +176,7 @@ TEST_F(replicas, agents_on_every_replica_see_every_update_in_one_order_while_a_r
   }
   // Agents 0 and 3 preferred the dead replica: their logs tell they moved.
   for (int i : {0, 3}) {
-    const auto log = procs["agent-" + std::to_string(i)]->log();
+    const auto log = procs["agent-" + std::to_string(i)].log();
     EXPECT_NE(log.find(url(servers[1]).substr(7)), std::string::npos) << log;
   }
   // No secret in any log.

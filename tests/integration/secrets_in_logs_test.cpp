@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/support/http_call.hpp"
-#include "tests/support/process.hpp"
+#include "tests/support/process_group.hpp"
 
 namespace pdl::test {
 namespace {
@@ -19,15 +19,11 @@ class secrets_in_logs : public ::testing::Test {
  protected:
   int start_with_port(const std::string& name, const std::string& bin,
                       std::vector<std::string> args, std::map<std::string, std::string> env) {
-    const std::string pf = dir.file(name + ".port");
-    args.push_back("--port-file");
-    args.push_back(pf);
-    procs.push_back(std::make_unique<process>(binary_path(bin), args, env, dir.file(name + ".log")));
-    return wait_for_port_file(pf, 20000ms, procs.back().get());
+    return procs.start_with_port(name, bin, std::move(args), env);
   }
-  std::string url(int port) { return "http://127.0.0.1:" + std::to_string(port); }
+  std::string url(int port) { return loopback_url(port); }
   temp_dir dir;
-  std::vector<std::unique_ptr<process>> procs;
+  process_group procs{dir};
 };
 
 TEST_F(secrets_in_logs, no_token_header_value_or_store_token_in_any_line_at_trace_level) {
@@ -115,8 +111,8 @@ TEST_F(secrets_in_logs, no_token_header_value_or_store_token_in_any_line_at_trac
            std::string::npos;
   }));
   // The failed fetch was reported (so its error path ran before we read the logs).
-  ASSERT_TRUE(poll_until([&] { return procs[3]->log().find("/missing") != std::string::npos; }))
-      << procs[3]->log();
+  ASSERT_TRUE(poll_until([&] { return procs["agent"].log().find("/missing") != std::string::npos; }))
+      << procs["agent"].log();
 
   const std::vector<std::pair<std::string, std::string>> secrets{
       {"master token", master},        {"wrong master token", wrong_master},
@@ -124,10 +120,10 @@ TEST_F(secrets_in_logs, no_token_header_value_or_store_token_in_any_line_at_trac
       {"a wrong JWT", wrong_jwt},      {"the src-config header value", "source-SECRET-header"},
       {"the store token", store_token}};
   std::size_t lines = 0;
-  for (std::size_t i = 2; i < procs.size(); ++i) {  // server, agent (the fakes log what we send)
-    const std::string log = procs[i]->log();
+  for (const std::string name : {"server", "agent"}) {  // (the fakes log what we send them)
+    const std::string log = procs[name].log();
     for (const auto& [what, value] : secrets) {
-      EXPECT_EQ(log.find(value), std::string::npos) << what << " in " << procs[i]->log_path();
+      EXPECT_EQ(log.find(value), std::string::npos) << what << " in " << procs[name].log_path();
     }
     std::istringstream in(log);
     for (std::string line; std::getline(in, line);) {
@@ -135,7 +131,7 @@ TEST_F(secrets_in_logs, no_token_header_value_or_store_token_in_any_line_at_trac
       ++lines;
       auto j = json::parse(line, nullptr, false);
       EXPECT_TRUE(j.is_object() && j.contains("msg") && j.contains("logger"))
-          << procs[i]->log_path() << ": " << line;
+          << procs[name].log_path() << ": " << line;
     }
   }
   EXPECT_GT(lines, 20u);  // TRACE really logged something
