@@ -180,22 +180,44 @@ void store_transaction::apply(nlohmann::json& data, update&& u) {
     data = std::move(u.value);
     return;
   }
+  // Paths are checked when staged, so every step resolves, except when two writes name one
+  // array element differently ("01" and "1"): a newer write of the array may then have replaced
+  // the container an older write goes into. OPA panics there; the stand-in drops the older
+  // write, as if the newer one had masked it (found by fuzzing).
   nlohmann::json* parent = &data;
-  for (std::size_t i = 0; i + 1 < u.path.size(); ++i) {
-    if (parent->is_array()) {
-      parent = &(*parent)[static_cast<std::size_t>(*go_json::atoi(u.path[i]))];
-    } else {
-      parent = &(*parent)[u.path[i]];
-    }
+  for (std::size_t i = 0; i + 1 < u.path.size() && parent != nullptr; ++i) {
+    parent = step(*parent, u.path[i]);
+  }
+  if (parent == nullptr) {
+    return;
   }
   const std::string& key = u.path.back();
   if (parent->is_array()) {
-    (*parent)[static_cast<std::size_t>(*go_json::atoi(key))] = std::move(u.value);
+    if (nlohmann::json* slot = step(*parent, key)) {
+      *slot = std::move(u.value);
+    }
+  } else if (!parent->is_object()) {
+    return;
   } else if (u.remove) {
     parent->erase(key);
   } else {
     (*parent)[key] = std::move(u.value);
   }
+}
+
+nlohmann::json* store_transaction::step(nlohmann::json& node, const std::string& seg) {
+  if (node.is_object()) {
+    auto found = node.find(seg);
+    return found == node.end() ? nullptr : &*found;
+  }
+  if (node.is_array()) {
+    auto idx = go_json::atoi(seg);
+    if (!idx || *idx < 0 || static_cast<std::uint64_t>(*idx) >= node.size()) {
+      return nullptr;
+    }
+    return &node[static_cast<std::size_t>(*idx)];
+  }
+  return nullptr;
 }
 
 }  // namespace pdl::fakes

@@ -44,6 +44,8 @@ class store_transaction {
                                            const store_path& path, std::size_t idx,
                                            nlohmann::json&& value);
   static void apply(nlohmann::json& data, update&& u);
+  /** The child @p seg of @p node (object key or in-range array index), or nullptr. */
+  static nlohmann::json* step(nlohmann::json& node, const std::string& seg);
 
   const nlohmann::json& committed_;
   std::list<update> updates_;  // pairwise non-overlapping paths
