@@ -454,20 +454,8 @@ log_batch file_update_log::read(std::uint64_t after_seq, std::uint64_t up_to,
 }
 
 std::vector<model::data_update> file_update_log::since(std::uint64_t seq) const {
-  std::vector<model::data_update> out;
-  const std::uint64_t end = head();
-  while (seq < end) {
-    log_batch b = read(seq, end, {}, std::numeric_limits<std::size_t>::max(),
-                       std::numeric_limits<std::size_t>::max());
-    for (const auto& r : b.records) {
-      out.push_back(model::parse_data_update(*r.json));
-    }
-    if (b.scanned_to <= seq) {
-      break;
-    }
-    seq = b.scanned_to;
-  }
-  return out;
+  return since_by_reading(seq, std::numeric_limits<std::size_t>::max(),
+                          std::numeric_limits<std::size_t>::max());
 }
 
 std::uint64_t file_update_log::head() const {

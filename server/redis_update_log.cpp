@@ -240,19 +240,7 @@ log_batch redis_update_log::read(std::uint64_t after_seq, std::uint64_t up_to,
 }
 
 std::vector<model::data_update> redis_update_log::since(std::uint64_t seq) const {
-  std::vector<model::data_update> out;
-  const std::uint64_t up_to = head();
-  while (seq < up_to) {
-    auto batch = read(seq, up_to, {}, 1024, std::size_t{64} << 20);
-    for (const auto& r : batch.records) {
-      out.push_back(model::parse_data_update(*r.json));
-    }
-    if (batch.scanned_to <= seq) {
-      break;
-    }
-    seq = batch.scanned_to;
-  }
-  return out;
+  return since_by_reading(seq, 1024, std::size_t{64} << 20);
 }
 
 std::uint64_t redis_update_log::head() const { return head_.load(); }

@@ -73,6 +73,24 @@ log_batch update_log::read(std::uint64_t after_seq, std::uint64_t up_to,
   return out;
 }
 
+std::vector<model::data_update> update_log::since_by_reading(std::uint64_t seq,
+                                                             std::size_t batch_records,
+                                                             std::size_t batch_bytes) const {
+  std::vector<model::data_update> out;
+  const std::uint64_t end = head();
+  while (seq < end) {
+    log_batch batch = read(seq, end, {}, batch_records, batch_bytes);
+    for (const auto& r : batch.records) {
+      out.push_back(model::parse_data_update(*r.json));
+    }
+    if (batch.scanned_to <= seq) {
+      break;
+    }
+    seq = batch.scanned_to;
+  }
+  return out;
+}
+
 std::uint64_t update_log::first_seq() const {
   auto all = since(0);
   return all.empty() ? head() + 1 : all.front().seq.value_or(head() + 1);

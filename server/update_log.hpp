@@ -107,6 +107,10 @@ class update_log {
  protected:
   /** Starts with a fresh random id. */
   update_log();
+  /** since() for implementations whose read() is the primitive: reads [@p seq, head()] in
+   *  batches of @p batch_records / @p batch_bytes and parses each record. */
+  std::vector<model::data_update> since_by_reading(std::uint64_t seq, std::size_t batch_records,
+                                                   std::size_t batch_bytes) const;
   /** For implementations that persist their id: call from the constructor only. */
   void set_log_id(std::string id) { log_id_ = std::move(id); }
 
