@@ -9,18 +9,15 @@
 #include <nlohmann/json.hpp>
 
 #include "shared/http/client.hpp"
+#include "tests/support/http_call.hpp"
 #include "tests/support/process.hpp"
+#include "tests/support/process_group.hpp"
 #include "tests/support/test_certs.hpp"
 
 namespace pdl::test {
 namespace {
 
 using nlohmann::json;
-
-struct http_answer {
-  long status = 0;
-  std::string body;
-};
 
 http_answer http_get(const std::string& url, const std::string& ca_file = "",
                      const std::string& client_cert = "", const std::string& client_key = "") {
@@ -36,42 +33,22 @@ http_answer http_get(const std::string& url, const std::string& ca_file = "",
   return {};
 }
 
-std::string last_line(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
-  auto nl = s.find_last_of('\n');
-  return nl == std::string::npos ? s : s.substr(nl + 1);
-}
-
 class tls_hops : public ::testing::Test {
  protected:
   temp_dir dir;
-  std::vector<std::unique_ptr<process>> procs;
+  process_group procs{dir};
   std::string outputs;  // everything the CLI printed
 
-  process& start(const std::string& name, const std::string& bin, std::vector<std::string> args,
-                 std::map<std::string, std::string> env = {}) {
-    procs.push_back(std::make_unique<process>(binary_path(bin), args, env,
-                                              dir.file(name + ".log")));
-    return *procs.back();
-  }
   int start_with_port(const std::string& name, const std::string& bin,
                       std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
-    std::string pf = dir.file(name + ".port");
-    args.push_back("--port-file");
-    args.push_back(pf);
-    auto& p = start(name, bin, args, env);
-    return wait_for_port_file(pf, 20000ms, &p);
+    return procs.start_with_port(name, bin, std::move(args), env);
   }
   run_result cli(const std::vector<std::string>& args) {
     auto r = run_command(binary_path("opal-client"), args);
     outputs += r.output;
     return r;
   }
-  std::string all_logs() {
-    std::string s;
-    for (auto& p : procs) s += p->log();
-    return s;
-  }
+  std::string all_logs() const { return procs.all_logs(); }
 };
 
 TEST_F(tls_hops, an_update_published_over_https_reaches_an_agent_over_wss) {
@@ -128,7 +105,7 @@ TEST_F(tls_hops, an_update_published_over_https_reaches_an_agent_over_wss) {
       << http_get(doc).body << all_logs();
 
   // The agent with the wrong CA logs why, keeps retrying, and never connects.
-  process& bad_agent = *procs.back();
+  process& bad_agent = procs["agent-bad"];
   ASSERT_TRUE(poll_until(
       [&] {
         return bad_agent.log().find("certificate verify failed") != std::string::npos;
@@ -167,9 +144,9 @@ TEST_F(tls_hops, an_agent_writes_to_the_policy_store_over_mtls_and_one_without_a
     return a;
   };
   int opa_good = start_with_port("opa-mtls", "opa-standin", with_addr(opa_tls));
-  process& good_store = *procs.back();
+  process& good_store = procs["opa-mtls"];
   int opa_bad = start_with_port("opa-mtls-2", "opa-standin", with_addr(opa_tls));
-  process& bad_store = *procs.back();
+  process& bad_store = procs["opa-mtls-2"];
   const std::string master = "tls-store-test-master-token-0123456789";
   // The server hop stays plaintext here: this test is about the store hop.
   int server = start_with_port("server", "opal-server", {"run"},
@@ -201,7 +178,7 @@ TEST_F(tls_hops, an_agent_writes_to_the_policy_store_over_mtls_and_one_without_a
                              {"OPAL_POLICY_STORE_URL", bad_url},
                              {"OPAL_POLICY_STORE_TLS_CA", certs.ca_cert},
                              {"OPAL_CLIENT_API_SERVER_PORT", "0"}});
-  process& bad_agent = *procs.back();
+  process& bad_agent = procs["agent-nocert"];
   const std::string good_api = "http://127.0.0.1:" + std::to_string(good);
   const std::string bad_api = "http://127.0.0.1:" + std::to_string(bad);
   ASSERT_TRUE(poll_until([&] { return http_get(good_api + "/ready").status == 200; }, 20000ms))

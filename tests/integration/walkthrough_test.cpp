@@ -6,61 +6,27 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "shared/http/client.hpp"
+#include "tests/support/http_call.hpp"
 #include "tests/support/process.hpp"
+#include "tests/support/process_group.hpp"
 
 namespace pdl::test {
 namespace {
 
 using nlohmann::json;
 
-struct http_answer {
-  long status = 0;
-  std::string body;
-};
-
-http_answer http_get(const std::string& url) {
-  http_client::request req;
-  req.url = url;
-  auto r = http_client::perform(req);
-  if (auto* ok = std::get_if<http_client::response>(&r)) {
-    return {ok->status, ok->body};
-  }
-  return {};
-}
-
-std::string trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
-  auto nl = s.find_last_of('\n');
-  return nl == std::string::npos ? s : s.substr(nl + 1);
-}
+http_answer http_get(const std::string& url) { return http_call("GET", url); }
 
 class walkthrough : public ::testing::Test {
  protected:
   temp_dir dir;
-  std::vector<std::unique_ptr<process>> procs;
-
-  process& start(const std::string& name, const std::string& bin, std::vector<std::string> args,
-                 std::map<std::string, std::string> env = {}) {
-    procs.push_back(std::make_unique<process>(binary_path(bin), args, env,
-                                              dir.file(name + ".log")));
-    return *procs.back();
-  }
+  process_group procs{dir};
 
   int start_with_port(const std::string& name, const std::string& bin,
                       std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
-    std::string pf = dir.file(name + ".port");
-    args.push_back("--port-file");
-    args.push_back(pf);
-    auto& p = start(name, bin, args, env);
-    return wait_for_port_file(pf, 20000ms, &p);
+    return procs.start_with_port(name, bin, std::move(args), env);
   }
-
-  std::string all_logs() {
-    std::string s;
-    for (auto& p : procs) s += p->log();
-    return s;
-  }
+  std::string all_logs() const { return procs.logs(); }
 };
 
 TEST_F(walkthrough, billing_update_reaches_only_the_subscribed_agent) {
@@ -75,7 +41,7 @@ TEST_F(walkthrough, billing_update_reaches_only_the_subscribed_agent) {
   // opal-server generate-secret
   auto secret = run_command(binary_path("opal-server"), {"generate-secret"});
   ASSERT_EQ(secret.exit_code, 0) << secret.output;
-  std::string master = trim(secret.output);
+  std::string master = last_line(secret.output);
   ASSERT_GE(master.size(), 40u);
 
   // The server, with Kubernetes' injected OPAL_SERVER_PORT that must not break startup.
@@ -90,7 +56,7 @@ TEST_F(walkthrough, billing_update_reaches_only_the_subscribed_agent) {
   auto client_tok = run_command(binary_path("opal-client"),
                                 {"obtain-token", master, "--uri=" + server_url, "--type", "client"});
   ASSERT_EQ(client_tok.exit_code, 0) << client_tok.output;
-  std::string client_token = trim(client_tok.output);
+  std::string client_token = last_line(client_tok.output);
 
   auto agent_env = [&](int opa, const std::string& topics) {
     return std::map<std::string, std::string>{
@@ -113,7 +79,7 @@ TEST_F(walkthrough, billing_update_reaches_only_the_subscribed_agent) {
                                                          "--uri=" + server_url, "--type",
                                                          "datasource"});
   ASSERT_EQ(ds_tok.exit_code, 0) << ds_tok.output;
-  std::string token = trim(ds_tok.output);
+  std::string token = last_line(ds_tok.output);
 
   // opal-client publish-data-update $token --src-url .../users -t users -t billing --src-config ...
   std::string src_url = "http://127.0.0.1:" + std::to_string(source) + "/users";
@@ -170,8 +136,8 @@ TEST_F(walkthrough, billing_update_reaches_only_the_subscribed_agent) {
   EXPECT_NE(bad_flag.output.find("--src-config"), std::string::npos) << bad_flag.output;
 
   // No process ever logged the source's secret, a JWT, or the master token.
-  for (auto& p : procs) p->stop();
-  std::string logs = all_logs();
+  procs.stop_all();
+  std::string logs = procs.all_logs();
   EXPECT_EQ(logs.find("secret-token"), std::string::npos);
   EXPECT_EQ(logs.find(master), std::string::npos);
   std::regex jwt(R"(eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,})");
