@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/support/http_call.hpp"
-#include "tests/support/process_group.hpp"
+#include "tests/support/process_fixture.hpp"
 #include "tests/support/prometheus_text.hpp"
 
 namespace pdl::test {
@@ -14,21 +14,14 @@ namespace {
 
 using nlohmann::json;
 
-class observability : public ::testing::Test {
+class observability : public process_fixture {
  protected:
-  int start_with_port(const std::string& name, const std::string& bin,
-                      std::vector<std::string> args, std::map<std::string, std::string> env) {
-    return procs.start_with_port(name, bin, std::move(args), env);
-  }
-  std::string url(int port) { return loopback_url(port); }
   prom_scrape scrape(int port) {
     auto r = http_call("GET", url(port) + "/metrics");
     EXPECT_EQ(r.status, 200);
     last_text = r.body;
     return parse_prometheus_text(r.body);  // throws on the first malformed line
   }
-  temp_dir dir;
-  process_group procs{dir};
   std::string last_text;
 };
 

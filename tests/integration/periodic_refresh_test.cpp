@@ -12,23 +12,15 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/support/http_call.hpp"
-#include "tests/support/process_group.hpp"
+#include "tests/support/process_fixture.hpp"
 
 namespace pdl::test {
 namespace {
 
 using nlohmann::json;
 
-class periodic_refresh_it : public ::testing::Test {
+class periodic_refresh_it : public process_fixture {
  protected:
-  temp_dir dir;
-  process_group procs{dir};
-
-  int start_with_port(const std::string& name, const std::string& bin,
-                      std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
-    return procs.start_with_port(name, bin, std::move(args), env);
-  }
-
   std::string all_logs() { return procs.all_logs(); }
 
   /** Starts opal-server with @p data_sources (OPAL_DATA_CONFIG_SOURCES); returns its URL and

@@ -13,7 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/support/http_call.hpp"
-#include "tests/support/process_group.hpp"
+#include "tests/support/process_fixture.hpp"
 #include "tests/support/redis_server.hpp"
 
 namespace pdl::test {
@@ -21,8 +21,11 @@ namespace {
 
 using nlohmann::json;
 
-class replicas : public ::testing::Test {
+class replicas : public process_fixture {
  protected:
+  // The servers and agents go before Redis does (the base class would kill them after).
+  ~replicas() override { procs.stop_all(); }
+
   void SetUp() override {
     if (!have_redis_server()) GTEST_SKIP() << "redis-server is not installed (scripts/setup.sh)";
     redis = std::make_unique<redis_server>(dir.file("redis"));
@@ -38,13 +41,6 @@ class replicas : public ::testing::Test {
             {"OPAL_SERVER_HOST", "127.0.0.1"}, {"OPAL_SERVER_BIND_PORT", "0"},
             {"OPAL_BROADCAST_CHANNEL_NAME", "replica-test"}};
   }
-
-  int start_with_port(const std::string& name, const std::string& bin,
-                      std::vector<std::string> args, std::map<std::string, std::string> env) {
-    return procs.start_with_port(name, bin, std::move(args), env);
-  }
-
-  std::string url(int port) { return loopback_url(port); }
 
   std::string token(int server_port, const std::string& type) {
     auto r = run_command(binary_path("opal-client"),
@@ -101,11 +97,9 @@ class replicas : public ::testing::Test {
 
   std::string logs() { return procs.logs(); }
 
-  temp_dir dir;
   std::unique_ptr<redis_server> redis;
   std::string key;
   std::string master;
-  process_group procs{dir};
 };
 
 TEST_F(replicas, agents_on_every_replica_see_every_update_in_one_order_while_a_replica_dies) {

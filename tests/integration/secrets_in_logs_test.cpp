@@ -8,23 +8,14 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/support/http_call.hpp"
-#include "tests/support/process_group.hpp"
+#include "tests/support/process_fixture.hpp"
 
 namespace pdl::test {
 namespace {
 
 using nlohmann::json;
 
-class secrets_in_logs : public ::testing::Test {
- protected:
-  int start_with_port(const std::string& name, const std::string& bin,
-                      std::vector<std::string> args, std::map<std::string, std::string> env) {
-    return procs.start_with_port(name, bin, std::move(args), env);
-  }
-  std::string url(int port) { return loopback_url(port); }
-  temp_dir dir;
-  process_group procs{dir};
-};
+class secrets_in_logs : public process_fixture {};
 
 TEST_F(secrets_in_logs, no_token_header_value_or_store_token_in_any_line_at_trace_level) {
   const std::string master = "master-SECRET-7f3a9c1e5b2d4086aa11";

@@ -10,8 +10,7 @@
 
 #include "shared/http/client.hpp"
 #include "tests/support/http_call.hpp"
-#include "tests/support/process.hpp"
-#include "tests/support/process_group.hpp"
+#include "tests/support/process_fixture.hpp"
 #include "tests/support/test_certs.hpp"
 
 namespace pdl::test {
@@ -33,16 +32,10 @@ http_answer http_get(const std::string& url, const std::string& ca_file = "",
   return {};
 }
 
-class tls_hops : public ::testing::Test {
+class tls_hops : public process_fixture {
  protected:
-  temp_dir dir;
-  process_group procs{dir};
   std::string outputs;  // everything the CLI printed
 
-  int start_with_port(const std::string& name, const std::string& bin,
-                      std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
-    return procs.start_with_port(name, bin, std::move(args), env);
-  }
   run_result cli(const std::vector<std::string>& args) {
     auto r = run_command(binary_path("opal-client"), args);
     outputs += r.output;

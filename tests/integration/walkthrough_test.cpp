@@ -7,8 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/support/http_call.hpp"
-#include "tests/support/process.hpp"
-#include "tests/support/process_group.hpp"
+#include "tests/support/process_fixture.hpp"
 
 namespace pdl::test {
 namespace {
@@ -17,15 +16,8 @@ using nlohmann::json;
 
 http_answer http_get(const std::string& url) { return http_call("GET", url); }
 
-class walkthrough : public ::testing::Test {
+class walkthrough : public process_fixture {
  protected:
-  temp_dir dir;
-  process_group procs{dir};
-
-  int start_with_port(const std::string& name, const std::string& bin,
-                      std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
-    return procs.start_with_port(name, bin, std::move(args), env);
-  }
   std::string all_logs() const { return procs.logs(); }
 };
 
