@@ -53,22 +53,8 @@ TEST(delivery_tracker, an_acknowledgement_longer_than_the_bounds_is_cut) {
   EXPECT_EQ(failed["errors"][0].get<std::string>().size(), delivery_tracker::max_error_bytes);
 }
 
-class acks : public ::testing::Test {
+class acks : public server_suite {
  protected:
-  static void SetUpTestSuite() {
-    s_ = new shared_server();
-    client_ = new std::string(mint(s_->port(), "client"));
-    datasource_ = new std::string(mint(s_->port(), "datasource"));
-    listener_ = new std::string(mint(s_->port(), "listener"));
-  }
-  static void TearDownTestSuite() {
-    delete client_;
-    delete datasource_;
-    delete listener_;
-    delete s_;
-  }
-  std::uint16_t port() { return s_->port(); }
-
   json publish(const std::string& topic) {
     auto r = call(port(), "POST", "/data/config", *datasource_, good_update({topic}));
     EXPECT_EQ(r.status, 200) << r.body;
@@ -85,15 +71,7 @@ class acks : public ::testing::Test {
         .dump();
   }
 
-  static shared_server* s_;
-  static std::string* client_;
-  static std::string* datasource_;
-  static std::string* listener_;
 };
-shared_server* acks::s_ = nullptr;
-std::string* acks::client_ = nullptr;
-std::string* acks::datasource_ = nullptr;
-std::string* acks::listener_ = nullptr;
 
 TEST_F(acks, status_lists_subscribed_applied_and_pending_agents) {
   ws_client ours(port(), *client_, ws_client::protocol1("agent-a"));

@@ -12,19 +12,9 @@ namespace {
 using namespace testing;
 using nlohmann::json;
 
-class http_api : public ::testing::Test {
+class http_api : public server_suite {
  protected:
-  static void SetUpTestSuite() {
-    s_ = new shared_server();
-    datasource_token_ = new std::string(mint(s_->port(), "datasource"));
-  }
-  static void TearDownTestSuite() {
-    delete datasource_token_;
-    delete s_;
-    s_ = nullptr;
-  }
-  std::uint16_t port() { return s_->port(); }
-  std::string datasource() { return *datasource_token_; }
+  std::string datasource() { return *datasource_; }
 
   /** The good update is still accepted: a refused request left nothing broken. */
   void expect_good_update_accepted() {
@@ -38,11 +28,7 @@ class http_api : public ::testing::Test {
     expect_good_update_accepted();
   }
 
-  static shared_server* s_;
-  static std::string* datasource_token_;
 };
-shared_server* http_api::s_ = nullptr;
-std::string* http_api::datasource_token_ = nullptr;
 
 TEST_F(http_api, token_minting_answers_opal_access_token_shape) {
   json req = {{"id", "2d3039cc-92a3-4c34-a636-61b3a319b087"}, {"type", "datasource"},

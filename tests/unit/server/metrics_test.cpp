@@ -59,20 +59,8 @@ class switchable_log final : public update_log {
   std::atomic<std::uint64_t> head_{0};
 };
 
-class metrics_endpoint : public ::testing::Test {
+class metrics_endpoint : public server_suite {
  protected:
-  static void SetUpTestSuite() {
-    s_ = new shared_server();
-    client_ = new std::string(mint(s_->port(), "client"));
-    datasource_ = new std::string(mint(s_->port(), "datasource"));
-  }
-  static void TearDownTestSuite() {
-    delete client_;
-    delete datasource_;
-    delete s_;
-  }
-  static std::uint16_t port() { return s_->port(); }
-
   static std::string raw_scrape() {
     auto r = call(port(), "GET", "/metrics");
     EXPECT_EQ(r.status, 200);
@@ -86,13 +74,7 @@ class metrics_endpoint : public ::testing::Test {
     return r.json();
   }
 
-  static shared_server* s_;
-  static std::string* client_;
-  static std::string* datasource_;
 };
-shared_server* metrics_endpoint::s_ = nullptr;
-std::string* metrics_endpoint::client_ = nullptr;
-std::string* metrics_endpoint::datasource_ = nullptr;
 
 TEST_F(metrics_endpoint, answers_without_auth_in_the_text_format_with_every_family_typed) {
   auto r = call(port(), "GET", "/metrics");

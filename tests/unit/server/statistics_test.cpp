@@ -37,22 +37,8 @@ TEST(iso8601_utc, formats_utc_with_a_z) {
             "2026-11-28T10:00:00Z");
 }
 
-class statistics_endpoint : public ::testing::Test {
+class statistics_endpoint : public server_suite {
  protected:
-  static void SetUpTestSuite() {
-    s_ = new shared_server();
-    client_ = new std::string(mint(s_->port(), "client"));
-    datasource_ = new std::string(mint(s_->port(), "datasource"));
-    listener_ = new std::string(mint(s_->port(), "listener"));
-  }
-  static void TearDownTestSuite() {
-    delete client_;
-    delete datasource_;
-    delete listener_;
-    delete s_;
-  }
-  static std::uint16_t port() { return s_->port(); }
-
   static json stats(const std::string& path = "/statistics") {
     auto r = call(port(), "GET", path, *listener_);
     EXPECT_EQ(r.status, 200) << r.body;
@@ -64,15 +50,7 @@ class statistics_endpoint : public ::testing::Test {
     return r.json();
   }
 
-  static shared_server* s_;
-  static std::string* client_;
-  static std::string* datasource_;
-  static std::string* listener_;
 };
-shared_server* statistics_endpoint::s_ = nullptr;
-std::string* statistics_endpoint::client_ = nullptr;
-std::string* statistics_endpoint::datasource_ = nullptr;
-std::string* statistics_endpoint::listener_ = nullptr;
 
 TEST_F(statistics_endpoint, only_the_master_token_and_listener_tokens_may_read) {
   for (const char* path : {"/statistics", "/stats"}) {

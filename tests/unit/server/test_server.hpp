@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -143,6 +144,29 @@ struct shared_server {
   std::unique_ptr<server> srv = server::start(test_config(keys));
   std::uint16_t port() const { return srv->port(); }
   server_context& ctx() { return srv->context(); }
+};
+
+/** Base of the suites that share one server and a token of each peer type (minted once). */
+class server_suite : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    s_ = std::make_unique<shared_server>();
+    client_ = std::make_unique<std::string>(mint(s_->port(), "client"));
+    datasource_ = std::make_unique<std::string>(mint(s_->port(), "datasource"));
+    listener_ = std::make_unique<std::string>(mint(s_->port(), "listener"));
+  }
+  static void TearDownTestSuite() {
+    listener_.reset();
+    datasource_.reset();
+    client_.reset();
+    s_.reset();
+  }
+  static std::uint16_t port() { return s_->port(); }
+
+  static inline std::unique_ptr<shared_server> s_;
+  static inline std::unique_ptr<std::string> client_;
+  static inline std::unique_ptr<std::string> datasource_;
+  static inline std::unique_ptr<std::string> listener_;
 };
 
 }  // namespace pdl::server::testing
