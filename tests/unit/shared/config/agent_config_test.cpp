@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "shared/config/config_error.hpp"
+#include "tests/unit/shared/config/config_problems.hpp"
 #include "tests/unit/shared/config/yaml_file.hpp"
 
 namespace pdl::config {
@@ -14,16 +15,7 @@ using test::yaml_file;
 using namespace std::chrono_literals;
 
 std::vector<std::string> problems_of(const std::string& path, const env_map& env) {
-  try {
-    (void)load_agent_config(path, env);
-  } catch (const config_error& e) {
-    std::vector<std::string> out;
-    for (const auto& p : e.problems()) {
-      out.push_back(p.where + ": " + p.message);
-    }
-    return out;
-  }
-  return {};
+  return test::problems_when_loading(load_agent_config, path, env);
 }
 
 TEST(AgentConfig, Defaults) {

@@ -6,6 +6,7 @@
 #include "shared/config/config_error.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/test_certs.hpp"
+#include "tests/unit/shared/config/config_problems.hpp"
 #include "tests/unit/shared/config/yaml_file.hpp"
 
 namespace pdl::config {
@@ -15,34 +16,13 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
-class agent_tls_config : public ::testing::Test {
+class agent_tls_config : public test::certs_suite {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = new ::pdl::test::temp_dir();
-    certs_ = new ::pdl::test::test_certs(::pdl::test::test_certs::generate(dir_->path()));
-  }
-  static void TearDownTestSuite() {
-    delete certs_;
-    delete dir_;
-  }
   static std::vector<std::string> problems(const std::string& yaml, const env_map& env = {}) {
     test::yaml_file f(yaml);
-    try {
-      (void)load_agent_config(f.path(), env);
-    } catch (const config_error& e) {
-      std::vector<std::string> out;
-      for (const auto& p : e.problems()) {
-        out.push_back(p.where + ": " + p.message);
-      }
-      return out;
-    }
-    return {};
+    return test::problems_when_loading(load_agent_config, f.path(), env);
   }
-  static ::pdl::test::temp_dir* dir_;
-  static ::pdl::test::test_certs* certs_;
 };
-::pdl::test::temp_dir* agent_tls_config::dir_ = nullptr;
-::pdl::test::test_certs* agent_tls_config::certs_ = nullptr;
 
 TEST_F(agent_tls_config, yaml_sets_both_hops) {
   test::yaml_file f("tls: {ca_file: " + certs_->ca_cert + ", client_cert: " +

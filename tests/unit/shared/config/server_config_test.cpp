@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "shared/config/config_error.hpp"
+#include "tests/unit/shared/config/config_problems.hpp"
 #include "tests/unit/shared/config/yaml_file.hpp"
 
 namespace pdl::config {
@@ -15,16 +16,7 @@ using test::yaml_file;
 
 /** Runs the loader and returns the problems it reported ("where: message" strings). */
 std::vector<std::string> problems_of(const std::string& path, const env_map& env) {
-  try {
-    (void)load_server_config(path, env);
-  } catch (const config_error& e) {
-    std::vector<std::string> out;
-    for (const auto& p : e.problems()) {
-      out.push_back(p.where + ": " + p.message);
-    }
-    return out;
-  }
-  return {};
+  return test::problems_when_loading(load_server_config, path, env);
 }
 
 TEST(ServerConfig, DefaultsWithoutFileOrEnv) {

@@ -6,6 +6,7 @@
 #include "shared/config/config_error.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/test_certs.hpp"
+#include "tests/unit/shared/config/config_problems.hpp"
 #include "tests/unit/shared/config/yaml_file.hpp"
 
 namespace pdl::config {
@@ -15,28 +16,11 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
-class server_tls_config : public ::testing::Test {
+class server_tls_config : public test::certs_suite {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = new ::pdl::test::temp_dir();
-    certs_ = new ::pdl::test::test_certs(::pdl::test::test_certs::generate(dir_->path()));
-  }
-  static void TearDownTestSuite() {
-    delete certs_;
-    delete dir_;
-  }
   static std::vector<std::string> problems(const std::string& yaml, const env_map& env = {}) {
     test::yaml_file f(yaml);
-    try {
-      (void)load_server_config(f.path(), env);
-    } catch (const config_error& e) {
-      std::vector<std::string> out;
-      for (const auto& p : e.problems()) {
-        out.push_back(p.where + ": " + p.message);
-      }
-      return out;
-    }
-    return {};
+    return test::problems_when_loading(load_server_config, f.path(), env);
   }
   static std::string tls_yaml(const std::string& cert, const std::string& key,
                               const std::string& ca = "") {
@@ -46,11 +30,7 @@ class server_tls_config : public ::testing::Test {
     if (!ca.empty()) y += "    client_ca_file: " + ca + "\n";
     return y;
   }
-  static ::pdl::test::temp_dir* dir_;
-  static ::pdl::test::test_certs* certs_;
 };
-::pdl::test::temp_dir* server_tls_config::dir_ = nullptr;
-::pdl::test::test_certs* server_tls_config::certs_ = nullptr;
 
 TEST_F(server_tls_config, a_matching_pair_and_a_client_ca_load) {
   EXPECT_THAT(problems(tls_yaml(certs_->server_cert, certs_->server_key, certs_->ca_cert)),
