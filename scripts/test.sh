@@ -6,7 +6,8 @@
 #              out-of-memory fails the phase (skipped, and said so, when clang++-14 is missing);
 #   3. asan:   build everything with GCC under -fsanitize=address,undefined (build-asan, -O0 -g1:
 #              GCC takes 3x longer at -O1 -g with both sanitizers, 95 s vs 31 s for the heaviest
-#              file) and run ctest there, halting on the first sanitizer report.
+#              file) and run ctest there, halting on the first sanitizer report. UBSan instruments
+#              the libraries and fakes, not the test files themselves (see cmake/pdl_helpers.cmake).
 # A failed build stops the script; failed tests or fuzz crashes do not stop the later phases, so
 # one run reports everything. The last lines summarise each phase; the exit status is non-zero
 # when any phase failed.
