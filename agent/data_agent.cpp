@@ -4,7 +4,7 @@
 
 #include "agent/backoff.hpp"
 #include "agent/base_config.hpp"
-#include "agent/curl_fetcher.hpp"
+#include "agent/http_fetcher.hpp"
 #include "agent/offload.hpp"
 #include "agent/opa_store.hpp"
 #include "agent/periodic_refresh.hpp"
@@ -711,14 +711,14 @@ std::unique_ptr<data_agent> make_data_agent(net::io_context& ioc, net::thread_po
   wo.agent_id = ao.agent_id;
   parts.feed = std::make_unique<ws_update_feed>(ioc, wo);
 
-  curl_fetcher_options fo;
+  http_fetcher_options fo;
   fo.connect_timeout = cfg.fetch_connect_timeout;
   fo.idle_timeout = cfg.fetch_idle_timeout;
   fo.max_bytes = cfg.fetch_max_bytes;
   fo.max_redirects = cfg.fetch_max_redirects;
   fo.temp_dir = cfg.temp_dir;
   fo.tls = cfg.tls;
-  parts.fetcher = std::make_unique<curl_fetcher>(fo);
+  parts.fetcher = std::make_unique<http_fetcher>(fo);
 
   opa_store_options so;
   so.url = cfg.policy_store_url;

@@ -186,8 +186,8 @@ class data_agent {
   bool ever_connected_ = false;
 };
 
-/** The production graph from config: ws_update_feed, curl_fetcher, opa_store, base config over
- *  libcurl, the data directory and the reporter when configured.
+/** The production graph from config: ws_update_feed, http_fetcher, opa_store, base config over
+ *  HTTP, the data directory and the reporter when configured.
  *  @throws config::config_error (including an unusable data directory). */
 std::unique_ptr<data_agent> make_data_agent(boost::asio::io_context& ioc,
                                             boost::asio::thread_pool& pool,

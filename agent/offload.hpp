@@ -1,5 +1,5 @@
 #pragma once
-// Runs a blocking function (a libcurl transfer, a file write) on a thread pool and resumes the
+// Runs a blocking function (an HTTP transfer, a file write) on a thread pool and resumes the
 // awaiting coroutine on its own executor. Include only from .cpp files that do I/O (it pulls in
 // Asio through shared/net.hpp).
 //

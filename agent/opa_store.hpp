@@ -1,5 +1,5 @@
 #pragma once
-// policy_store for OPA's REST data API, over libcurl (shared/http/client.hpp).
+// policy_store for OPA's REST data API, over the HTTP client (shared/http/client.hpp).
 #include <chrono>
 #include <mutex>
 #include <string>

@@ -5,7 +5,7 @@ pkgs=(
   build-essential cmake ninja-build pkg-config
   libboost-dev libboost-system-dev
   nlohmann-json3-dev libspdlog-dev libfmt-dev libyaml-cpp-dev
-  libcurl4-openssl-dev libssl-dev libsimdjson-dev libcli11-dev
+  libssl-dev libsimdjson-dev libcli11-dev
   libgtest-dev libgmock-dev libhiredis-dev redis-server curl
   openssl  # the command line: tests generate their TLS certificates with it (tests/support)
   clang-14 libclang-rt-14-dev  # libFuzzer and the clang sanitizer runtimes (fuzz/)

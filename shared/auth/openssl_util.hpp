@@ -45,7 +45,7 @@ pkey_ptr parse_openssh_private(std::string_view armoured);
 /** Parses one "ssh-rsa AAAA... [comment]" line. @throws key_error. */
 pkey_ptr parse_ssh_public(std::string_view line);
 
-/** Drops OpenSSL's thread-local error queue so a failure here cannot surface in, say, libcurl. */
+/** Drops OpenSSL's thread-local error queue so a failure here cannot surface in, say, a TLS handshake. */
 void clear_openssl_errors() noexcept;
 
 /** 32 lowercase hex digits when @p text is a UUID (32 hex digits, or 8-4-4-4-12), else nullopt. */

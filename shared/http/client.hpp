@@ -1,7 +1,8 @@
 #pragma once
-// A blocking HTTP(S) client over libcurl, for the CLI, the publisher library and the agent
+// A blocking HTTP/1.1 client over Beast, for the CLI, the publisher library and the agent
 // (which calls it from a worker thread, never from its event loop). Bodies stream through
-// callbacks, so a large download or upload is never held in memory here.
+// callbacks, so a large download or upload is never held in memory here. No proxy support
+// (OPAL's clients do not use one either); OpenSSL is touched only by https URLs.
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -61,7 +62,10 @@ struct transport_error {
  *  responses, after the status and headers are known (@p status). */
 using body_sink = std::function<bool(long status, std::string_view chunk)>;
 
-/** Performs one request. Thread-safe (one curl easy handle per call). */
+/** Performs one request (one connection, closed at the end). Thread-safe: each call runs on
+ *  its own io_context on the calling thread. Exceptions thrown by body_source or the sink
+ *  propagate out of perform(). A streamed upload (body_source) cannot be replayed, so a
+ *  redirect answered to one is an error when max_redirects > 0. */
 std::variant<response, transport_error> perform(const request& req, const body_sink& sink = {});
 
 /** Copies one hop's TLS knobs (CA, client certificate and key) into @p req. */

@@ -1,6 +1,6 @@
 #pragma once
 // A small C++ client for publishers: validate a DataUpdate exactly as the server does, publish
-// it, and obtain tokens. Blocking (libcurl); use one per thread or guard it.
+// it, and obtain tokens. Blocking (shared/http/client.hpp); use one per thread or guard it.
 #include <chrono>
 #include <cstdint>
 #include <optional>

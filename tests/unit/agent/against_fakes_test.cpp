@@ -4,7 +4,7 @@
 
 #include <memory>
 
-#include "agent/curl_fetcher.hpp"
+#include "agent/http_fetcher.hpp"
 #include "shared/http/client.hpp"
 #include "tests/support/process.hpp"
 #include "tests/unit/agent/fakes.hpp"
@@ -72,16 +72,16 @@ TEST(opa_store_vs_standin, writes_and_refusals_as_opa_answers_them) {
   }
 }
 
-TEST(curl_fetcher_vs_fake_source, header_required_and_errors) {
+TEST(http_fetcher_vs_fake_source, header_required_and_errors) {
   auto src = start_fake("fake-data-source",
                         {"--require-header", "Authorization: Bearer src-secret", "--route",
                          R"(/users={"alice":{"admin":true}})", "--status", "/broken=500"});
   if (!src) {
     GTEST_SKIP() << "fake-data-source not built";
   }
-  curl_fetcher_options fo;
+  http_fetcher_options fo;
   fo.connect_timeout = 2000ms;
-  curl_fetcher fetcher(fo);
+  http_fetcher fetcher(fo);
   model::data_source_entry e;
   e.url = base(*src) + "/users";
   e.config_json = R"({"headers":{"Authorization":"Bearer src-secret"}})";

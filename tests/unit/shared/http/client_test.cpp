@@ -245,6 +245,81 @@ TEST(HttpClient, FollowedRedirectDropsAuthorizationForAnotherHost) {
   EXPECT_THAT(reqs[1], Not(HasSubstr("Authorization")));
 }
 
+TEST(HttpClient, UserinfoBecomesBasicAuthorization) {
+  tiny_server server(tiny_server::replying(200, "ok"));
+  request req;
+  req.url = "http://al%40ice:s3cret@127.0.0.1:" + std::to_string(server.port()) + "/x";
+  auto resp = ok_or_fail(perform(req));
+  EXPECT_EQ(resp.status, 200);
+  ASSERT_EQ(server.requests().size(), 1u);
+  // base64("al@ice:s3cret")
+  EXPECT_THAT(server.requests()[0], HasSubstr("Authorization: Basic YWxAaWNlOnMzY3JldA=="));
+  EXPECT_THAT(server.requests()[0], HasSubstr("GET /x HTTP/1.1"));
+}
+
+TEST(HttpClient, SeeOtherTurnsAPostIntoAGetWithoutTheBody) {
+  tiny_server server([](int fd, const std::string& req) {
+    if (req.rfind("POST /form", 0) == 0) {
+      tiny_server::write_all(fd, tiny_server::response(303, "", "Location: /result\r\n"));
+    } else {
+      tiny_server::write_all(fd, tiny_server::response(200, "seen"));
+    }
+  });
+  request req;
+  req.method = "POST";
+  req.url = server.url("/form");
+  req.body = "payload";
+  req.max_redirects = 2;
+  auto resp = ok_or_fail(perform(req));
+  EXPECT_EQ(resp.body, "seen");
+  auto reqs = server.requests();
+  ASSERT_EQ(reqs.size(), 2u);
+  EXPECT_THAT(reqs[0], HasSubstr("payload"));
+  EXPECT_THAT(reqs[1], HasSubstr("GET /result"));
+  EXPECT_THAT(reqs[1], Not(HasSubstr("payload")));
+}
+
+TEST(HttpClient, AStreamedUploadIsNotReplayedToARedirect) {
+  tiny_server server(tiny_server::replying(307, "", "Location: /again\r\n"));
+  request req;
+  req.method = "PUT";
+  req.url = server.url("/put");
+  req.max_redirects = 2;
+  bool given = false;
+  req.body_source = [&given](char* buf, std::size_t) -> std::size_t {
+    if (given) return 0;
+    given = true;
+    std::memcpy(buf, "{}", 2);
+    return 2;
+  };
+  auto err = error_or_fail(perform(req));
+  EXPECT_EQ(err.what, transport_error::code::other);
+  EXPECT_THAT(err.message, HasSubstr("redirect"));
+  EXPECT_EQ(server.requests().size(), 1u);
+}
+
+TEST(HttpClient, TotalTimeoutCutsATrickle) {
+  // Headers then nothing: the idle timeout (10 s) would wait, the total limit does not.
+  tiny_server server([](int fd, const std::string&) {
+    tiny_server::write_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc");
+    tiny_server::hang(fd);
+  });
+  request req;
+  req.url = server.url("/slow");
+  req.total_timeout = 300ms;
+  auto err = error_or_fail(perform(req));
+  EXPECT_EQ(err.what, transport_error::code::timeout);
+  EXPECT_THAT(err.message, HasSubstr("total"));
+}
+
+TEST(HttpClient, OnlyHttpAndHttpsUrls) {
+  request req;
+  req.url = "file:///etc/passwd";
+  auto err = error_or_fail(perform(req));
+  EXPECT_EQ(err.what, transport_error::code::other);
+  EXPECT_THAT(err.message, HasSubstr("only http:// and https://"));
+}
+
 TEST(HttpClient, RedactUrl) {
   EXPECT_EQ(redact_url("https://user:pw@example.com:8443/a/b?token=x#frag"),
             "https://example.com:8443/a/b");

@@ -1,4 +1,4 @@
-#include "agent/curl_fetcher.hpp"
+#include "agent/http_fetcher.hpp"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -20,18 +20,18 @@ model::data_source_entry entry_for(const std::string& url,
   return e;
 }
 
-curl_fetcher_options small_options() {
-  curl_fetcher_options o;
+http_fetcher_options small_options() {
+  http_fetcher_options o;
   o.connect_timeout = std::chrono::milliseconds(2000);
   o.idle_timeout = std::chrono::milliseconds(5000);
   return o;
 }
 
-TEST(curl_fetcher, sends_the_configured_headers_and_spools_the_body) {
+TEST(http_fetcher, sends_the_configured_headers_and_spools_the_body) {
   mini_http_server server([](const test::seen_request&) {
     return mini_http_server::reply(http::status::ok, R"({"alice":{"roles":["admin"]}})");
   });
-  curl_fetcher f(small_options());
+  http_fetcher f(small_options());
   auto body = f.fetch(entry_for(server.url("/users?x=1"),
                                 R"({"headers":{"Authorization":"Bearer s3cr3t","X-Tenant":"t1"}})"));
   EXPECT_EQ(body.root, model::json_type::object);
@@ -45,10 +45,10 @@ TEST(curl_fetcher, sends_the_configured_headers_and_spools_the_body) {
   EXPECT_EQ(reqs[0].header("x-tenant"), "t1");
 }
 
-TEST(curl_fetcher, temp_file_is_removed_with_the_body) {
+TEST(http_fetcher, temp_file_is_removed_with_the_body) {
   mini_http_server server(
       [](const test::seen_request&) { return mini_http_server::reply(http::status::ok, "[1]"); });
-  curl_fetcher f(small_options());
+  http_fetcher f(small_options());
   std::string path;
   {
     auto body = f.fetch(entry_for(server.url()));
@@ -59,11 +59,11 @@ TEST(curl_fetcher, temp_file_is_removed_with_the_body) {
   EXPECT_NE(::access(path.c_str(), F_OK), 0);
 }
 
-TEST(curl_fetcher, status_401_is_a_permanent_error_without_secrets) {
+TEST(http_fetcher, status_401_is_a_permanent_error_without_secrets) {
   mini_http_server server([](const test::seen_request&) {
     return mini_http_server::reply(http::status::unauthorized, R"({"detail":"token s3cr3t bad"})");
   });
-  curl_fetcher f(small_options());
+  http_fetcher f(small_options());
   try {
     f.fetch(entry_for(server.url("/users?token=s3cr3t"),
                       R"({"headers":{"Authorization":"Bearer s3cr3t"}})"));
@@ -77,11 +77,11 @@ TEST(curl_fetcher, status_401_is_a_permanent_error_without_secrets) {
   }
 }
 
-TEST(curl_fetcher, status_503_is_a_transient_error) {
+TEST(http_fetcher, status_503_is_a_transient_error) {
   mini_http_server server([](const test::seen_request&) {
     return mini_http_server::reply(http::status::service_unavailable, "");
   });
-  curl_fetcher f(small_options());
+  http_fetcher f(small_options());
   try {
     f.fetch(entry_for(server.url()));
     FAIL() << "no error";
@@ -91,11 +91,11 @@ TEST(curl_fetcher, status_503_is_a_transient_error) {
   }
 }
 
-TEST(curl_fetcher, invalid_json_names_the_byte_offset) {
+TEST(http_fetcher, invalid_json_names_the_byte_offset) {
   mini_http_server server([](const test::seen_request&) {
     return mini_http_server::reply(http::status::ok, R"({"a":1,,})");
   });
-  curl_fetcher f(small_options());
+  http_fetcher f(small_options());
   try {
     f.fetch(entry_for(server.url()));
     FAIL() << "no error";
@@ -105,21 +105,21 @@ TEST(curl_fetcher, invalid_json_names_the_byte_offset) {
   }
 }
 
-TEST(curl_fetcher, truncated_json_is_an_error) {
+TEST(http_fetcher, truncated_json_is_an_error) {
   mini_http_server server([](const test::seen_request&) {
     return mini_http_server::reply(http::status::ok, R"({"a":[1,2)");
   });
-  curl_fetcher f(small_options());
+  http_fetcher f(small_options());
   EXPECT_THROW(f.fetch(entry_for(server.url())), fetch_error);
 }
 
-TEST(curl_fetcher, size_limit_is_enforced) {
+TEST(http_fetcher, size_limit_is_enforced) {
   mini_http_server server([](const test::seen_request&) {
     return mini_http_server::reply(http::status::ok, "[" + std::string(5000, '1') + "]");
   });
   auto o = small_options();
   o.max_bytes = 1000;
-  curl_fetcher f(o);
+  http_fetcher f(o);
   try {
     f.fetch(entry_for(server.url()));
     FAIL() << "no error";
@@ -128,21 +128,21 @@ TEST(curl_fetcher, size_limit_is_enforced) {
   }
 }
 
-TEST(curl_fetcher, non_json_body_becomes_a_json_string) {
+TEST(http_fetcher, non_json_body_becomes_a_json_string) {
   mini_http_server server([](const test::seen_request&) {
     return mini_http_server::reply(http::status::ok, "he said \"hi\"\n\x01", "text/plain");
   });
-  curl_fetcher f(small_options());
+  http_fetcher f(small_options());
   auto body = f.fetch(entry_for(server.url(), R"({"is_json":false})"));
   EXPECT_EQ(body.root, model::json_type::string);
   EXPECT_EQ(test::read_all(body.file.path()), R"("he said \"hi\"\n\u0001")");
 }
 
-TEST(curl_fetcher, method_and_body_from_the_config) {
+TEST(http_fetcher, method_and_body_from_the_config) {
   mini_http_server server([](const test::seen_request& r) {
     return mini_http_server::reply(http::status::ok, R"({"echo":)" + r.body + "}");
   });
-  curl_fetcher f(small_options());
+  http_fetcher f(small_options());
   auto body = f.fetch(entry_for(server.url(), R"({"method":"post","data":{"q":1}})"));
   const auto reqs = server.requests();
   ASSERT_EQ(reqs.size(), 1u);
@@ -150,8 +150,8 @@ TEST(curl_fetcher, method_and_body_from_the_config) {
   EXPECT_EQ(test::read_all(body.file.path()), R"({"echo":{"q":1}})");
 }
 
-TEST(curl_fetcher, bad_config_is_a_permanent_error) {
-  curl_fetcher f(small_options());
+TEST(http_fetcher, bad_config_is_a_permanent_error) {
+  http_fetcher f(small_options());
   try {
     f.fetch(entry_for("http://127.0.0.1:1/", R"({"method":"fly"})"));
     FAIL() << "no error";

@@ -1,5 +1,5 @@
 #pragma once
-// data_fetcher over libcurl (shared/http/client.hpp): streams the source's body to a temp file
+// data_fetcher over the HTTP client (shared/http/client.hpp): streams the source's body to a temp file
 // while validating it, so memory stays bounded whatever the document's size.
 #include <chrono>
 #include <cstdint>
@@ -10,7 +10,7 @@
 
 namespace pdl::agent {
 
-struct curl_fetcher_options {
+struct http_fetcher_options {
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds idle_timeout{10000};  // no byte for this long = failure
   std::uint64_t max_bytes = 1024ull * 1024 * 1024;
@@ -24,15 +24,15 @@ struct curl_fetcher_options {
  * fetch(): entry.url with entry.config (headers, method, body, is_json; see
  * model::parse_fetcher_config). Status >= 400 fails (4xx permanent); the body must be exactly one
  * JSON value (error names the byte offset). With is_json=false the body becomes a JSON string,
- * escaped while streaming. Thread-safe: each call has its own curl handle and temp file.
+ * escaped while streaming. Thread-safe: each call has its own connection and temp file.
  */
-class curl_fetcher final : public data_fetcher {
+class http_fetcher final : public data_fetcher {
  public:
-  explicit curl_fetcher(curl_fetcher_options options) : options_(std::move(options)) {}
+  explicit http_fetcher(http_fetcher_options options) : options_(std::move(options)) {}
   fetched_body fetch(const model::data_source_entry& entry) override;
 
  private:
-  curl_fetcher_options options_;
+  http_fetcher_options options_;
 };
 
 }  // namespace pdl::agent

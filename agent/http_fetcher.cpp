@@ -1,4 +1,4 @@
-#include "agent/curl_fetcher.hpp"
+#include "agent/http_fetcher.hpp"
 
 #include <cstdio>
 #include <memory>
@@ -19,7 +19,7 @@ struct file_closer {
 
 }  // namespace
 
-fetched_body curl_fetcher::fetch(const model::data_source_entry& entry) {
+fetched_body http_fetcher::fetch(const model::data_source_entry& entry) {
   const std::string where = http_client::redact_url(entry.url);
   model::http_fetcher_config cfg;
   try {
