@@ -14,6 +14,7 @@
 
 #include <openssl/evp.h>
 
+#include "shared/http/transfer_buffers.hpp"
 #include "shared/http/url.hpp"
 #include "shared/net.hpp"
 #include "shared/net/flex_stream.hpp"
@@ -23,6 +24,8 @@ namespace {
 
 constexpr std::size_t chunk_bytes = 64 * 1024;
 constexpr std::uint32_t max_header_bytes = 100 * 1024;
+// Holds a whole response head (up to max_header_bytes) plus what arrived with it.
+constexpr std::size_t read_buffer_bytes = 128 * 1024;
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -75,7 +78,8 @@ class transfer {
  public:
   transfer(net::io_context& ioc, const request& req, const body_sink& sink)
       : ex_(ioc.get_executor()), req_(req), sink_(sink), resolver_(ex_), total_timer_(ex_),
-        resolve_timer_(ex_), chunk_(std::make_unique<char[]>(chunk_bytes)) {}
+        resolve_timer_(ex_), memory_(read_buffer_bytes, chunk_bytes),
+        buffer_(memory_.read_area(), memory_.read_size()), chunk_(memory_.chunk()) {}
 
   net::awaitable<outcome> run() {
     if (req_.total_timeout.count() > 0) {
@@ -184,6 +188,7 @@ class transfer {
       stream_->close();
       stream_.reset();
     }
+    buffer_.clear();  // what the previous hop's connection left unread is not this hop's answer
     if (u.tls) {
       try {
         stream_ = std::make_unique<flex_stream>(
@@ -302,18 +307,18 @@ class transfer {
   net::awaitable<maybe_failure> upload(bool chunked) {
     std::uint64_t sent = 0;
     for (;;) {
-      const std::size_t n = req_.body_source(chunk_.get(), chunk_bytes);
+      const std::size_t n = req_.body_source(chunk_, chunk_bytes);
       if (chunked) {
         char size_line[24];
         const int len = std::snprintf(size_line, sizeof size_line, "%zx\r\n", n);
         std::array<net::const_buffer, 3> pieces{
             net::buffer(size_line, static_cast<std::size_t>(len)),
-            net::buffer(chunk_.get(), n), net::buffer("\r\n", 2)};
+            net::buffer(chunk_, n), net::buffer("\r\n", 2)};
         if (auto f = co_await write(pieces)) {
           co_return f;
         }
       } else if (n > 0) {
-        if (auto f = co_await write(net::buffer(chunk_.get(), n))) {
+        if (auto f = co_await write(net::buffer(chunk_, n))) {
           co_return f;
         }
       }
@@ -360,7 +365,7 @@ class transfer {
     if (ec == http::error::body_limit) {
       return too_large();
     }
-    if (ec == http::error::header_limit) {
+    if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
       return {transport_error::code::other, "response headers larger than " +
                                                 std::to_string(max_header_bytes) + " bytes"};
     }
@@ -402,7 +407,7 @@ class transfer {
 
   net::awaitable<maybe_failure> read_body(response& resp) {
     while (!parser_->is_done()) {
-      parser_->get().body().data = chunk_.get();
+      parser_->get().body().data = chunk_;
       parser_->get().body().size = chunk_bytes;
       beast::error_code ec;
       stream_->expires_after(req_.idle_timeout);
@@ -419,11 +424,11 @@ class transfer {
         received_ += n;
         resp.body_bytes = received_;
         if (sink_) {
-          if (!sink_(resp.status, std::string_view(chunk_.get(), n))) {
+          if (!sink_(resp.status, std::string_view(chunk_, n))) {
             co_return failure{transport_error::code::aborted, "transfer aborted by the receiver"};
           }
         } else {
-          resp.body.append(chunk_.get(), n);
+          resp.body.append(chunk_, n);
         }
       }
       if (ec) {
@@ -440,9 +445,10 @@ class transfer {
   net::steady_timer total_timer_;
   net::steady_timer resolve_timer_;
   std::unique_ptr<flex_stream> stream_;
-  beast::flat_buffer buffer_;
+  transfer_buffers memory_;
+  beast::flat_static_buffer_base buffer_;  // over memory_: see transfer_buffers.hpp
   std::optional<http::response_parser<http::buffer_body>> parser_;
-  std::unique_ptr<char[]> chunk_;
+  char* chunk_;                            // memory_'s chunk area, chunk_bytes long
   std::uint64_t received_ = 0;
   bool total_expired_ = false;
 };
