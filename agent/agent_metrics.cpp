@@ -118,6 +118,13 @@ void agent_metrics::write(metrics::writer& w, const agent_gauges& g) const {
             static_cast<double>(fetched_bytes_.load(relaxed)));
   w.counter("pdl_agent_written_bytes_total", "Bytes of data the policy engine accepted.",
             static_cast<double>(written_bytes_.load(relaxed)));
+  w.gauge("pdl_agent_queued_bytes",
+          "Memory held by queued updates (inline data, URLs, configs; fetched payloads are in "
+          "temp files), bounded by limits.queue_bytes.",
+          static_cast<double>(g.queued_bytes));
+  w.gauge("pdl_agent_feed_paused",
+          "1 while the agent stops reading the server because its queue is full.",
+          g.feed_paused ? 1 : 0);
   w.gauge("pdl_agent_queue_depth", "Entries waiting or running in the updater.",
           static_cast<double>(g.queue_depth));
   if (g.report_queue_depth) {

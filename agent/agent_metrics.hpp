@@ -36,6 +36,8 @@ std::string source_label(const model::data_source_entry& entry);
 
 /** What the data_agent reads from its io_context-thread state at scrape time. */
 struct agent_gauges {
+  std::size_t queued_bytes = 0;
+  bool feed_paused = false;
   std::size_t queue_depth = 0;  // entries waiting or running in the updater
   std::optional<std::size_t> report_queue_depth;  // nullopt: no reporter configured
   bool connected = false;

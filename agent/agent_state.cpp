@@ -87,6 +87,9 @@ void agent_state::record_fetch_failure(const std::string& dst_path, const std::s
 }
 
 health_verdict agent_state::health() const {
+  if (!fatal_.empty()) {
+    return {false, fatal_};
+  }
   if (!engine_reachable_) {
     return {false, "policy engine unreachable"};
   }

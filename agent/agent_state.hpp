@@ -55,6 +55,8 @@ class agent_state {
   void count_update_received() { ++updates_received_; }
   void count_update_dropped() { ++updates_dropped_; }
   void count_duplicate() { ++duplicates_; }
+  /** An internal task keeps failing: /healthy fails for good, so the orchestrator restarts us. */
+  void set_fatal(std::string reason) { fatal_ = std::move(reason); }
 
   // ---- outputs ----
   bool ready() const noexcept { return ready_; }
@@ -74,6 +76,7 @@ class agent_state {
  private:
   void update_ready();
 
+  std::string fatal_;
   bool engine_reachable_ = false;
   bool engine_seen_ = false;
   bool connected_ = false;

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "agent/supervisor.hpp"
 #include "shared/config/config_error.hpp"
 #include "shared/log/log.hpp"
 #include "shared/metrics/metrics.hpp"
@@ -115,11 +116,7 @@ net::awaitable<void> api_server::impl::accept_loop() {
       if (!ep) {
         return;
       }
-      try {
-        std::rethrow_exception(ep);
-      } catch (const std::exception& e) {
-        SPDLOG_LOGGER_DEBUG(log, "api session ended: {}", e.what());
-      }
+      SPDLOG_LOGGER_DEBUG(log, "api session ended: {}", describe(ep));
     });
   }
 }
@@ -198,11 +195,7 @@ void api_server::start() {
     if (!ep) {
       return;
     }
-    try {
-      std::rethrow_exception(ep);
-    } catch (const std::exception& e) {
-      SPDLOG_LOGGER_ERROR(log, "api accept loop failed: {}", e.what());
-    }
+    SPDLOG_LOGGER_ERROR(log, "api accept loop failed: {}", describe(ep));
   });
   SPDLOG_LOGGER_INFO(impl_->log, "agent API listening on {}:{}", impl_->opt.host, port());
   if (!impl_->opt.port_file.empty()) {

@@ -85,6 +85,7 @@ json effective_config(const config::agent_config& c) {
        {{"attempts", c.retry_attempts},
         {"base_ms", c.retry_base.count()},
         {"max_ms", c.retry_max.count()}}},
+      {"limits", {{"queue_bytes", c.queue_bytes}}},
       {"reports",
        {{"enabled", c.report_on_updates}, {"callbacks", redacted_urls(c.report_callbacks)}}},
       {"log", {{"level", c.log_level}, {"format", c.log_format}}}};

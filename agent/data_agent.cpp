@@ -8,6 +8,7 @@
 #include "agent/offload.hpp"
 #include "agent/opa_store.hpp"
 #include "agent/periodic_refresh.hpp"
+#include "agent/supervisor.hpp"
 #include "agent/ws_update_feed.hpp"
 #include "agent/ws_url.hpp"
 #include "shared/config/agent_config.hpp"
@@ -29,14 +30,19 @@ std::shared_ptr<spdlog::logger> store_logger() {
 }
 
 void log_task_failure(std::exception_ptr ep) {
-  if (!ep) {
-    return;
+  if (ep) {
+    SPDLOG_LOGGER_ERROR(logger(), "agent task failed: {}", describe(ep));
   }
-  try {
-    std::rethrow_exception(ep);
-  } catch (const std::exception& e) {
-    SPDLOG_LOGGER_ERROR(logger(), "agent task failed: {}", e.what());
+}
+
+/** Memory a held notify costs, as updater::queued_bytes() counts it. */
+std::size_t held_size(const model::data_update& u) {
+  std::size_t n = 512;
+  for (const auto& e : u.entries) {
+    n += 512 + e.url.size() + e.dst_path.size() + (e.data_json ? e.data_json->size() : 0) +
+         (e.config_json ? e.config_json->size() : 0);
   }
+  return n;
 }
 
 enum class marker_status { present, missing, unreachable };
@@ -65,9 +71,10 @@ net::awaitable<void> sleep_for(net::steady_timer& timer, std::chrono::millisecon
 
 }  // namespace
 
-/** Journals every write into the backup and keeps the marker alive: it is written with the
- *  agent's first write (an engine we never wrote to has nothing to lose, and stays untouched)
- *  and again after a PUT that erased it. Runs on the updater's workers (hence the atomics). */
+/** Journals every write into the backup and keeps the marker alive: it is written right before
+ *  the agent's first write (an engine we never wrote to has nothing to lose, and stays
+ *  untouched) and again after a PUT that erased it. Runs on the updater's workers (hence the
+ *  atomics). */
 class data_agent::observer final : public write_observer {
  public:
   observer(data_directory* dir, policy_store& store, std::string marker_json)
@@ -78,8 +85,36 @@ class data_agent::observer final : public write_observer {
       resync_needed.store(true);
     }
     journal(path, put, body);
-    if (applied && (!marker_in_place.load() || (put && covers_marker(path)))) {
-      write_marker();
+    if (applied && put && covers_marker(path)) {
+      // Our own PUT erased the marker. Never throws: the data write already succeeded and must
+      // not be retried. A marker that could not be written is owed: the watch loop checks at
+      // its next tick, and a missing marker then means a rewrite (we cannot tell "not written"
+      // from "lost"); after a PUT that covered the marker the journal starts with it, so that
+      // replay writes nothing twice.
+      try {
+        write_marker();
+      } catch (const std::exception& e) {
+        marker_in_place.store(true);
+        marker_owed.store(true);
+        SPDLOG_LOGGER_WARN(store_logger(), "cannot write the marker document after a "
+                           "write to {}: {} (checked again shortly)", path.empty() ? "/" : path,
+                           e.what());
+      }
+    }
+  }
+
+  /** The first write of an engine we never wrote to: the marker goes first. If it cannot be
+   *  written, neither is the data (the attempt fails and is retried like any other). */
+  void before_write(const std::string& path, bool put) override {
+    (void)path;
+    (void)put;
+    if (!marker_in_place.load()) {
+      try {
+        write_marker();
+      } catch (const store_error& e) {
+        throw store_error(std::string("cannot write the marker document first: ") + e.what(),
+                          e.http_status(), e.timed_out());
+      }
     }
   }
 
@@ -95,11 +130,14 @@ class data_agent::observer final : public write_observer {
   void write_marker() {
     store_.put(marker_path, store_body::from_text(marker_json_));
     marker_in_place.store(true);
+    marker_owed.store(false);
   }
 
   /** Set once we wrote (or found) the marker: from then on its absence means data loss. */
   std::atomic<bool> marker_in_place{false};
   std::atomic<bool> resync_needed{false};
+  /** A marker write after a data write failed: check the marker at the next watch tick. */
+  std::atomic<bool> marker_owed{false};
 
  private:
   void journal(const std::string& path, bool put, const store_body& body) {
@@ -196,6 +234,8 @@ data_agent::~data_agent() = default;
 agent_gauges data_agent::gauges() const {
   agent_gauges g;
   g.queue_depth = updater_->pending() + updater_->running();
+  g.queued_bytes = queued_bytes();
+  g.feed_paused = feed_paused_;
   if (parts_.reporter) {
     g.report_queue_depth = parts_.reporter->queued();
   }
@@ -296,7 +336,15 @@ void data_agent::start() {
     // (4) Watch the engine.
     self->start_watch();
   };
-  net::co_spawn(impl_->ioc, startup(this), log_task_failure);
+  net::co_spawn(impl_->ioc, startup(this), [this](std::exception_ptr ep) {
+    if (ep && !stopping_) {
+      // A half-done start cannot be redone safely (the feed may be running): fail /healthy so
+      // the orchestrator restarts the process.
+      const std::string why = "startup failed: " + describe(ep);
+      SPDLOG_LOGGER_ERROR(logger(), "{}", why);
+      state_.set_fatal(why);
+    }
+  });
 }
 
 void data_agent::start_watch() {
@@ -326,13 +374,17 @@ void data_agent::start_watch() {
       }
       bool rewrite = self->observer_->resync_needed.load();
       const auto now = std::chrono::steady_clock::now();
-      if (!was_up || now - last_marker_check >= self->options_.marker_interval) {
+      if (!was_up || self->observer_->marker_owed.load() ||
+          now - last_marker_check >= self->options_.marker_interval) {
         last_marker_check = now;
         // Read before the GET: a first write may put the marker in place while the GET is
         // under way, and a marker written after the GET looked is not a lost one.
         const bool marker_was_in_place = self->observer_->marker_in_place.load();
         const auto status = co_await offload(
             self->impl_->pool, [store = self->parts_.store.get()] { return check_marker(*store); });
+        if (status == marker_status::present) {
+          self->observer_->marker_owed.store(false);
+        }
         if (status == marker_status::missing && marker_was_in_place) {
           SPDLOG_LOGGER_WARN(store_logger(), "the engine lost our marker document (restarted "
                              "empty?): rewriting everything");
@@ -394,7 +446,9 @@ void data_agent::start_watch() {
       }
     }
   };
-  net::co_spawn(impl_->ioc, watch(this), log_task_failure);
+  supervise(
+      impl_->ioc, "engine watch", [this, watch] { return watch(this); },
+      [this] { return stopping_; }, [this](const std::string& why) { state_.set_fatal(why); });
 }
 
 void data_agent::stop() {
@@ -411,6 +465,7 @@ void data_agent::stop() {
     parts_.reporter->stop();
   }
   held_.clear();
+  held_bytes_ = 0;
   impl_->refresh->stop();
   impl_->engine_timer.cancel();
   impl_->probe_timer.cancel();
@@ -515,10 +570,31 @@ void data_agent::on_update(model::data_update update) {
                           "data", update.id.value_or(""), held_.size());
       return;
     }
+    held_bytes_ += held_size(update);
     held_.push_back(held_update{std::move(update), received});
+    apply_back_pressure();
     return;
   }
   submit_update(std::move(update), received);
+}
+
+std::size_t data_agent::queued_bytes() const noexcept {
+  return updater_->queued_bytes() + held_bytes_;
+}
+
+void data_agent::apply_back_pressure() {
+  const std::size_t q = queued_bytes();
+  if (!feed_paused_ && q >= options_.queue_bytes) {
+    feed_paused_ = true;
+    ++pauses_;
+    SPDLOG_LOGGER_WARN(logger(), "{} bytes of updates queued (limit {}): not reading the server "
+                       "until half of it is applied", q, options_.queue_bytes);
+    parts_.feed->pause(true);
+  } else if (feed_paused_ && q < options_.queue_bytes / 2) {
+    feed_paused_ = false;
+    SPDLOG_LOGGER_INFO(logger(), "queue drained to {} bytes: reading the server again", q);
+    parts_.feed->pause(false);
+  }
 }
 
 void data_agent::submit_update(model::data_update update,
@@ -536,10 +612,12 @@ void data_agent::submit_update(model::data_update update,
     report_id = update.id;
     callback_json = update.callback_json;
   }
+  const bool has_seq = update.seq.has_value();
   const auto r = updater_->submit(
       std::move(update),
       [this, ack, a, report, report_id, callback_json,
        received](const update_outcome& out) mutable {
+        apply_back_pressure();
         if (out.ok) {
           metrics_.count_applied(
               std::chrono::duration<double>(std::chrono::steady_clock::now() - received).count());
@@ -560,18 +638,26 @@ void data_agent::submit_update(model::data_update update,
         }
         save_state();
       });
-  if (ack && (r == submit_result::duplicate || r == submit_result::already_applied)) {
+  // A duplicate is not acknowledged: the first copy is, once it has been applied.
+  if (ack && r == submit_result::already_applied) {
     a.ok = true;
     parts_.feed->acknowledge(std::move(a));
   }
+  if (r == submit_result::overflow && has_seq && protocol_ && connected_) {
+    parts_.feed->reconnect();  // the server replays it: the watermark stays below its seq
+  }
+  apply_back_pressure();
 }
 
 void data_agent::flush_held() {
   holding_ = false;
   while (!held_.empty()) {
+    held_bytes_ -= std::min(held_bytes_, held_size(held_.front().update));
     submit_update(std::move(held_.front().update), held_.front().received);
     held_.pop_front();
   }
+  held_bytes_ = 0;
+  apply_back_pressure();
 }
 
 void data_agent::save_state() {
@@ -770,6 +856,7 @@ std::unique_ptr<data_agent> make_data_agent(net::io_context& ioc, net::thread_po
   ao.entry_retry_attempts = cfg.retry_attempts;
   ao.entry_retry_min = cfg.retry_base;
   ao.entry_retry_max = cfg.retry_max;
+  ao.queue_bytes = cfg.queue_bytes;
   api_options api;
   api.host = cfg.api_host;
   api.port = cfg.api_port;

@@ -83,6 +83,9 @@ struct data_agent_options {
   std::chrono::milliseconds entry_retry_min{200};
   std::chrono::milliseconds entry_retry_max{10000};
   std::size_t max_held_updates = 10000;  // notifies held while the base config is fetched
+  /** Back-pressure: past this many bytes of queued updates (updater::queued_bytes() plus the
+   *  held notifies), the feed is paused until the queue drains below half of it. */
+  std::size_t queue_bytes = 64u * 1024 * 1024;
   /** Floor of periodic_update_interval (periodic_refresh_options::min_interval). */
   std::chrono::milliseconds refresh_min_interval{1000};
   std::optional<api_options> api;        // nullopt: no HTTP API (tests)
@@ -152,6 +155,9 @@ class data_agent {
   void schedule_refreshes(std::size_t server_index);
   void retry_base_load(std::uint64_t generation, std::chrono::milliseconds delay);
   void flush_held();
+  /** Pauses or resumes the feed by queued_bytes() against options_.queue_bytes. */
+  void apply_back_pressure();
+  std::size_t queued_bytes() const noexcept;
   void save_state();
   void start_watch();
 
@@ -171,6 +177,9 @@ class data_agent {
     std::chrono::steady_clock::time_point received;
   };
   std::deque<held_update> held_;
+  std::size_t held_bytes_ = 0;
+  bool feed_paused_ = false;
+  std::uint64_t pauses_ = 0;
   std::uint64_t base_generation_ = 0;
   bool connected_ = false;
   bool protocol_ = false;    // the current server echoed X-PDL-Protocol

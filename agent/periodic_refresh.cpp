@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "agent/supervisor.hpp"
 #include "agent/topic_filter.hpp"
 #include "shared/http/client.hpp"
 #include "shared/log/log.hpp"
@@ -20,17 +21,6 @@ std::string display_path(const std::string& p) { return p.empty() ? "/" : p; }
 // Where the data comes from, safe to log: never a query string, userinfo or header value.
 std::string display_source(const model::data_source_entry& e) {
   return e.url.empty() ? std::string("inline data") : http_client::redact_url(e.url);
-}
-
-void log_task_failure(std::exception_ptr ep) {
-  if (!ep) {
-    return;
-  }
-  try {
-    std::rethrow_exception(ep);
-  } catch (const std::exception& e) {
-    SPDLOG_LOGGER_ERROR(logger(), "periodic refresh task failed: {}", e.what());
-  }
 }
 
 }  // namespace
@@ -125,7 +115,9 @@ void periodic_refresh::reset(const std::vector<model::data_source_entry>& entrie
     }
     auto s = std::make_shared<slot>(ioc_, e, *interval);
     slots_.push_back(s);
-    net::co_spawn(ioc_, runner::run(s, this), log_task_failure);
+    supervise(
+        ioc_, "periodic refresh of " + display_path(e.dst_path),
+        [s, this] { return runner::run(s, this); }, [s] { return s->cancelled; });
   }
   if (!slots_.empty()) {
     SPDLOG_LOGGER_INFO(logger(), "periodic refresh scheduled for {} base entries", slots_.size());

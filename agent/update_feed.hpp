@@ -61,6 +61,10 @@ class update_feed {
   /** Drops the current connection so the next one subscribes afresh (resume_after asked
    *  again). Default: nothing. */
   virtual void reconnect() {}
+  /** Back-pressure: while paused, no further frame is read from the server (TCP flow control
+   *  holds the rest; a server that gives up on us closes the connection, and the next one
+   *  resumes from the applied watermark). The frame being handled finishes. Default: nothing. */
+  virtual void pause(bool on) { (void)on; }
 };
 
 using update_feed_ptr = std::unique_ptr<update_feed>;

@@ -7,6 +7,7 @@
 
 #include "agent/base_config.hpp"
 #include "agent/offload.hpp"
+#include "agent/supervisor.hpp"
 #include "shared/log/log.hpp"
 #include "shared/model/errors.hpp"
 #include "shared/model/fetcher_config.hpp"
@@ -227,11 +228,7 @@ void update_reporter::drain() {
   net::co_spawn(impl_->ioc, run(this), [this](std::exception_ptr ep) {
     if (ep) {
       draining_ = false;
-      try {
-        std::rethrow_exception(ep);
-      } catch (const std::exception& e) {
-        SPDLOG_LOGGER_ERROR(logger(), "report sender failed: {}", e.what());
-      }
+      SPDLOG_LOGGER_ERROR(logger(), "report sender failed: {}", describe(ep));
     }
   });
 }

@@ -5,6 +5,7 @@
 #include "agent/backoff.hpp"
 #include "agent/offload.hpp"
 #include "agent/sha256.hpp"
+#include "agent/supervisor.hpp"
 #include "agent/topic_filter.hpp"
 #include "shared/http/client.hpp"
 #include "shared/log/log.hpp"
@@ -17,6 +18,9 @@ namespace {
 // How far pump() looks past blocked entries for an independent one to start. Bounds the cost of
 // a long queue on one hot path; entries further back wait for the next pump.
 constexpr std::size_t scan_window = 256;
+
+// Memory one queued entry costs beyond its strings (task, path, bookkeeping), for queued_bytes().
+constexpr std::size_t entry_overhead_bytes = 512;
 
 std::shared_ptr<spdlog::logger> logger() {
   static auto l = log::get("agent.updater");
@@ -118,6 +122,7 @@ struct updater::update_ctx {
   std::uint64_t seq_space = 0;  // updater::seq_space_ at submit: seqs of older spaces are ignored
   std::string reason;
   std::size_t remaining = 0;
+  std::size_t bytes = 0;  // counted in updater::queued_bytes_ until completed
   update_outcome outcome;
   done_fn on_done;
 };
@@ -125,6 +130,7 @@ struct updater::update_ctx {
 struct updater::run_ctl {
   std::string path;
   bool superseded = false;
+  std::shared_ptr<shadow_list> superseded_by;  // the newer PUT's shadow, when superseded
   std::optional<net::steady_timer> timer;  // the retry wait, cancelled when superseded
 };
 
@@ -145,21 +151,27 @@ updater::updater(net::io_context& ioc, net::thread_pool& pool, data_fetcher& fet
 
 updater::~updater() = default;
 
-bool updater::seen_before(const model::data_update& update) {
+namespace {
+std::string dedupe_key(const model::data_update& update) {
+  return *update.id + '#' + (update.seq ? std::to_string(*update.seq) : "-");
+}
+}  // namespace
+
+bool updater::is_duplicate(const model::data_update& update) const {
+  return update.id && recent_set_.count(dedupe_key(update)) != 0;
+}
+
+void updater::remember(const model::data_update& update) {
   if (!update.id) {
-    return false;
+    return;
   }
-  std::string key = *update.id + '#' + (update.seq ? std::to_string(*update.seq) : "-");
-  if (recent_set_.count(key) != 0) {
-    return true;
-  }
+  std::string key = dedupe_key(update);
   recent_ids_.push_back(key);
   recent_set_.insert(std::move(key));
   while (recent_ids_.size() > options_.dedupe_window) {
     recent_set_.erase(recent_ids_.front());
     recent_ids_.pop_front();
   }
-  return false;
 }
 
 submit_result updater::submit(model::data_update update, done_fn on_done) {
@@ -172,7 +184,7 @@ submit_result updater::submit(model::data_update update, done_fn on_done) {
                         update.id.value_or(""), *update.seq);
     return submit_result::already_applied;
   }
-  if (seen_before(update)) {
+  if (is_duplicate(update)) {
     state_.count_duplicate();
     SPDLOG_LOGGER_DEBUG(logger(), "duplicate update id={} ignored", update.id.value_or(""));
     return submit_result::duplicate;
@@ -189,7 +201,10 @@ submit_result updater::submit(model::data_update update, done_fn on_done) {
     if (!entry_matches(entry, options_.topics)) {
       continue;
     }
-    task t{ctx, std::move(entry), {}, {}};
+    ctx->bytes += entry_overhead_bytes + entry.url.size() + entry.dst_path.size() +
+                  (entry.data_json ? entry.data_json->size() : 0) +
+                  (entry.config_json ? entry.config_json->size() : 0);
+    task t{ctx, std::move(entry), {}, next_order_++, {}, {}};
     try {
       t.path = model::normalize_dst_path(t.entry.dst_path);
       if (t.path == "/") {
@@ -202,13 +217,20 @@ submit_result updater::submit(model::data_update update, done_fn on_done) {
   }
   if (pending_.size() + tasks.size() > options_.max_pending_entries) {
     state_.count_update_dropped();
+    if (ctx->seq && ctx->seq_space == seq_space_) {
+      // The watermark must not pass it: the server replays it after the caller's reconnect.
+      inflight_seqs_.insert(*ctx->seq);
+    }
     SPDLOG_LOGGER_ERROR(logger(),
-                        "update id={} dropped: {} entries already queued (limit {}); the next "
-                        "reconnect reloads the base data",
-                        update.id.value_or(""), pending_.size(), options_.max_pending_entries);
+                        "update id={} dropped: {} entries already queued (limit {}); {}",
+                        update.id.value_or(""), pending_.size(), options_.max_pending_entries,
+                        ctx->seq ? "the server replays it after a reconnect"
+                                 : "the next reconnect reloads the base data");
     return submit_result::overflow;
   }
+  remember(update);
   state_.count_update_received();
+  queued_bytes_ += ctx->bytes;
   if (ctx->seq) {
     inflight_seqs_.insert(*ctx->seq);
   }
@@ -271,7 +293,8 @@ void updater::start(task t) {
   auto run = [](updater* self, task t, std::uint64_t seed) -> net::awaitable<void> {
     std::string error;
     bool write_failure = false;
-    bool superseded = false;
+    bool superseded = false;  // while waiting to retry: set aside for a newer PUT
+    bool intended = false;    // given up, kept by the observer as intended state
     failure_reason reason = failure_reason::other;
     entry_report rep;
     const auto& e = t.entry;
@@ -355,6 +378,9 @@ void updater::start(task t) {
             if (collect && rep.hash.empty()) {
               rep.hash = sb.is_file() ? sha256_file_hex(sb.file_path) : sha256_hex(sb.text);
             }
+            if (self->options_.observer != nullptr) {
+              self->options_.observer->before_write(t.path, is_put);  // nothing written yet
+            }
             try {
               is_put ? self->store_.put(t.path, sb) : self->store_.patch(t.path, sb);
             } catch (const store_error& se) {
@@ -365,11 +391,21 @@ void updater::start(task t) {
               }
               throw;
             }
-            if (self->options_.observer != nullptr) {
-              self->options_.observer->written(t.path, is_put, sb, true);
-            }
+            // The write succeeded: from here on nothing may send it back into the retry loop
+            // (a retried PATCH would apply twice).
             if (self->options_.metrics != nullptr) {
               self->options_.metrics->count_written_bytes(sb.size);
+            }
+            if (self->options_.observer != nullptr) {
+              try {
+                self->options_.observer->written(t.path, is_put, sb, true);
+              } catch (const std::exception& e) {
+                SPDLOG_LOGGER_ERROR(logger(), "write observer failed after {} was written: {}",
+                                    display_path(t.path), e.what());
+              } catch (...) {
+                SPDLOG_LOGGER_ERROR(logger(), "write observer failed after {} was written",
+                                    display_path(t.path));
+              }
             }
           });
           rep.saved = true;
@@ -396,6 +432,7 @@ void updater::start(task t) {
                                   : store_body::from_file(body.file.path(), body.size);
               self->options_.observer->written(t.path, is_put, sb, false);
             });
+            intended = true;
           }
           write_failure = true;
           throw store_error(transient + retries_note(attempts), status, timed_out);
@@ -404,9 +441,9 @@ void updater::start(task t) {
         SPDLOG_LOGGER_DEBUG(logger(), "write of {} failed (attempt {}/{}): {}; retrying in {} ms",
                             display_path(t.path), attempt, attempts, transient, delay.count());
         co_await sleep_for(*ctl.timer, delay);
-          if (self->stopped_) {
-            throw std::runtime_error("agent stopping: not retried");
-          }
+        if (self->stopped_) {
+          throw std::runtime_error("agent stopping: not retried");
+        }
         if (ctl.superseded) {
           superseded = true;
         }
@@ -417,69 +454,134 @@ void updater::start(task t) {
       if (error.empty()) {
         error = "unknown error";
       }
+    } catch (...) {
+      error = "unknown error";
     }
-    self->finish(t, error, write_failure, superseded, std::move(rep), reason);
+    const ending how = superseded && error.empty() ? ending::deferred
+                       : error.empty()             ? ending::applied
+                       : intended                  ? ending::intended
+                                                   : ending::failed;
+    self->finish(std::move(t), error, write_failure, how, std::move(rep), reason);
   };
   net::co_spawn(impl_->ioc, run(this, std::move(t), seed), [](std::exception_ptr ep) {
     if (ep) {
-      try {
-        std::rethrow_exception(ep);
-      } catch (const std::exception& e) {
-        SPDLOG_LOGGER_ERROR(logger(), "entry task failed unexpectedly: {}", e.what());
-      }
+      SPDLOG_LOGGER_ERROR(logger(), "entry task failed unexpectedly: {}", describe(ep));
     }
   });
 }
 
-void updater::finish(const task& t, const std::string& error, bool write_failure, bool superseded,
+void updater::finish(task t, const std::string& error, bool write_failure, ending how,
                      entry_report report, failure_reason reason) {
   running_paths_.erase(running_paths_.find(t.path));
   running_ctls_.remove(t.ctl);
+  auto ctl = std::move(t.ctl);
   auto& u = *t.update;
   const std::string dst = display_path(t.path == "\x01invalid" ? t.entry.dst_path : t.path);
-  if (superseded) {
-    ++u.outcome.applied;
-    ++u.outcome.superseded;
-    report.saved = true;
-    SPDLOG_LOGGER_INFO(logger(), "{} {} update id={} superseded by a newer PUT; not retried",
-                       model::to_string(t.entry.method), dst, u.id.value_or(""));
-  } else if (error.empty()) {
-    ++u.outcome.applied;
-    state_.record_success(dst);
-    if (options_.metrics != nullptr) {
-      options_.metrics->source_success(source_label(t.entry));
-    }
-    // One line per applied entry: operators read the data path from these.
-    SPDLOG_LOGGER_INFO(logger(), "applied {} {} update id={} seq={}",
-                       model::to_string(t.entry.method), dst, u.id.value_or(""),
-                       u.seq ? std::to_string(*u.seq) : std::string("-"));
-  } else {
-    ++u.outcome.failed;
-    u.outcome.ok = false;
-    u.outcome.errors.push_back(dst + ": " + error);
-    u.outcome.failure_reasons.push_back(reason);
-    if (options_.metrics != nullptr) {
-      options_.metrics->source_failure(source_label(t.entry), reason);
-    }
-    report.error = error;
-    const std::string source =
-        t.entry.data_json ? std::string("inline") : http_client::redact_url(t.entry.url);
-    SPDLOG_LOGGER_ERROR(logger(), "entry {} {} failed (update id={} source={}): {}",
-                        model::to_string(t.entry.method), dst, u.id.value_or(""), source, error);
-    if (write_failure) {
-      state_.record_write_failure(dst, error);
-    } else {
-      state_.record_fetch_failure(dst, error);
-    }
-  }
-  if (options_.collect_reports) {
-    report.entry = t.entry;
-    u.outcome.reports.push_back(std::move(report));
+  switch (how) {
+    case ending::deferred:
+      // Its newer PUT cannot start before this ends (their paths overlap), so its shadow is
+      // still open: settled with the rest when that PUT's write ends.
+      SPDLOG_LOGGER_INFO(logger(), "{} {} update id={} set aside for a newer PUT; not retried",
+                         model::to_string(t.entry.method), dst, u.id.value_or(""));
+      ctl->superseded_by->push_back(std::move(t));
+      pump();
+      return;
+    case ending::applied:
+      ++u.outcome.applied;
+      state_.record_success(dst);
+      if (options_.metrics != nullptr) {
+        options_.metrics->source_success(source_label(t.entry));
+      }
+      // One line per applied entry: operators read the data path from these.
+      SPDLOG_LOGGER_INFO(logger(), "applied {} {} update id={} seq={}",
+                         model::to_string(t.entry.method), dst, u.id.value_or(""),
+                         u.seq ? std::to_string(*u.seq) : std::string("-"));
+      if (options_.collect_reports) {
+        report.entry = t.entry;
+        u.outcome.reports.push_back(std::move(report));
+      }
+      settle_shadow(t, true, {});
+      break;
+    case ending::intended:
+    case ending::failed:
+      record_failure(u, t, dst, error, reason, write_failure, std::move(report));
+      if (how == ending::intended) {
+        settle_shadow(t, false, "not written: the newer PUT of " + dst + " that replaces it "
+                                "could not reach the engine either (" + error + ")");
+      } else {
+        settle_shadow(t, false, {});
+      }
+      break;
   }
   if (--u.remaining == 0) {
     complete_update(u);
   }
   pump();
+}
+
+void updater::record_failure(update_ctx& u, const task& t, const std::string& dst,
+                             const std::string& error, failure_reason reason, bool write_failure,
+                             entry_report report) {
+  ++u.outcome.failed;
+  u.outcome.ok = false;
+  u.outcome.errors.push_back(dst + ": " + error);
+  u.outcome.failure_reasons.push_back(reason);
+  if (options_.metrics != nullptr) {
+    options_.metrics->source_failure(source_label(t.entry), reason);
+  }
+  const std::string source =
+      t.entry.data_json ? std::string("inline") : http_client::redact_url(t.entry.url);
+  SPDLOG_LOGGER_ERROR(logger(), "entry {} {} failed (update id={} source={}): {}",
+                      model::to_string(t.entry.method), dst, u.id.value_or(""), source, error);
+  if (write_failure) {
+    state_.record_write_failure(dst, error);
+  } else {
+    state_.record_fetch_failure(dst, error);
+  }
+  if (options_.collect_reports) {
+    report.error = error;
+    report.entry = t.entry;
+    u.outcome.reports.push_back(std::move(report));
+  }
+}
+
+void updater::settle_shadow(task& owner, bool applied, const std::string& error) {
+  if (!owner.shadow || owner.shadow->empty()) {
+    return;
+  }
+  shadow_list set_aside = std::move(*owner.shadow);
+  owner.shadow.reset();
+  if (!applied && error.empty()) {
+    // The newer PUT changed nothing: what it superseded goes back in place, in arrival order.
+    // Everything queued that overlaps these paths arrived after that PUT (it could not start
+    // before the earlier ones had finished), so each goes before the first later entry.
+    std::sort(set_aside.begin(), set_aside.end(),
+              [](const task& a, const task& b) { return a.order < b.order; });
+    SPDLOG_LOGGER_INFO(logger(), "{} superseded entr{} put back: the newer PUT of {} failed",
+                       set_aside.size(), set_aside.size() == 1 ? "y" : "ies",
+                       display_path(owner.path));
+    auto pos = pending_.begin();
+    for (auto& t : set_aside) {
+      pos = std::find_if(pos, pending_.end(), [&t](const task& q) { return q.order > t.order; });
+      pos = pending_.insert(pos, std::move(t));
+      ++pos;
+    }
+    return;
+  }
+  for (auto& t : set_aside) {
+    auto& u = *t.update;
+    if (applied) {
+      count_superseded(t);
+      settle_shadow(t, true, {});
+    } else {
+      const std::string dst = display_path(t.path);
+      record_failure(u, t, dst, error, failure_reason::store, true, {});
+      settle_shadow(t, false, error);
+    }
+    if (--u.remaining == 0) {
+      complete_update(u);
+    }
+  }
 }
 
 bool updater::covers(const std::string& ancestor, const std::string& path) {
@@ -488,12 +590,12 @@ bool updater::covers(const std::string& ancestor, const std::string& path) {
           path[ancestor.size()] == '/');
 }
 
-void updater::supersede_before(const task& newer) {
+void updater::supersede_before(task& newer) {
   if (newer.entry.method != model::save_method::put || newer.path == "\x01invalid") {
     return;
   }
   // Walk back from the newest queued entry; an overlapping entry that the PUT does not cover
-  // (a write to an ancestor) may depend on what lies below it: nothing before it is dropped.
+  // (a write to an ancestor) may depend on what lies below it: nothing before it is set aside.
   std::vector<std::size_t> doomed;
   bool blocked = false;
   for (std::size_t i = pending_.size(); i-- > 0;) {
@@ -508,10 +610,21 @@ void updater::supersede_before(const task& newer) {
       break;
     }
   }
+  const auto shadow = [&newer]() -> shadow_list& {
+    if (!newer.shadow) {
+      newer.shadow = std::make_shared<shadow_list>();
+    }
+    return *newer.shadow;
+  };
+  for (auto it = doomed.rbegin(); it != doomed.rend(); ++it) {  // ascending: arrival order
+    shadow().push_back(std::move(pending_[*it]));
+  }
   for (const auto i : doomed) {  // descending indices: erasing keeps the others valid
-    task t = std::move(pending_[i]);
     pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(i));
-    drop_superseded(std::move(t));
+  }
+  if (!doomed.empty()) {
+    SPDLOG_LOGGER_DEBUG(logger(), "{} queued entr{} at or below {} set aside for a newer PUT",
+                        doomed.size(), doomed.size() == 1 ? "y" : "ies", display_path(newer.path));
   }
   if (blocked) {
     return;
@@ -522,18 +635,20 @@ void updater::supersede_before(const task& newer) {
     }
   }
   for (const auto& ctl : running_ctls_) {
-    if (covers(newer.path, ctl->path)) {
+    if (covers(newer.path, ctl->path) && !ctl->superseded) {
+      shadow();
       ctl->superseded = true;  // a retry wait ends now; a write in progress finishes
+      ctl->superseded_by = newer.shadow;
       ctl->timer->cancel();
     }
   }
 }
 
-void updater::drop_superseded(task t) {
+void updater::count_superseded(task& t) {
   auto& u = *t.update;
   ++u.outcome.applied;
   ++u.outcome.superseded;
-  SPDLOG_LOGGER_INFO(logger(), "queued {} {} of update id={} dropped: superseded by a newer PUT",
+  SPDLOG_LOGGER_INFO(logger(), "{} {} of update id={} not written: overwritten by a newer PUT",
                      model::to_string(t.entry.method), display_path(t.path), u.id.value_or(""));
   if (options_.collect_reports) {
     entry_report r;
@@ -541,13 +656,11 @@ void updater::drop_superseded(task t) {
     r.saved = true;
     u.outcome.reports.push_back(std::move(r));
   }
-  if (--u.remaining == 0) {
-    // Never inline with submit(), whose caller does not expect its callbacks yet.
-    net::post(impl_->ioc, [this, ctx = t.update] { complete_update(*ctx); });
-  }
 }
 
 void updater::complete_update(update_ctx& u) {
+  queued_bytes_ -= std::min(queued_bytes_, u.bytes);
+  u.bytes = 0;
   if (u.seq && u.seq_space == seq_space_) {
     inflight_seqs_.erase(*u.seq);
     finished_seqs_.insert(*u.seq);

@@ -34,6 +34,14 @@ namespace pdl::agent {
 class write_observer {
  public:
   virtual ~write_observer() = default;
+  /** Right before each write attempt, on the same worker thread. May throw store_error: the
+   *  attempt then fails as if the engine had answered so (retried when transient), and nothing
+   *  was written. The agent writes its marker document here, before its first data write, so a
+   *  marker failure can never make a written PATCH be retried. Default: nothing. */
+  virtual void before_write(const std::string& path, bool put) {
+    (void)path;
+    (void)put;
+  }
   /** @p applied: the engine accepted the write. !@p applied: the write could not reach the
    *  engine (transport error or 5xx) and retries ran out; the observer may keep it as intended
    *  state to rewrite later. Permanently refused writes (4xx) are not reported here (a refused
@@ -56,7 +64,9 @@ struct updater_options {
   std::vector<std::string> topics{"policy_data"};
   /** Entries in flight at once (fetch + write); also the size of the worker pool. */
   int max_concurrency = 4;
-  /** Queued entries beyond which new updates are refused (and counted, health unchanged). */
+  /** Queued entries beyond which new updates are refused (counted, health unchanged). A refused
+   *  update with a seq holds the watermark below it, so the caller's reconnect replays it. The
+   *  caller keeps well under this with back-pressure (data_agent pauses the feed). */
   std::size_t max_pending_entries = 100000;
   /** How many recent update ids are remembered for duplicate suppression. */
   std::size_t dedupe_window = 4096;
@@ -111,7 +121,12 @@ enum class submit_result { queued, duplicate, already_applied, overflow, stopped
  * - Fetches and writes are retried (options.retry_*) with jittered exponential backoff; the
  *   entry keeps its place (and blocks overlapping ones) while it waits.
  * - A PUT supersedes the queued entries at its path or below (and a running one waiting to
- *   retry) when nothing overlapping sits between them: they are dropped, not written.
+ *   retry) when nothing overlapping sits between them: they are set aside, not written, until
+ *   the PUT's own write ends. If it succeeded, they count as applied (the PUT overwrote them);
+ *   if it failed before reaching the engine (a source error, a refusal), they are put back in
+ *   their place and applied as if it had never come, so a later failure never erases an earlier
+ *   success. If its write gave up with the engine unreachable (kept by the observer as intended
+ *   state, rewritten later), they fail with it: the intended state no longer includes them.
  * - One failed entry does not stop the others. Every failure is logged once (agent.updater) and
  *   recorded in agent_state: write failures turn health off, fetch/data failures do not.
  * - An update whose id (and seq) was already seen is applied once; one whose seq is at or
@@ -148,6 +163,9 @@ class updater {
 
   std::size_t pending() const noexcept { return pending_.size(); }
   std::size_t running() const noexcept { return running_paths_.size(); }
+  /** Memory held by updates not yet completed (inline data, URLs, configs, per-entry overhead;
+   *  fetched payloads live in temp files and are not counted). */
+  std::size_t queued_bytes() const noexcept { return queued_bytes_; }
   bool idle() const noexcept { return pending_.empty() && running_paths_.empty(); }
   /** The highest seq such that it and every earlier-received seq finished processing. */
   std::optional<std::uint64_t> last_applied_seq() const noexcept { return watermark_; }
@@ -155,23 +173,43 @@ class updater {
  private:
   struct update_ctx;
   struct run_ctl;
+  struct task;
+  /** Entries a newer PUT set aside (superseded), in arrival order; settled when its write ends. */
+  using shadow_list = std::vector<task>;
   struct task {
     std::shared_ptr<update_ctx> update;
     model::data_source_entry entry;
     std::string path;  // normalised; "" for the root
+    std::uint64_t order = 0;  // arrival order, to put set-aside entries back in place
     std::shared_ptr<run_ctl> ctl;  // set once running
+    std::shared_ptr<shadow_list> shadow;  // entries this PUT supersedes; null when none
+  };
+  /** How an entry's run ended (finish()). */
+  enum class ending {
+    applied,   // written
+    failed,    // not written; nothing kept
+    intended,  // not written, kept by the observer as intended state (engine unreachable)
+    deferred,  // a newer PUT superseded it while it waited to retry: set aside in its shadow
   };
 
   void pump();
   void start(task t);
-  void finish(const task& t, const std::string& error, bool write_failure, bool superseded,
+  void finish(task t, const std::string& error, bool write_failure, ending how,
               entry_report report, failure_reason reason);
+  /** Settles the entries @p owner set aside once its write ended: counted as applied (it
+   *  overwrote them), failed with it (@p error: it was kept as intended state instead), or,
+   *  when @p error is empty and !@p applied, put back in the queue in arrival order. */
+  void settle_shadow(task& owner, bool applied, const std::string& error);
+  void record_failure(update_ctx& u, const task& t, const std::string& dst,
+                      const std::string& error, failure_reason reason, bool write_failure,
+                      entry_report report);
   /** @p ancestor is @p path or one of its ancestors (normalised paths, "" = root). */
   static bool covers(const std::string& ancestor, const std::string& path);
-  void supersede_before(const task& newer);
-  void drop_superseded(task t);
+  void supersede_before(task& newer);
+  void count_superseded(task& t);
   void complete_update(update_ctx& u);
-  bool seen_before(const model::data_update& update);
+  bool is_duplicate(const model::data_update& update) const;
+  void remember(const model::data_update& update);
 
   struct impl;
   std::unique_ptr<impl> impl_;
@@ -185,6 +223,8 @@ class updater {
   bool stopped_ = false;
   bool held_ = false;
   std::uint64_t next_seed_ = 1;
+  std::uint64_t next_order_ = 1;
+  std::size_t queued_bytes_ = 0;
 
   std::deque<std::string> recent_ids_;
   std::unordered_set<std::string> recent_set_;

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/backoff.hpp"
+#include "agent/supervisor.hpp"
 #include "agent/ws_url.hpp"
 #include "shared/log/log.hpp"
 #include "shared/model/errors.hpp"
@@ -43,6 +44,7 @@ struct ws_update_feed::impl : std::enable_shared_from_this<impl> {
         call_timer(ioc),
         close_done(ioc),
         write_turn(ioc),
+        resume(ioc),
         delays(opt.reconnect_min, opt.reconnect_max, opt.backoff_seed),
         log(log::get("agent.ws")),
         channel_id(rpc::new_call_id()) {
@@ -67,6 +69,7 @@ struct ws_update_feed::impl : std::enable_shared_from_this<impl> {
     }
     // Never expires: cancel() wakes every coroutine waiting for its turn to write.
     write_turn.expires_at(net::steady_timer::time_point::max());
+    resume.expires_at(net::steady_timer::time_point::max());
   }
 
   net::awaitable<void> run();
@@ -90,6 +93,7 @@ struct ws_update_feed::impl : std::enable_shared_from_this<impl> {
   net::steady_timer call_timer;
   net::steady_timer close_done;  // cancelled when a close handshake finished
   net::steady_timer write_turn;  // cancelled when a write (or the ack flusher) finished
+  net::steady_timer resume;      // cancelled when pause(false) (or stop) ends a pause
   backoff delays;
   std::shared_ptr<spdlog::logger> log;
   std::string channel_id;
@@ -101,6 +105,7 @@ struct ws_update_feed::impl : std::enable_shared_from_this<impl> {
   bool close_pending = false;
   bool closing = false;
   bool stopping = false;
+  bool paused = false;  // back-pressure from the agent: no frame is read
   bool echoed = false;
   bool subscribed = false;  // this session's subscribe was answered true
   bool flushing = false;    // flush_acks() runs
@@ -268,6 +273,17 @@ net::awaitable<void> ws_update_feed::impl::session(std::size_t index, bool& esta
   }
   maybe_flush();
   while (!stopping && gen == session_gen) {
+    while (paused && !stopping && gen == session_gen &&
+           beast::get_lowest_layer(*ws).socket().is_open()) {
+      boost::system::error_code ignored;
+      co_await resume.async_wait(net::redirect_error(net::use_awaitable, ignored));
+    }
+    if (stopping || gen != session_gen) {
+      break;
+    }
+    if (!beast::get_lowest_layer(*ws).socket().is_open()) {
+      throw std::runtime_error("connection closed while paused");
+    }
     const rpc::frame f = co_await read_frame();
     if (f.req) {
       co_await handle_request(*f.req);
@@ -438,6 +454,7 @@ void ws_update_feed::impl::request_stop() {
   stopping = true;
   retry_timer.cancel();
   call_timer.cancel();
+  resume.cancel();
   if (!ws) {
     return;
   }
@@ -465,16 +482,9 @@ ws_update_feed::~ws_update_feed() {
 
 void ws_update_feed::start(feed_handlers handlers) {
   impl_->handlers = std::move(handlers);
-  net::co_spawn(impl_->ioc, impl_->run(), [log = impl_->log](std::exception_ptr ep) {
-    if (!ep) {
-      return;
-    }
-    try {
-      std::rethrow_exception(ep);
-    } catch (const std::exception& e) {
-      SPDLOG_LOGGER_ERROR(log, "update feed stopped unexpectedly: {}", e.what());
-    }
-  });
+  auto i = impl_;
+  supervise(
+      i->ioc, "update feed", [i] { return i->run(); }, [i] { return i->stopping; });
 }
 
 void ws_update_feed::stop() {
@@ -504,6 +514,19 @@ void ws_update_feed::reconnect() {
     SPDLOG_LOGGER_INFO(i.log, "reconnecting to resubscribe from scratch");
     boost::system::error_code ignored;
     beast::get_lowest_layer(*i.ws).socket().close(ignored);
+    i.resume.cancel();  // a paused session notices the closed socket
+  }
+}
+
+void ws_update_feed::pause(bool on) {
+  auto& i = *impl_;
+  if (i.paused == on) {
+    return;
+  }
+  i.paused = on;
+  SPDLOG_LOGGER_DEBUG(i.log, "{} reading from the server", on ? "pausing" : "resuming");
+  if (!on) {
+    i.resume.cancel();
   }
 }
 

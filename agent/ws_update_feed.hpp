@@ -63,6 +63,7 @@ class ws_update_feed final : public update_feed {
   void stop() override;
   void acknowledge(applied_ack ack) override;
   void reconnect() override;
+  void pause(bool on) override;
 
   /** Whether the server of the current/last session echoed X-PDL-Protocol. */
   bool protocol_echoed() const noexcept;

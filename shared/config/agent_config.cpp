@@ -147,6 +147,12 @@ void read_yaml(const YAML::Node& root, agent_config& c, std::vector<problem>& pr
   read_ms(retry, "max_ms", c.retry_max);
   retry.finish();
 
+  auto limits = top.section("limits");
+  if (auto v = limits.read_int("queue_bytes", 64 * 1024, max_size, "a size in bytes")) {
+    c.queue_bytes = static_cast<std::size_t>(*v);
+  }
+  limits.finish();
+
   auto reports = top.section("reports");
   reports.read("enabled", c.report_on_updates);
   std::vector<std::string> callbacks;

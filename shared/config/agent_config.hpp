@@ -105,6 +105,12 @@ struct agent_config {
   std::chrono::milliseconds retry_base{500};        // retry.base_ms
   std::chrono::milliseconds retry_max{10000};       // retry.max_ms
 
+  // memory bounds (YAML "limits")
+  /** limits.queue_bytes: queued updates past which the agent stops reading the server until
+   *  half of it is applied (back-pressure; nothing is dropped). Fits the example pod's 256 MiB
+   *  limit with one max_message_bytes message in flight. */
+  std::size_t queue_bytes = 64u * 1024 * 1024;
+
   // OPAL DataUpdateReports (YAML "reports")
   bool report_on_updates = false;         // reports.enabled, OPAL_SHOULD_REPORT_ON_DATA_UPDATES
   std::vector<std::string> report_callbacks;  // reports.callbacks, OPAL_DEFAULT_UPDATE_CALLBACKS;

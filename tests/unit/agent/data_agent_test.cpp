@@ -557,3 +557,94 @@ TEST_F(data_agent_test, a_patch_refused_by_an_engine_that_lost_its_data_is_rewri
 
 }  // namespace
 }  // namespace pdl::agent
+
+namespace pdl::agent {
+namespace {
+
+// A write that succeeded is never retried because of the marker: the marker goes before the
+// first write (its failure fails only that attempt, before anything was written).
+TEST_F(data_agent_test, a_marker_failure_never_makes_a_patch_apply_twice) {
+  make(false, [](data_agent_options& o, data_agent_parts&) { o.entry_retry_attempts = 3; });
+  agent->start();
+  ASSERT_TRUE(run_until(ioc, [&] { return feed->started; }));
+  connect();
+  ASSERT_TRUE(run_until(ioc, [&] { return agent->state().ready(); }));
+  store->fail_times(marker_path, 500, 1);
+  model::data_source_entry patch =
+      inline_entry("/list", R"([{"op":"add","path":"/-","value":1}])");
+  patch.method = model::save_method::patch;
+  feed->handlers.on_update(numbered("p1", 1, {patch}), "policy_data");
+  ASSERT_TRUE(run_until(ioc, [&] { return feed->acks.size() == 1; }));
+  EXPECT_TRUE(feed->acks[0].ok);
+  EXPECT_EQ(store->writes_to("/list").size(), 1u);
+  EXPECT_EQ(store->attempts("/list"), 1);  // the marker failed before the PATCH was tried
+  EXPECT_EQ(store->attempts(marker_path), 2);
+  EXPECT_TRUE(store->get(marker_path).has_value());
+}
+
+// A PUT that erases the marker is followed by a marker write; if that fails, the PUT is still
+// applied once and acknowledged, and the marker is owed (checked at the next watch tick).
+TEST_F(data_agent_test, a_marker_failure_after_a_root_put_does_not_retry_the_put) {
+  make(false, [](data_agent_options& o, data_agent_parts&) {
+    o.entry_retry_attempts = 3;
+    o.marker_interval = 1h;  // only an owed marker makes the watch loop look
+  });
+  agent->start();
+  ASSERT_TRUE(run_until(ioc, [&] { return feed->started; }));
+  connect();
+  feed->handlers.on_update(numbered("a", 1, {inline_entry("/a", "1")}), "policy_data");
+  ASSERT_TRUE(run_until(ioc, [&] { return feed->acks.size() == 1; }));
+  const int marker_writes = store->attempts(marker_path);
+  store->fail_times(marker_path, 500, 1);
+  feed->handlers.on_update(numbered("root", 2, {inline_entry("", R"({"all":true})")}),
+                           "policy_data");
+  ASSERT_TRUE(run_until(ioc, [&] { return feed->acks.size() == 2; }));
+  EXPECT_TRUE(feed->acks[1].ok);
+  EXPECT_EQ(store->attempts(""), 1);
+  // The failed marker write, then the watch loop's check (the fake keeps the marker document:
+  // found, so no rewrite).
+  EXPECT_EQ(store->attempts(marker_path), marker_writes + 1);
+  EXPECT_EQ(agent->engine_rewrites(), 0u);
+}
+
+TEST_F(data_agent_test, a_full_queue_pauses_the_feed_until_half_of_it_is_applied) {
+  make(true, [](data_agent_options& o, data_agent_parts&) { o.queue_bytes = 8 * 1024; });
+  test::gate release;
+  agent->start();
+  ASSERT_TRUE(run_until(ioc, [&] { return feed->started; }));
+  connect();
+  ASSERT_TRUE(run_until(ioc, [&] { return agent->state().ready(); }));
+  store->on_write = [&](const std::string& path) {
+    if (path == "/slow") {
+      release.wait(std::chrono::milliseconds(20000));
+    }
+  };
+  feed->handlers.on_update(numbered("s", 1, {inline_entry("/slow", "0")}), "policy_data");
+  const std::string kb(1000, 'x');
+  std::uint64_t seq = 2;
+  while (!feed->paused && seq < 100) {
+    feed->handlers.on_update(
+        numbered("u" + std::to_string(seq), seq, {inline_entry("/slow/" + std::to_string(seq),
+                                                              "\"" + kb + "\"")}),
+        "policy_data");
+    ++seq;
+  }
+  ASSERT_TRUE(feed->paused);
+  EXPECT_EQ(feed->pause_calls, 1);
+  EXPECT_LT(seq, 12u);  // ~1.5 KB each against 8 KB
+  const auto metrics = agent->metrics_registry().render();
+  EXPECT_NE(metrics.find("pdl_agent_feed_paused 1"), std::string::npos);
+  EXPECT_NE(metrics.find("pdl_agent_queued_bytes "), std::string::npos);
+  release.open();
+  ASSERT_TRUE(run_until(ioc, [&] { return feed->acks.size() == seq - 1; }));
+  EXPECT_FALSE(feed->paused);
+  for (const auto& a : feed->acks) {
+    EXPECT_TRUE(a.ok) << a.id;
+  }
+  EXPECT_EQ(data_writes().size(), seq - 1);
+  EXPECT_NE(agent->metrics_registry().render().find("pdl_agent_queued_bytes 0"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace pdl::agent

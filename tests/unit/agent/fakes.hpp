@@ -252,6 +252,12 @@ class fake_feed final : public update_feed {
   void stop() override { stopped = true; }
   void acknowledge(applied_ack ack) override { acks.push_back(std::move(ack)); }
   void reconnect() override { ++reconnects; }
+  void pause(bool on) override {
+    paused = on;
+    pause_calls += on ? 1 : 0;
+  }
+  bool paused = false;
+  int pause_calls = 0;
   feed_handlers handlers;
   bool started = false;
   bool stopped = false;
