@@ -250,3 +250,19 @@ reports: {callbacks: ["ftp://x"]}
 
 }  // namespace
 }  // namespace pdl::config
+
+namespace pdl::config {
+namespace {
+
+TEST(AgentConfig, QueueBytesLimit) {
+  EXPECT_EQ(load_agent_config("", {}).queue_bytes, 64u * 1024 * 1024);
+  yaml_file ok("limits: {queue_bytes: 1048576}\n");
+  EXPECT_EQ(load_agent_config(ok.path(), {}).queue_bytes, 1048576u);
+  yaml_file bad("limits: {queue_bytes: 10, queue_entries: 5}\n");
+  EXPECT_THAT(problems_of(bad.path(), {}),
+              ::testing::IsSupersetOf({HasSubstr("limits.queue_bytes"),
+                                       HasSubstr("limits.queue_entries: unknown key")}));
+}
+
+}  // namespace
+}  // namespace pdl::config
