@@ -20,11 +20,14 @@ pkgs=(
   openssl  # the command line: tests generate their TLS certificates with it (tests/support)
   nodejs npm  # the deploy test (tests/deploy) runs on node; scripts/test.sh runs `npm ci` for it
   clang-14 libclang-rt-14-dev  # libFuzzer and the clang sanitizer runtimes (fuzz/)
+  llvm-14  # only Recommended by clang-14: llvm-ar-14/llvm-ranlib-14, which CMake prefers for the fuzz
+           # build (else GNU ar), and llvm-symbolizer-14, which clang's sanitizers symbolize with
+           # (else addr2line): bare machines use the same tools as ours
   libbenchmark-dev  # Google Benchmark: bench/micro (bench/run.sh)
 )
 # Programs started by the tests and scripts besides the build tools and the Essential set
 # (bash, coreutils, grep, sed): the packaging test checks each is owned by a package above.
-programs=(redis-server redis-cli openssl node npm curl clang++-14)
+programs=(redis-server redis-cli openssl node npm curl clang++-14 llvm-symbolizer-14)
 case "${1:-}" in
   --list) printf '%s\n' "${pkgs[@]}"; exit 0 ;;
   --programs) printf '%s\n' "${programs[@]}"; exit 0 ;;
