@@ -18,6 +18,7 @@
 # not covered and the package to add. Alternatives (a | b) and virtual packages resolve to the
 # installed choice when there is one, else to what apt would pick (the first alternative, the first
 # provider). Reads the build directory only: ninja runs with -n, so its logs are never rewritten.
+# PDL_PKGCHECK_KEEP=1 keeps the working files (file lists, owners, closure) and says where.
 set -euo pipefail
 [ $# -eq 1 ] && [ -f "$1/build.ninja" ] && [ -f "$1/CMakeCache.txt" ] \
   || { echo "usage: $0 BUILD_DIR (a configured and built Ninja build directory)" >&2; exit 2; }
