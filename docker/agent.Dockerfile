@@ -3,7 +3,8 @@
 # Stage 1 installs the toolchain with the repo's own scripts/setup.sh and builds only opal-client
 # (Release). Stage 2 is debian:12-slim plus exactly the packages that own the shared libraries
 # `ldd` lists for the binary (computed in stage 1, so a new dependency is picked up by itself),
-# and ca-certificates: the agent verifies data sources' HTTPS against the system store.
+# and ca-certificates: the agent verifies data sources' HTTPS against the system store. The script
+# fails, and with it the build, when it cannot map a library to a package.
 
 FROM debian:12 AS build
 ENV DEBIAN_FRONTEND=noninteractive
@@ -14,7 +15,8 @@ WORKDIR /src
 RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DPDL_BUILD_TESTS=OFF \
  && cmake --build /build --target opal-client -j"$(nproc)" \
  && strip -o /opal-client /build/opal-client \
- && { bash docker/runtime-packages.sh /opal-client; echo ca-certificates; } > /runtime-packages.txt
+ && bash docker/runtime-packages.sh /opal-client > /runtime-packages.txt \
+ && echo ca-certificates >> /runtime-packages.txt
 
 FROM debian:12-slim
 COPY --from=build /runtime-packages.txt /tmp/runtime-packages.txt

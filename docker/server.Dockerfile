@@ -2,7 +2,8 @@
 #   docker build -f docker/server.Dockerfile -t pdl/opal-server:dev .
 # Stage 1 installs the toolchain with the repo's own scripts/setup.sh and builds only opal-server
 # (Release). Stage 2 is debian:12-slim plus exactly the packages that own the shared libraries
-# `ldd` lists for the binary (computed in stage 1, so a new dependency is picked up by itself).
+# `ldd` lists for the binary (computed in stage 1, so a new dependency is picked up by itself); the
+# script fails, and with it the build, when it cannot map a library to a package.
 
 FROM debian:12 AS build
 ENV DEBIAN_FRONTEND=noninteractive
