@@ -10,6 +10,7 @@
 #include "server/statistics.hpp"
 #include "shared/auth/token_request.hpp"
 #include "shared/log/log.hpp"
+#include "shared/model/utf8.hpp"
 
 namespace pdl::server {
 namespace {
@@ -39,7 +40,9 @@ std::variant<caller, http_reply> authenticate(server_context& ctx, const http_re
 }  // namespace
 
 std::string error_detail(std::string_view message) {
-  return nlohmann::json{{"detail", {{"error", message}}}}.dump();
+  // Messages may quote peer text: never let an ill-formed byte turn an answer into a throw.
+  return nlohmann::json{{"detail", {{"error", message}}}}.dump(
+      -1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 http_reply auth_failure_reply(int status, std::string_view message) {
@@ -155,7 +158,7 @@ http_reply handle_callback_report(server_context& ctx, const http_request& req) 
         std::string where = "?";
         if (auto e = r.find("entry"); e != r.end() && e->is_object()) {
           if (auto d = e->find("dst_path"); d != e->end() && d->is_string()) {
-            where = d->get<std::string>().substr(0, 256);
+            where = model::truncate_utf8(d->get_ref<const std::string&>(), 256);
           }
         }
         errors.push_back(fmt::format("{}: {}", where, fetched ? "save failed" : "fetch failed"));
