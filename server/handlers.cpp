@@ -70,10 +70,45 @@ http_reply handle_ready(server_context& ctx, const http_request&) {
   return http_reply::json(200, ok_body);
 }
 
-http_reply handle_token(server_context& ctx, const http_request& req) {
+std::optional<http_reply> refuse_without_master_token(server_context& ctx,
+                                                      const http_request& req) {
   if (auto f = ctx.auth->check_master(req.authorization)) {
     auth_log()->warn("POST /token from {} refused: {}", req.peer, f->message);
     return auth_failure_reply(f->status, f->message);
+  }
+  return std::nullopt;
+}
+
+std::optional<http_reply> refuse_unauthenticated(server_context& ctx, const http_request& req) {
+  auto who = authenticate(ctx, req);
+  if (auto* refused = std::get_if<http_reply>(&who)) {
+    return std::move(*refused);
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+void count_refused_publisher(server_context& ctx, const http_reply& refused) {
+  ctx.stats.refused(refused.status == 401   ? refusal::unauthorized
+                    : refused.status == 403 ? refusal::forbidden
+                                            : refusal::unavailable);
+}
+
+}  // namespace
+
+std::optional<http_reply> refuse_unauthenticated_publisher(server_context& ctx,
+                                                           const http_request& req) {
+  auto refused = refuse_unauthenticated(ctx, req);
+  if (refused) {
+    count_refused_publisher(ctx, *refused);
+  }
+  return refused;
+}
+
+http_reply handle_token(server_context& ctx, const http_request& req) {
+  if (auto refused = refuse_without_master_token(ctx, req)) {
+    return std::move(*refused);
   }
   auth::token_request tr;
   try {
@@ -111,9 +146,7 @@ http_reply handle_get_data_config(server_context& ctx, const http_request& req) 
 http_reply handle_post_data_config(server_context& ctx, const http_request& req) {
   auto who = authenticate(ctx, req);
   if (auto* refused = std::get_if<http_reply>(&who)) {
-    ctx.stats.refused(refused->status == 401   ? refusal::unauthorized
-                      : refused->status == 403 ? refusal::forbidden
-                                               : refusal::unavailable);
+    count_refused_publisher(ctx, *refused);
     return std::move(*refused);
   }
   return ctx.intake->submit(req.body, std::get<caller>(who), "http");
