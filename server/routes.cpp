@@ -4,6 +4,7 @@
 
 #include "server/handlers.hpp"
 #include "server/server_context.hpp"
+#include "shared/model/json_text.hpp"
 
 namespace pdl::server {
 namespace {
@@ -20,7 +21,7 @@ auto guarded(Call call) -> decltype(call()) {
   try {
     return call();
   } catch (const std::exception& e) {
-    return handler_failed(fmt::format("handler failed: {}", e.what()));
+    return handler_failed(fmt::format("handler failed: {}", model::exception_text(e)));
   } catch (...) {
     return handler_failed("handler failed: an exception of unknown type");
   }

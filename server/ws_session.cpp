@@ -11,6 +11,7 @@
 #include "server/server_context.hpp"
 #include "server/ws_rpc.hpp"
 #include "shared/log/log.hpp"
+#include "shared/model/json_text.hpp"
 #include "shared/net.hpp"
 #include "shared/net/flex_stream.hpp"
 #include "shared/rpc/rpc.hpp"
@@ -142,7 +143,7 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
           // logged here, once (without the frame, which may carry data), and left unanswered
           // (the peer's call times out, as for a frame we ignore).
           logger()->error("conn={} agent={} message not handled: {}", id_, rpc_.agent_id(),
-                          e.what());
+                          model::exception_text(e));
         }
       }
       buffer.consume(buffer.size());
