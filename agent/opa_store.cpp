@@ -10,6 +10,7 @@
 #include "shared/log/log.hpp"
 #include "shared/model/errors.hpp"
 #include "shared/model/paths.hpp"
+#include "shared/model/utf8.hpp"
 
 namespace pdl::agent {
 namespace {
@@ -34,7 +35,9 @@ std::string engine_message(const std::string& body) {
     }
   } catch (const nlohmann::json::exception&) {
   }
-  std::string excerpt = body.substr(0, 200);
+  // The engine's bytes end up in an acknowledgement's JSON: cut on a character boundary and
+  // repaired, or encoding that acknowledgement would throw.
+  std::string excerpt = model::truncate_utf8(body, 200);
   while (!excerpt.empty() && (excerpt.back() == '\n' || excerpt.back() == ' ')) {
     excerpt.pop_back();
   }

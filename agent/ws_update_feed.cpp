@@ -441,7 +441,11 @@ net::awaitable<void> ws_update_feed::impl::flush_acks() {
   while (!acks.empty() && subscribed && open && !stopping && gen == session_gen) {
     const auto& a = acks.front();
     const nlohmann::json args{{"id", a.id}, {"seq", a.seq}, {"ok", a.ok}, {"errors", a.errors}};
-    std::string frame = rpc::encode_request("pdl_applied", args.dump(), rpc::new_call_id());
+    // Errors quote sources and the engine: replace keeps an ill-formed byte from making this
+    // throw (the ack would stay queued, and throw again, forever).
+    std::string frame = rpc::encode_request(
+        "pdl_applied", args.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+        rpc::new_call_id());
     co_await write(std::move(frame));  // throws when the connection goes: the ack stays queued
     acks.pop_front();
   }

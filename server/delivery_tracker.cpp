@@ -5,15 +5,14 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
+#include "shared/model/utf8.hpp"
+
 namespace pdl::server {
 namespace {
 
-std::string cut(std::string s, std::size_t max) {
-  if (s.size() > max) {
-    s.resize(max);
-  }
-  return s;
-}
+// Agent ids and error messages come from peers: cut on a character boundary, repaired, so the
+// status document always renders.
+std::string cut(std::string_view s, std::size_t max) { return model::truncate_utf8(s, max); }
 
 std::string iso_utc(std::chrono::system_clock::time_point t) {
   std::time_t tt = std::chrono::system_clock::to_time_t(t);
@@ -103,7 +102,7 @@ bool delivery_tracker::acknowledged(const std::string& id, std::uint64_t seq,
       errors.resize(max_errors);
     }
     for (auto& e : errors) {
-      a.errors.push_back(cut(std::move(e), max_error_bytes));
+      a.errors.push_back(cut(e, max_error_bytes));
     }
   }
   return true;
@@ -145,7 +144,8 @@ std::optional<std::string> delivery_tracker::status_json(const std::string& id) 
                 {"applied", applied},
                 {"failed", failed},
                 {"pending", pending}}}};
-  return doc.dump();
+  // replace: a last guard, should any peer text have reached the tracker unrepaired.
+  return doc.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 std::size_t delivery_tracker::tracked() const {

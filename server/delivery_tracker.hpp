@@ -16,7 +16,8 @@ namespace pdl::server {
 
 class delivery_tracker {
  public:
-  /** Bounds on what one acknowledgement may carry (longer input is cut, never refused). */
+  /** Bounds on what one acknowledgement may carry (longer input is cut, never refused; cuts
+   *  fall on a UTF-8 character boundary and ill-formed sequences become U+FFFD). */
   static constexpr std::size_t max_agent_id_bytes = 256;
   static constexpr std::size_t max_errors = 20;
   static constexpr std::size_t max_error_bytes = 1024;

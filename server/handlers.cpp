@@ -10,6 +10,7 @@
 #include "server/statistics.hpp"
 #include "shared/auth/token_request.hpp"
 #include "shared/log/log.hpp"
+#include "shared/model/utf8.hpp"
 
 namespace pdl::server {
 namespace {
@@ -39,7 +40,9 @@ std::variant<caller, http_reply> authenticate(server_context& ctx, const http_re
 }  // namespace
 
 std::string error_detail(std::string_view message) {
-  return nlohmann::json{{"detail", {{"error", message}}}}.dump();
+  // Messages may quote peer text: never let an ill-formed byte turn an answer into a throw.
+  return nlohmann::json{{"detail", {{"error", message}}}}.dump(
+      -1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 http_reply auth_failure_reply(int status, std::string_view message) {
@@ -67,10 +70,45 @@ http_reply handle_ready(server_context& ctx, const http_request&) {
   return http_reply::json(200, ok_body);
 }
 
-http_reply handle_token(server_context& ctx, const http_request& req) {
+std::optional<http_reply> refuse_without_master_token(server_context& ctx,
+                                                      const http_request& req) {
   if (auto f = ctx.auth->check_master(req.authorization)) {
     auth_log()->warn("POST /token from {} refused: {}", req.peer, f->message);
     return auth_failure_reply(f->status, f->message);
+  }
+  return std::nullopt;
+}
+
+std::optional<http_reply> refuse_unauthenticated(server_context& ctx, const http_request& req) {
+  auto who = authenticate(ctx, req);
+  if (auto* refused = std::get_if<http_reply>(&who)) {
+    return std::move(*refused);
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+void count_refused_publisher(server_context& ctx, const http_reply& refused) {
+  ctx.stats.refused(refused.status == 401   ? refusal::unauthorized
+                    : refused.status == 403 ? refusal::forbidden
+                                            : refusal::unavailable);
+}
+
+}  // namespace
+
+std::optional<http_reply> refuse_unauthenticated_publisher(server_context& ctx,
+                                                           const http_request& req) {
+  auto refused = refuse_unauthenticated(ctx, req);
+  if (refused) {
+    count_refused_publisher(ctx, *refused);
+  }
+  return refused;
+}
+
+http_reply handle_token(server_context& ctx, const http_request& req) {
+  if (auto refused = refuse_without_master_token(ctx, req)) {
+    return std::move(*refused);
   }
   auth::token_request tr;
   try {
@@ -108,9 +146,7 @@ http_reply handle_get_data_config(server_context& ctx, const http_request& req) 
 http_reply handle_post_data_config(server_context& ctx, const http_request& req) {
   auto who = authenticate(ctx, req);
   if (auto* refused = std::get_if<http_reply>(&who)) {
-    ctx.stats.refused(refused->status == 401   ? refusal::unauthorized
-                      : refused->status == 403 ? refusal::forbidden
-                                               : refusal::unavailable);
+    count_refused_publisher(ctx, *refused);
     return std::move(*refused);
   }
   return ctx.intake->submit(req.body, std::get<caller>(who), "http");
@@ -155,7 +191,7 @@ http_reply handle_callback_report(server_context& ctx, const http_request& req) 
         std::string where = "?";
         if (auto e = r.find("entry"); e != r.end() && e->is_object()) {
           if (auto d = e->find("dst_path"); d != e->end() && d->is_string()) {
-            where = d->get<std::string>().substr(0, 256);
+            where = model::truncate_utf8(d->get_ref<const std::string&>(), 256);
           }
         }
         errors.push_back(fmt::format("{}: {}", where, fetched ? "save failed" : "fetch failed"));

@@ -1,6 +1,8 @@
 #pragma once
 // The HTTP route handlers. Each takes the shared context and the parsed request and returns the
 // answer; none blocks on I/O (publishing only hands frames to session queues).
+#include <optional>
+
 #include "server/http_types.hpp"
 
 namespace pdl::server {
@@ -27,6 +29,17 @@ http_reply handle_statistics(server_context& ctx, const http_request& req);
 http_reply handle_stats(server_context& ctx, const http_request& req);
 /** GET /ws without an Upgrade header. */
 http_reply handle_ws_without_upgrade(server_context& ctx, const http_request& req);
+
+// Checks on the request head alone (route::before_body): each gives the refusal its route's
+// handler would give, so a large body from a caller refused anyway is never read.
+/** POST /token: the master token. */
+std::optional<http_reply> refuse_without_master_token(server_context& ctx,
+                                                      const http_request& head);
+/** A valid JWT (or auth disabled). */
+std::optional<http_reply> refuse_unauthenticated(server_context& ctx, const http_request& head);
+/** POST /data/config: as refuse_unauthenticated, counted as a refused update. */
+std::optional<http_reply> refuse_unauthenticated_publisher(server_context& ctx,
+                                                           const http_request& head);
 
 /** 401/403/503 from an auth_failure, with WWW-Authenticate: Bearer on 401. */
 http_reply auth_failure_reply(int status, std::string_view message);

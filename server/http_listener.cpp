@@ -1,8 +1,11 @@
 #include "server/http_listener.hpp"
 
+#include <algorithm>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <vector>
 
 #include "server/handlers.hpp"
 #include "server/routes.hpp"
@@ -21,17 +24,57 @@ std::shared_ptr<spdlog::logger> logger() {
   return l;
 }
 
-// After refusing a request whose body we will not read, the rest of it is read and dropped for
-// a moment, so the client sees our answer instead of a connection reset.
-constexpr auto linger_time = std::chrono::seconds(2);
-constexpr std::size_t linger_bytes = 16 * 1024 * 1024;
+// Lingering close (nginx's lingering_close). An answer given before the body is read (413,
+// 431, 400, 401/403) is written, then what the client still sends is read and dropped, and only
+// then is the socket closed. Many clients (Python's urllib, most SDKs) write the whole body
+// before they read: closing earlier fails their write with EPIPE/ECONNRESET, and closing with
+// unread data makes the kernel answer with RST, which can destroy the answer not read yet. The
+// socket's send side stays open while draining for the same reason. Bounded in bytes (the rest
+// of an announced body, at most linger_max_bytes) and time (linger_idle without data, at most
+// linger_total in all).
+constexpr std::uint64_t linger_max_bytes = 128 * 1024 * 1024;
+constexpr auto linger_idle = std::chrono::seconds(5);
+constexpr auto linger_total = std::chrono::seconds(30);
+
+// Above this announced size (or chunked), the route's before_body check (the Authorization
+// header) runs before the body is read. Small bodies are read first: checking twice would cost
+// publishes a second signature verification.
+constexpr std::uint64_t check_before_body_bytes = 64 * 1024;
+
+/** One of limits.max_connections, held by the connection from accept on and given back when
+ *  the connection object goes, however its coroutine ended (or if it never ran). */
+class connection_slot {
+ public:
+  explicit connection_slot(std::atomic<std::int64_t>& open) noexcept : open_(open) { ++open_; }
+  connection_slot(const connection_slot&) = delete;
+  connection_slot& operator=(const connection_slot&) = delete;
+  ~connection_slot() { --open_; }
+
+ private:
+  std::atomic<std::int64_t>& open_;
+};
 
 struct http_conn {
-  explicit http_conn(tcp::socket s) : stream(std::move(s)) {}
-  http_conn(tcp::socket s, const tls::context& ctx) : stream(std::move(s), ctx) {}
-  flex_stream stream;  // TLS when the server has a certificate
+  http_conn(std::atomic<std::int64_t>& open, tcp::socket s) : slot(open), stream(std::move(s)) {}
+  http_conn(std::atomic<std::int64_t>& open, tcp::socket s, const tls::context& ctx)
+      : slot(open), stream(std::move(s), ctx) {}
+  connection_slot slot;  // first: given back after the stream is closed
+  flex_stream stream;    // TLS when the server has a certificate
   std::string peer;
 };
+
+/** A request the parser refused as malformed (answered 400), as opposed to a peer that left. */
+bool is_bad_request(const beast::error_code& ec) {
+  using e = http::error;
+  for (e bad : {e::bad_line_ending, e::bad_method, e::bad_target, e::bad_version, e::bad_field,
+                e::bad_value, e::bad_content_length, e::bad_transfer_encoding, e::bad_chunk,
+                e::bad_chunk_extension, e::bad_obs_fold}) {
+    if (ec == bad) {
+      return true;
+    }
+  }
+  return false;
+}
 
 std::string endpoint_text(const tcp::socket& s) {
   beast::error_code ec;
@@ -58,6 +101,7 @@ http::response<http::string_body> to_beast(http_reply reply, unsigned version, b
 }
 
 http_request to_plain(const http::request<http::string_body>& req, const std::string& peer) {
+  // The head only when called before the body is read (the body is then empty).
   http_request r;
   r.method = std::string(req.method_string());
   r.target = std::string(req.target());
@@ -88,19 +132,40 @@ struct http_listener::impl : std::enable_shared_from_this<http_listener::impl> {
   std::uint64_t next_id = 0;                                 // guarded by mu
   bool stopped = false;                                      // guarded by mu
 
-  std::uint64_t track(const std::shared_ptr<http_conn>& c) {
-    std::lock_guard lock(mu);
-    conns[++next_id] = c;
-    return next_id;
-  }
-  void untrack(std::uint64_t id) {
-    std::lock_guard lock(mu);
-    conns.erase(id);
-  }
+  /** A connection's entry in `conns` (for stop()), removed when this goes, or earlier by
+   *  release() (a WebSocket session takes the stream over). */
+  class tracked {
+   public:
+    tracked(impl& owner, const std::shared_ptr<http_conn>& c) : owner_(&owner) {
+      std::lock_guard lock(owner.mu);
+      id_ = ++owner.next_id;
+      owner.conns[id_] = c;
+    }
+    tracked(const tracked&) = delete;
+    tracked& operator=(const tracked&) = delete;
+    ~tracked() { release(); }
+    void release() {
+      if (owner_ != nullptr) {
+        std::lock_guard lock(owner_->mu);
+        owner_->conns.erase(id_);
+        owner_ = nullptr;
+      }
+    }
+
+   private:
+    impl* owner_;
+    std::uint64_t id_ = 0;
+  };
 
   static net::awaitable<void> accept_loop(std::shared_ptr<impl> self);
   static net::awaitable<void> serve(std::shared_ptr<impl> self, std::shared_ptr<http_conn> conn);
-  static net::awaitable<void> linger_close(http_conn& conn);
+  /** Writes @p reply (Connection: close), then lingers (see linger_max_bytes) and closes.
+   *  @param body_left what remains of an announced body, nullopt: unknown (read to EOF). */
+  static net::awaitable<void> answer_early(const server_context& ctx, http_conn& conn,
+                                           beast::flat_buffer& buffer, http_reply reply,
+                                           std::optional<std::uint64_t> body_left);
+  static net::awaitable<void> linger_close(http_conn& conn,
+                                           std::optional<std::uint64_t> body_left);
 };
 
 net::awaitable<void> http_listener::impl::accept_loop(std::shared_ptr<impl> self) {
@@ -132,33 +197,72 @@ net::awaitable<void> http_listener::impl::accept_loop(std::shared_ptr<impl> self
     // Notifies are small frames: without this, one written while the previous frame's ACK is
     // delayed waits for it (Nagle + delayed ACK, up to 40 ms; measured in bench/).
     sock.set_option(tcp::no_delay(true), ec);
-    ++stats.open_connections;
-    auto conn = self->tls ? std::make_shared<http_conn>(std::move(sock), *self->tls)
-                          : std::make_shared<http_conn>(std::move(sock));
+    auto& open_count = stats.open_connections;
+    auto conn = self->tls ? std::make_shared<http_conn>(open_count, std::move(sock), *self->tls)
+                          : std::make_shared<http_conn>(open_count, std::move(sock));
     conn->peer = endpoint_text(conn->stream.socket());
     auto ex = conn->stream.get_executor();
-    net::co_spawn(ex, serve(self, std::move(conn)), [](std::exception_ptr e) {
+    // The handlers' exceptions are answered 500 inside dispatch(); this catches the rest (the
+    // connection's slot and tracking go with the coroutine's frame).
+    net::co_spawn(ex, serve(self, conn), [peer = conn->peer](std::exception_ptr e) {
       if (!e) {
         return;
       }
       try {
         std::rethrow_exception(e);
       } catch (const std::exception& ex) {
-        logger()->error("connection failed: {}", ex.what());
+        logger()->error("connection from {} failed: {}", peer, ex.what());
+      } catch (...) {
+        logger()->error("connection from {} failed: an exception of unknown type", peer);
       }
     });
   }
 }
 
-net::awaitable<void> http_listener::impl::linger_close(http_conn& conn) {
+net::awaitable<void> http_listener::impl::answer_early(const server_context& ctx, http_conn& conn,
+                                                       beast::flat_buffer& buffer,
+                                                       http_reply reply,
+                                                       std::optional<std::uint64_t> body_left) {
+  if (body_left) {
+    // What the parser buffered past the head is part of the body.
+    *body_left -= std::min<std::uint64_t>(*body_left, buffer.size());
+  }
+  buffer.consume(buffer.size());
+  auto res = to_beast(std::move(reply), 11, false);
   beast::error_code ec;
-  conn.stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-  conn.stream.expires_after(linger_time);
-  std::array<char, 16 * 1024> sink{};
-  std::size_t total = 0;
-  while (!ec && total < linger_bytes) {
-    total += co_await conn.stream.async_read_some(net::buffer(sink),
-                                                  net::redirect_error(net::use_awaitable, ec));
+  conn.stream.expires_after(ctx.cfg.http_read_timeout);
+  co_await http::async_write(conn.stream, res, net::redirect_error(net::use_awaitable, ec));
+  if (ec) {
+    conn.stream.close();
+    co_return;
+  }
+  co_await linger_close(conn, body_left);
+}
+
+net::awaitable<void> http_listener::impl::linger_close(http_conn& conn,
+                                                       std::optional<std::uint64_t> body_left) {
+  const std::uint64_t budget = std::min(body_left.value_or(linger_max_bytes), linger_max_bytes);
+  const auto deadline = std::chrono::steady_clock::now() + linger_total;
+  std::vector<char> sink(64 * 1024);
+  std::uint64_t drained = 0;
+  beast::error_code ec;
+  while (drained < budget) {
+    auto left = deadline - std::chrono::steady_clock::now();
+    if (left <= std::chrono::steady_clock::duration::zero()) {
+      break;
+    }
+    // Reset by every read: a client still sending keeps the connection, a quiet one loses it.
+    conn.stream.expires_after(std::min<std::chrono::steady_clock::duration>(linger_idle, left));
+    std::size_t n = co_await conn.stream.async_read_some(
+        net::buffer(sink.data(), std::min<std::uint64_t>(sink.size(), budget - drained)),
+        net::redirect_error(net::use_awaitable, ec));
+    drained += n;
+    if (ec) {
+      break;  // the client closed (it has read the answer), or gone quiet, or gone
+    }
+  }
+  if (!ec) {
+    conn.stream.socket().shutdown(tcp::socket::shutdown_send, ec);
   }
   conn.stream.close();
 }
@@ -167,7 +271,7 @@ net::awaitable<void> http_listener::impl::serve(std::shared_ptr<impl> self,
                                                 std::shared_ptr<http_conn> conn) {
   server_context& ctx = self->ctx;
   const auto& cfg = ctx.cfg;
-  std::uint64_t id = self->track(conn);
+  tracked tracking(*self, conn);
   auto& stream = conn->stream;
   beast::flat_buffer buffer;
   beast::error_code ec;
@@ -180,38 +284,58 @@ net::awaitable<void> http_listener::impl::serve(std::shared_ptr<impl> self,
     if (ec) {
       logger()->info("TLS handshake with {} failed: {}", conn->peer, stream.handshake_failure());
       stream.close();
-      self->untrack(id);
-      --ctx.stats.open_connections;
       co_return;
     }
   }
-  auto refuse_and_close = [&](int status, std::string message) -> net::awaitable<void> {
-    auto res = to_beast(http_reply::json(status, error_detail(message)), 11, false);
-    stream.expires_after(cfg.http_read_timeout);
-    co_await http::async_write(stream, res, net::redirect_error(net::use_awaitable, ec));
-    co_await linger_close(*conn);
+  const auto too_large = [&] {
+    return http_reply::json(413, error_detail("request body larger than " +
+                                              std::to_string(cfg.max_body_bytes) + " bytes"));
+  };
+  const auto malformed = [&] {
+    logger()->debug("malformed request from {}: {}", conn->peer, ec.message());
+    return http_reply::json(400, error_detail("malformed HTTP request: " + ec.message()));
   };
   for (;;) {
     http::request_parser<http::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(cfg.max_header_bytes));
-    parser.body_limit(cfg.max_body_bytes);
+    // An announced length is checked below, once the head is parsed: Beast's own check fails
+    // the head before content_length() may be read, so the lingering close would not know how
+    // much body is coming.
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
     stream.expires_after(cfg.http_read_timeout);
     co_await http::async_read_header(stream, buffer, parser,
                                      net::redirect_error(net::use_awaitable, ec));
     if (ec == http::error::header_limit) {
-      co_await refuse_and_close(431, "request headers larger than " +
-                                         std::to_string(cfg.max_header_bytes) + " bytes");
+      co_await answer_early(ctx, *conn, buffer,
+                            http_reply::json(431, error_detail(
+                                                      "request headers larger than " +
+                                                      std::to_string(cfg.max_header_bytes) +
+                                                      " bytes")),
+                            std::nullopt);
       break;
     }
-    // Beast reports an announced Content-Length over the limit here, before any body byte.
-    if (ec == http::error::body_limit ||
-        (!ec && parser.content_length() && *parser.content_length() > cfg.max_body_bytes)) {
-      co_await refuse_and_close(413, "request body larger than " +
-                                         std::to_string(cfg.max_body_bytes) + " bytes");
+    if (is_bad_request(ec)) {
+      co_await answer_early(ctx, *conn, buffer, malformed(), std::nullopt);
       break;
     }
     if (ec) {
-      break;  // closed, timed out, or not HTTP
+      break;  // closed, timed out
+    }
+    std::optional<std::uint64_t> length;
+    if (auto announced = parser.content_length()) {
+      length = *announced;
+    }
+    if (length && *length > cfg.max_body_bytes) {
+      co_await answer_early(ctx, *conn, buffer, too_large(), length);
+      break;
+    }
+    parser.body_limit(cfg.max_body_bytes);  // a chunked body is measured as it comes
+    if (parser.chunked() || length.value_or(0) > check_before_body_bytes) {
+      // A caller refused anyway does not get to send its (large) body first.
+      if (auto refused = check_before_body(ctx, to_plain(parser.get(), conn->peer))) {
+        co_await answer_early(ctx, *conn, buffer, std::move(*refused), length);
+        break;
+      }
     }
     if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
       http::response<http::empty_body> cont{http::status::continue_, 11};
@@ -222,8 +346,11 @@ net::awaitable<void> http_listener::impl::serve(std::shared_ptr<impl> self,
     }
     co_await http::async_read(stream, buffer, parser, net::redirect_error(net::use_awaitable, ec));
     if (ec == http::error::body_limit) {
-      co_await refuse_and_close(413, "request body larger than " +
-                                         std::to_string(cfg.max_body_bytes) + " bytes");
+      co_await answer_early(ctx, *conn, buffer, too_large(), std::nullopt);  // chunked
+      break;
+    }
+    if (is_bad_request(ec)) {
+      co_await answer_early(ctx, *conn, buffer, malformed(), std::nullopt);
       break;
     }
     if (ec) {
@@ -249,15 +376,17 @@ net::awaitable<void> http_listener::impl::serve(std::shared_ptr<impl> self,
       }
       // The request was the last thing a WebSocket client sends before our 101, so nothing is
       // left in `buffer`. Untracked first: stop() must not reach the stream once it moves.
-      self->untrack(id);
+      tracking.release();
       stream.expires_never();  // the session's own timeouts take over
       start_ws_session(ctx, std::move(stream), std::move(up), std::get<caller>(std::move(who)));
       handed_over = true;
       break;
     }
     http_reply reply = dispatch(ctx, plain);
+    // One line per answer; a handler's exception (dispatch's 500) is told here, once.
     if (reply.status >= 500) {
-      logger()->warn("{} {} from {}: {}", plain.method, plain.path, conn->peer, reply.status);
+      logger()->warn("{} {} from {}: {}{}{}", plain.method, plain.path, conn->peer, reply.status,
+                     reply.log_detail.empty() ? "" : ": ", reply.log_detail);
     } else {
       logger()->debug("{} {} from {}: {}", plain.method, plain.path, conn->peer, reply.status);
     }
@@ -272,9 +401,7 @@ net::awaitable<void> http_listener::impl::serve(std::shared_ptr<impl> self,
   if (!handed_over) {
     stream.socket().shutdown(tcp::socket::shutdown_send, ec);
     stream.close();
-    self->untrack(id);
   }
-  --ctx.stats.open_connections;
 }
 
 http_listener::http_listener(std::shared_ptr<impl> p) : impl_(std::move(p)) {}

@@ -25,6 +25,9 @@ struct http_reply {
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  // besides content-type/length
   std::string content_type = "application/json";
+  /** Why, for the connection's log line about this answer (never sent): e.g. the exception a
+   *  handler threw (Envoy's "response code details"). */
+  std::string log_detail;
 
   static http_reply json(int status, std::string body) {
     http_reply r;

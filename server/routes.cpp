@@ -4,8 +4,45 @@
 
 #include "server/handlers.hpp"
 #include "server/server_context.hpp"
+#include "shared/model/json_text.hpp"
 
 namespace pdl::server {
+namespace {
+
+http_reply handler_failed(std::string why) {
+  http_reply r = http_reply::json(500, error_detail("internal server error"));
+  r.log_detail = std::move(why);
+  return r;
+}
+
+/** @p call() with every exception turned into a 500. */
+template <class Call>
+auto guarded(Call call) -> decltype(call()) {
+  try {
+    return call();
+  } catch (const std::exception& e) {
+    return handler_failed(fmt::format("handler failed: {}", model::exception_text(e)));
+  } catch (...) {
+    return handler_failed("handler failed: an exception of unknown type");
+  }
+}
+
+const route* find_route(const server_context& ctx, const http_request& req, std::string* allow) {
+  for (const auto& r : ctx.routes) {
+    if (r.path != req.path && !path_matches(r.path, req.path)) {
+      continue;
+    }
+    if (r.method == req.method) {
+      return &r;
+    }
+    if (allow != nullptr) {
+      *allow += allow->empty() ? r.method : ", " + r.method;
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
 
 std::vector<route> route_table(const std::string& data_config_route) {
   const route_doc health{"Liveness", false, "", {{200, "Status"}}};
@@ -17,7 +54,8 @@ std::vector<route> route_table(const std::string& data_config_route) {
       {"POST", "/token", handle_token,
        {"Mint a JWT (master token as bearer)", true, "AccessTokenRequest",
         {{200, "AccessToken"}, {401, "ErrorDetail"}, {422, "ValidationError"},
-         {503, "ErrorDetail"}}}},
+         {503, "ErrorDetail"}}},
+       refuse_without_master_token},
       {"GET", "/.well-known/jwks.json", handle_jwks,
        {"The public key that verifies our tokens", false, "", {{200, "JWKS"}}}},
       {"GET", data_config_route, handle_get_data_config,
@@ -27,12 +65,14 @@ std::vector<route> route_table(const std::string& data_config_route) {
        {"Publish a data update (datasource token)", true, "DataUpdate",
         {{200, "PublishResult"}, {400, "ValidationError"}, {401, "ErrorDetail"},
          {403, "ErrorDetail"}, {413, "ErrorDetail"}, {422, "ValidationError"},
-         {503, "ErrorDetail"}}}},
+         {503, "ErrorDetail"}}},
+       refuse_unauthenticated_publisher},
       {"GET", "/policy-data", handle_policy_data,
        {"OPAL's placeholder data source: {}", false, "", {{200, ""}}}},
       {"POST", "/data/callback_report", handle_callback_report,
        {"An agent's report on an applied update (logged; with update_id, an acknowledgement)",
-        true, "DataUpdateReport", {{200, ""}, {401, "ErrorDetail"}, {422, "ValidationError"}}}},
+        true, "DataUpdateReport", {{200, ""}, {401, "ErrorDetail"}, {422, "ValidationError"}}},
+       refuse_unauthenticated},
       {"GET", "/data/updates/{id}", handle_update_status,
        {"Delivery status of an update: agents subscribed, applied, failed, pending "
         "(datasource or listener token)",
@@ -76,14 +116,8 @@ bool path_matches(std::string_view pattern, std::string_view path) {
 
 http_reply dispatch(server_context& ctx, const http_request& req) {
   std::string allow;
-  for (const auto& r : ctx.routes) {
-    if (r.path != req.path && !path_matches(r.path, req.path)) {
-      continue;
-    }
-    if (r.method == req.method) {
-      return r.handler(ctx, req);
-    }
-    allow += allow.empty() ? r.method : ", " + r.method;
+  if (const route* r = find_route(ctx, req, &allow); r != nullptr && r->handler != nullptr) {
+    return guarded([&] { return r->handler(ctx, req); });
   }
   if (!allow.empty()) {
     http_reply reply = http_reply::json(405, R"({"detail":"Method Not Allowed"})");
@@ -91,6 +125,14 @@ http_reply dispatch(server_context& ctx, const http_request& req) {
     return reply;
   }
   return http_reply::json(404, R"({"detail":"Not Found"})");
+}
+
+std::optional<http_reply> check_before_body(server_context& ctx, const http_request& head) {
+  const route* r = find_route(ctx, head, nullptr);
+  if (r == nullptr || r->before_body == nullptr) {
+    return std::nullopt;
+  }
+  return guarded([&] { return r->before_body(ctx, head); });
 }
 
 }  // namespace pdl::server

@@ -1,6 +1,7 @@
 #pragma once
 // The route table: the single place that lists what the server answers. Dispatch and
 // /openapi.json are both built from it (a unit test checks they agree).
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -13,6 +14,8 @@ namespace pdl::server {
 struct server_context;
 
 using handler_fn = http_reply (*)(server_context&, const http_request&);
+/** A check of a request on its head alone: the refusal, or nullopt to go on. */
+using head_check_fn = std::optional<http_reply> (*)(server_context&, const http_request&);
 
 /** What /openapi.json says about a route. */
 struct route_doc {
@@ -28,6 +31,9 @@ struct route {
   std::string path;
   handler_fn handler;  // nullptr for GET /ws (the connection handles the upgrade)
   route_doc doc;
+  /** Run before a large body is read (the Authorization header): a caller the handler would
+   *  refuse anyway is refused without reading it. Must give the handler's own refusal. */
+  head_check_fn before_body = nullptr;
 };
 
 /** Every route, with @p data_config_route in place of /data/config. */
@@ -37,8 +43,21 @@ std::vector<route> route_table(const std::string& data_config_route);
  *  non-empty segment ("/data/updates/{id}" matches "/data/updates/abc", not "/data/updates/"). */
 bool path_matches(std::string_view pattern, std::string_view path);
 
-/** Routes @p req: the handler's answer, 405 (with Allow) when the path exists for other
- *  methods, else 404 {"detail":"Not Found"}. */
+/**
+ * Routes @p req: the handler's answer, 405 (with Allow) when the path exists for other
+ * methods, else 404 {"detail":"Not Found"}.
+ * This is the exception boundary of the HTTP handlers: a handler that throws gets a 500 with
+ * {"detail":{"error":"internal server error"}} (the exception's text is not sent), and the
+ * reason goes to the reply's `log_detail` for the caller's one log line. Never throws but for
+ * std::bad_alloc while building that answer.
+ */
 http_reply dispatch(server_context& ctx, const http_request& req);
+
+/**
+ * The matching route's before_body check on @p head (a request whose body is not read yet):
+ * its refusal, or nullopt (no check, no route, or the check passed). Same exception boundary
+ * as dispatch().
+ */
+std::optional<http_reply> check_before_body(server_context& ctx, const http_request& head);
 
 }  // namespace pdl::server

@@ -15,6 +15,12 @@ using nlohmann::json;
 
 json optional_number(std::optional<std::uint64_t> v) { return v ? json(*v) : json(nullptr); }
 
+// Topics and agent ids come from peers (parsed, so valid UTF-8): replace is a last guard that
+// keeps the scrape answering should one ever not be.
+std::string render(const json& doc) {
+  return doc.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 }  // namespace
 
 std::string iso8601_utc(std::chrono::system_clock::time_point t) {
@@ -55,7 +61,7 @@ std::string statistics_json(const server_context& ctx) {
               {"updates",
                {{"accepted", ctx.stats.updates_accepted.load()},
                 {"refused", ctx.stats.refused_total()}}}};
-  return doc.dump();
+  return render(doc);
 }
 
 std::string stats_brief_json(const server_context& ctx) {
@@ -67,7 +73,7 @@ std::string stats_brief_json(const server_context& ctx) {
               {"version", std::string(version)},
               {"client_count", clients.size()},
               {"server_count", 1}};
-  return doc.dump();
+  return render(doc);
 }
 
 }  // namespace pdl::server

@@ -92,7 +92,8 @@ std::string validation_error_body(const model::invalid_input& e) {
       {"detail", nlohmann::json::array({{{"loc", loc}, {"msg", e.message()},
                                           {"type", "value_error"}}})},
       {"error", e.what()}};
-  return body.dump();
+  // The message may echo the peer's input (model::echo cuts it on a character boundary).
+  return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 void seed_delivery_tracker(const update_log& log, delivery_tracker& tracker) {

@@ -11,6 +11,7 @@
 #include "server/server_context.hpp"
 #include "server/ws_rpc.hpp"
 #include "shared/log/log.hpp"
+#include "shared/model/json_text.hpp"
 #include "shared/net.hpp"
 #include "shared/net/flex_stream.hpp"
 #include "shared/rpc/rpc.hpp"
@@ -120,9 +121,7 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
                                net::redirect_error(net::use_awaitable, ec));
       co_return;
     }
-    ++ctx_.stats.open_sessions;
-    ctx_.subscriptions.attach(self);
-    ctx_.sessions.add(info_);
+    registration registered(*this);
     logger()->info("conn={} peer={} agent={} session open", id_, peer_, rpc_.agent_id());
     beast::flat_buffer buffer;
     for (;;) {
@@ -131,16 +130,55 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
         break;
       }
       if (ws_.got_text() && !closing_) {
-        std::string text = beast::buffers_to_string(buffer.data());
-        if (auto answer = rpc_.on_frame(text)) {
-          enqueue(outgoing_frame{std::move(*answer), nullptr});
-        }
-        if (auto after = rpc_.take_resume()) {
-          start_replay(*after);
+        try {
+          std::string text = beast::buffers_to_string(buffer.data());
+          if (auto answer = rpc_.on_frame(text)) {
+            enqueue(outgoing_frame{std::move(*answer), nullptr});
+          }
+          if (auto after = rpc_.take_resume()) {
+            start_replay(*after);
+          }
+        } catch (const std::exception& e) {
+          // One message that could not be handled ends neither the session nor the process:
+          // logged here, once (without the frame, which may carry data), and left unanswered
+          // (the peer's call times out, as for a frame we ignore).
+          logger()->error("conn={} agent={} message not handled: {}", id_, rpc_.agent_id(),
+                          model::exception_text(e));
         }
       }
       buffer.consume(buffer.size());
     }
+    registered.end();
+    if (is_normal_end(ec)) {
+      logger()->info("conn={} session closed ({})", id_, ec.message());
+    } else {
+      logger()->warn("conn={} session ended: {}", id_, ec.message());
+    }
+  }
+
+  /** The session's place in the hub, the registry and the counters, given back however the
+   *  read loop ends (an exception, or the coroutine destroyed while suspended, included). */
+  class registration {
+   public:
+    explicit registration(ws_session& s) : s_(&s) {
+      ++s.ctx_.stats.open_sessions;
+      s.ctx_.subscriptions.attach(s.shared_from_this());
+      s.ctx_.sessions.add(s.info_);
+    }
+    registration(const registration&) = delete;
+    registration& operator=(const registration&) = delete;
+    ~registration() { end(); }
+    void end() {
+      if (s_ != nullptr) {
+        std::exchange(s_, nullptr)->unregister();
+      }
+    }
+
+   private:
+    ws_session* s_;
+  };
+
+  void unregister() {
     ctx_.subscriptions.detach(id_);
     ctx_.sessions.remove(id_);
     --ctx_.stats.open_sessions;
@@ -150,11 +188,6 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
     replaying_ = false;
     close_timer_.cancel();
     hard_close();
-    if (is_normal_end(ec)) {
-      logger()->info("conn={} session closed ({})", id_, ec.message());
-    } else {
-      logger()->warn("conn={} session ended: {}", id_, ec.message());
-    }
   }
 
   // ---- live delivery merged with replay -----------------------------------------------------
@@ -418,6 +451,8 @@ void start_ws_session(server_context& ctx, flex_stream stream, ws_upgrade upgrad
                     std::rethrow_exception(e);
                   } catch (const std::exception& ex) {
                     logger()->error("session failed: {}", ex.what());
+                  } catch (...) {
+                    logger()->error("session failed: an exception of unknown type");
                   }
                 });
 }

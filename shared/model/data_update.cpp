@@ -14,6 +14,7 @@
 #include "shared/model/fetcher_config.hpp"
 #include "shared/model/json_validator.hpp"
 #include "shared/model/paths.hpp"
+#include "shared/model/utf8.hpp"
 
 namespace pdl::model {
 namespace {
@@ -41,7 +42,7 @@ std::string echo(std::string_view s) {
   if (s.size() <= max_echo) {
     return std::string(s);
   }
-  return std::string(s.substr(0, max_echo)) + "...";
+  return truncate_utf8(s, max_echo) + "...";
 }
 
 [[noreturn]] void malformed(const std::string& path, simdjson::error_code e) {

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "shared/model/errors.hpp"
+#include "shared/model/utf8.hpp"
 
 namespace pdl::model {
 namespace {
@@ -76,7 +77,7 @@ std::string read_method(const nlohmann::json& method) {
     throw invalid_input(
         "config.method",
         fmt::format("unknown method '{}' (expected get, post, put, patch, head or delete)",
-                    given.size() > 32 ? given.substr(0, 32) + "..." : given));
+                    given.size() > 32 ? truncate_utf8(given, 32) + "..." : given));
   }
   return upper;
 }

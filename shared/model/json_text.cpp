@@ -46,4 +46,11 @@ std::string parse_error_text(const nlohmann::json::parse_error& e) {
   return msg;
 }
 
+std::string exception_text(const std::exception& e) {
+  if (const auto* pe = dynamic_cast<const nlohmann::json::parse_error*>(&e)) {
+    return parse_error_text(*pe);
+  }
+  return e.what();
+}
+
 }  // namespace pdl::model

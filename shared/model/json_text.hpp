@@ -18,4 +18,8 @@ void append_json_string(std::string& out, std::string_view s);
  *  secret: keeps the position and the kind of error. */
 std::string parse_error_text(const nlohmann::json::parse_error& e);
 
+/** e.what(), through parse_error_text() when @p e is one of nlohmann's parse errors: for the
+ *  log line of an exception nobody expected (it may come from parsing a request body). */
+std::string exception_text(const std::exception& e);
+
 }  // namespace pdl::model

@@ -4,6 +4,8 @@
 
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
 #include "agent/temp_file.hpp"
 #include "tests/unit/agent/mini_http_server.hpp"
 
@@ -101,6 +103,24 @@ TEST(opa_store, refusal_carries_status_and_engine_message) {
     EXPECT_NE(what.find("400"), std::string::npos);
     EXPECT_NE(what.find("root must be object"), std::string::npos);
     EXPECT_NE(what.find("invalid_parameter"), std::string::npos);
+  }
+}
+
+TEST(opa_store, an_excerpt_of_a_non_json_refusal_is_valid_utf8) {
+  // 199 bytes, then a euro sign across the 200-byte excerpt bound, and an ill-formed byte.
+  std::string body = std::string(199, 'x') + "\xE2\x82\xAC";
+  mini_http_server server([&](const test::seen_request&) {
+    return mini_http_server::reply(http::status::bad_request, "\xFF" + body, "text/plain");
+  });
+  opa_store store(options_for(server));
+  try {
+    store.put("/x", store_body::from_text("1"));
+    FAIL() << "no error";
+  } catch (const store_error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("\xEF\xBF\xBD" + std::string(196, 'x')), std::string::npos) << what;
+    EXPECT_EQ(what.find("\xE2"), std::string::npos) << what;
+    EXPECT_NO_THROW((void)nlohmann::json(what).dump());
   }
 }
 

@@ -53,6 +53,26 @@ TEST(delivery_tracker, an_acknowledgement_longer_than_the_bounds_is_cut) {
   EXPECT_EQ(failed["errors"][0].get<std::string>().size(), delivery_tracker::max_error_bytes);
 }
 
+// Issue 9: peer text is cut on a character boundary and repaired, so the status always renders
+// (a byte cut used to split a character, and dump() then threw on every GET of that update).
+TEST(delivery_tracker, peer_text_is_cut_on_a_character_boundary_and_repaired) {
+  delivery_tracker t(10);
+  t.accepted("u", 1, {"x"}, std::chrono::system_clock::now());
+  const std::string euro = "\xE2\x82\xAC";
+  // The euro sign straddles max_error_bytes: the old cut kept two of its three bytes.
+  std::string straddling(delivery_tracker::max_error_bytes - 2, 'e');
+  straddling += euro + "tail";
+  std::string agent(delivery_tracker::max_agent_id_bytes - 1, 'a');
+  agent += "\xC3\xA9";  // é straddles max_agent_id_bytes
+  t.acknowledged("u", 0, agent, false, {straddling, "bad \xFF byte, cut \xE2\x82"});
+  std::string text = *t.status_json("u");
+  json s = json::parse(text);  // throws on ill-formed UTF-8
+  auto failed = s["agents"]["failed"][0];
+  EXPECT_EQ(failed["agent"], std::string(delivery_tracker::max_agent_id_bytes - 1, 'a'));
+  EXPECT_EQ(failed["errors"][0], std::string(delivery_tracker::max_error_bytes - 2, 'e'));
+  EXPECT_EQ(failed["errors"][1], "bad \xEF\xBF\xBD byte, cut \xEF\xBF\xBD");
+}
+
 class acks : public server_suite {
  protected:
   json publish(const std::string& topic) {
@@ -142,6 +162,49 @@ TEST_F(acks, a_callback_report_with_an_update_id_acknowledges_for_the_token_subj
   json s = status(accepted["id"], *datasource_);
   ASSERT_EQ(s["agents"]["failed"].size(), 1u);
   EXPECT_EQ(s["agents"]["failed"][0]["errors"], json::array({"/tests/x: save failed"}));
+}
+
+TEST_F(acks, errors_with_multi_byte_characters_at_the_cut_still_render) {
+  ws_client agent(port(), *client_, ws_client::protocol1("agent-utf8"));
+  ASSERT_TRUE(agent.subscribe({"acks-utf8"}));
+  json accepted = publish("acks-utf8");
+  agent.read_notify();
+  // Byte 1024 (max_error_bytes) falls inside a euro sign, byte 256 of the OPAL report's
+  // dst_path inside an "e" with an accent: both used to be cut by bytes.
+  std::string straddling = std::string(delivery_tracker::max_error_bytes - 1, 'x') +
+                           "\xE2\x82\xAC and more";
+  std::string path = "/" + std::string(254, 'p') + "\xC3\xA9/rest";
+  auto r = agent.call("pdl_applied",
+                      applied_args(accepted, false, {straddling, "\xF0\x9F\x98\x80"}));
+  EXPECT_EQ(agent.expect_response(r).result_json, "true");
+  json report = {{"update_id", accepted["id"]},
+                 {"reports", {{{"entry", {{"dst_path", path}}}, {"fetched", false}}}}};
+  EXPECT_EQ(call(port(), "POST", "/data/callback_report", *client_, report.dump()).status, 200);
+  // Ill-formed UTF-8 never gets in: the JSON parsers refuse it (WebSocket text frames are
+  // checked by Beast too).
+  std::string invalid_report = R"({"update_id": ")" + accepted["id"].get<std::string>() +
+                               "\", \"reports\": [{\"entry\": {\"dst_path\": \"/a\xFF\"}}]}";
+  EXPECT_EQ(call(port(), "POST", "/data/callback_report", *client_, invalid_report).status, 422);
+
+  for (int i = 0; i < 3; ++i) {  // the same answer every time, not only the first
+    auto got = call(port(), "GET", "/data/updates/" + accepted["id"].get<std::string>(),
+                    *datasource_);
+    ASSERT_EQ(got.status, 200) << got.body;
+    json s = got.json();
+    bool seen_agent = false;
+    for (const auto& f : s["agents"]["failed"]) {
+      if (f["agent"] == "agent-utf8") {
+        seen_agent = true;
+        EXPECT_EQ(f["errors"][0],
+                  std::string(delivery_tracker::max_error_bytes - 1, 'x'));
+        EXPECT_EQ(f["errors"][1], "\xF0\x9F\x98\x80");
+      } else {
+        EXPECT_EQ(f["errors"][0], "/" + std::string(254, 'p') + ": fetch failed");
+      }
+    }
+    EXPECT_TRUE(seen_agent) << got.body;
+    EXPECT_EQ(s["agents"]["failed"].size(), 2u) << got.body;
+  }
 }
 
 TEST_F(acks, unknown_ids_are_404_and_only_datasource_or_listener_tokens_may_ask) {

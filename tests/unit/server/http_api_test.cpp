@@ -105,6 +105,23 @@ TEST_F(http_api, unknown_save_method_is_422) {
   expect_good_update_accepted();
 }
 
+TEST_F(http_api, an_echoed_value_is_cut_on_a_character_boundary) {
+  // The message quotes the first 64 bytes of the value: byte 64 falls inside an "e" with an
+  // accent. A byte cut made the 422's JSON unrenderable.
+  std::string method = "a";
+  for (int i = 0; i < 40; ++i) {
+    method += "\xC3\xA9";
+  }
+  json u = json::parse(good_update());
+  u["entries"][0]["save_method"] = method;
+  auto r = call(port(), "POST", "/data/config", datasource(), u.dump());
+  EXPECT_EQ(r.status, 422) << r.body;
+  std::string error = r.json()["error"];
+  EXPECT_NE(error.find("unknown save_method 'a\xC3\xA9"), std::string::npos) << error;
+  EXPECT_NE(error.find("\xC3\xA9...'"), std::string::npos) << error;
+  expect_good_update_accepted();
+}
+
 TEST_F(http_api, patch_data_not_a_list_is_422) {
   json u = json::parse(good_update());
   u["entries"][0]["save_method"] = "PATCH";
