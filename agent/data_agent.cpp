@@ -206,6 +206,10 @@ data_agent::data_agent(net::io_context& ioc, net::thread_pool& pool, data_agent_
   uo.collect_reports = parts_.reporter != nullptr;
   uo.observer = observer_.get();
   uo.metrics = &metrics_;
+  uo.on_update_done = [this] { apply_back_pressure(); };
+  // The byte bound pauses the feed long before this (every entry counts >= 512 bytes), so the
+  // entry limit is only a last resort for one huge update.
+  uo.max_pending_entries = options_.queue_bytes / 512 + 20000;
   updater_ = std::make_unique<updater>(ioc, pool, *parts_.fetcher, *parts_.store, state_, uo);
   periodic_refresh_options ro;
   ro.topics = options_.topics;
@@ -349,6 +353,11 @@ void data_agent::start() {
 
 void data_agent::start_watch() {
   auto watch = [](data_agent* self) -> net::awaitable<void> {
+    if (self->rewriting_) {
+      // A previous run died inside a rewrite (the supervisor restarted it): release the hold.
+      self->rewriting_ = false;
+      self->updater_->hold(false);
+    }
     const auto tick = std::max(std::chrono::milliseconds(1),
                                std::min(self->options_.probe_interval, self->options_.marker_interval));
     auto last_marker_check = std::chrono::steady_clock::now();
@@ -380,10 +389,12 @@ void data_agent::start_watch() {
         // Read before the GET: a first write may put the marker in place while the GET is
         // under way, and a marker written after the GET looked is not a lost one.
         const bool marker_was_in_place = self->observer_->marker_in_place.load();
+        // Taken before the GET too: a marker that becomes owed while it runs stays owed.
+        const bool was_owed = self->observer_->marker_owed.exchange(false);
         const auto status = co_await offload(
             self->impl_->pool, [store = self->parts_.store.get()] { return check_marker(*store); });
-        if (status == marker_status::present) {
-          self->observer_->marker_owed.store(false);
+        if (was_owed && status != marker_status::present) {
+          self->observer_->marker_owed.store(true);
         }
         if (status == marker_status::missing && marker_was_in_place) {
           SPDLOG_LOGGER_WARN(store_logger(), "the engine lost our marker document (restarted "
@@ -595,6 +606,13 @@ void data_agent::apply_back_pressure() {
     SPDLOG_LOGGER_INFO(logger(), "queue drained to {} bytes: reading the server again", q);
     parts_.feed->pause(false);
   }
+  if (replay_needed_ && !feed_paused_ && q < options_.queue_bytes / 2 &&
+      updater_->pending() < 1000 && connected_ && protocol_) {
+    replay_needed_ = false;
+    SPDLOG_LOGGER_WARN(logger(), "resubscribing so the server replays the updates refused "
+                       "while the queue was full");
+    parts_.feed->reconnect();
+  }
 }
 
 void data_agent::submit_update(model::data_update update,
@@ -617,7 +635,6 @@ void data_agent::submit_update(model::data_update update,
       std::move(update),
       [this, ack, a, report, report_id, callback_json,
        received](const update_outcome& out) mutable {
-        apply_back_pressure();
         if (out.ok) {
           metrics_.count_applied(
               std::chrono::duration<double>(std::chrono::steady_clock::now() - received).count());
@@ -638,13 +655,23 @@ void data_agent::submit_update(model::data_update update,
         }
         save_state();
       });
-  // A duplicate is not acknowledged: the first copy is, once it has been applied.
+  // A duplicate still in flight is acknowledged when its first copy completes; one that already
+  // completed is acknowledged again (the first acknowledgement may have been lost with the
+  // connection that brought the replay).
   if (ack && r == submit_result::already_applied) {
     a.ok = true;
     parts_.feed->acknowledge(std::move(a));
+  } else if (ack && r == submit_result::duplicate) {
+    if (const auto ok = updater_->finished_ok(a.seq)) {
+      a.ok = *ok;
+      if (!a.ok) {
+        a.errors = {"failed (reported when it was first applied)"};
+      }
+      parts_.feed->acknowledge(std::move(a));
+    }
   }
-  if (r == submit_result::overflow && has_seq && protocol_ && connected_) {
-    parts_.feed->reconnect();  // the server replays it: the watermark stays below its seq
+  if (r == submit_result::overflow && has_seq && protocol_) {
+    replay_needed_ = true;  // the watermark stays below its seq; resubscribed once drained
   }
   apply_back_pressure();
 }

@@ -184,7 +184,10 @@ submit_result updater::submit(model::data_update update, done_fn on_done) {
                         update.id.value_or(""), *update.seq);
     return submit_result::already_applied;
   }
-  if (is_duplicate(update)) {
+  if (is_duplicate(update) ||
+      (update.seq && (inflight_seqs_.count(*update.seq) != 0 ||
+                      finished_seqs_.count(*update.seq) != 0))) {
+    // By seq too: a replay after a reconnect may bring back updates that left the id window.
     state_.count_duplicate();
     SPDLOG_LOGGER_DEBUG(logger(), "duplicate update id={} ignored", update.id.value_or(""));
     return submit_result::duplicate;
@@ -217,9 +220,9 @@ submit_result updater::submit(model::data_update update, done_fn on_done) {
   }
   if (pending_.size() + tasks.size() > options_.max_pending_entries) {
     state_.count_update_dropped();
-    if (ctx->seq && ctx->seq_space == seq_space_) {
+    if (ctx->seq) {
       // The watermark must not pass it: the server replays it after the caller's reconnect.
-      inflight_seqs_.insert(*ctx->seq);
+      overflowed_seqs_.insert(*ctx->seq);
     }
     SPDLOG_LOGGER_ERROR(logger(),
                         "update id={} dropped: {} entries already queued (limit {}); {}",
@@ -232,6 +235,7 @@ submit_result updater::submit(model::data_update update, done_fn on_done) {
   state_.count_update_received();
   queued_bytes_ += ctx->bytes;
   if (ctx->seq) {
+    overflowed_seqs_.erase(*ctx->seq);
     inflight_seqs_.insert(*ctx->seq);
   }
   ctx->remaining = tasks.size();
@@ -295,6 +299,7 @@ void updater::start(task t) {
     bool write_failure = false;
     bool superseded = false;  // while waiting to retry: set aside for a newer PUT
     bool intended = false;    // given up, kept by the observer as intended state
+    bool maybe_written = false;  // the last write attempt timed out: it may have applied
     failure_reason reason = failure_reason::other;
     entry_report rep;
     const auto& e = t.entry;
@@ -418,6 +423,7 @@ void updater::start(task t) {
           transient = se.what();
           status = se.http_status();
           timed_out = se.timed_out();
+          maybe_written = timed_out;
         }
         if (ctl.superseded) {
           superseded = true;
@@ -457,10 +463,12 @@ void updater::start(task t) {
     } catch (...) {
       error = "unknown error";
     }
-    const ending how = superseded && error.empty() ? ending::deferred
-                       : error.empty()             ? ending::applied
-                       : intended                  ? ending::intended
-                                                   : ending::failed;
+    // A write that timed out may have reached the engine: what it set aside cannot be put back
+    // under it (it fails with it, as when the observer keeps it as intended state).
+    const ending how = superseded && error.empty()    ? ending::deferred
+                       : error.empty()                ? ending::applied
+                       : intended || maybe_written    ? ending::intended
+                                                      : ending::failed;
     self->finish(std::move(t), error, write_failure, how, std::move(rep), reason);
   };
   net::co_spawn(impl_->ioc, run(this, std::move(t), seed), [](std::exception_ptr ep) {
@@ -507,7 +515,7 @@ void updater::finish(task t, const std::string& error, bool write_failure, endin
       record_failure(u, t, dst, error, reason, write_failure, std::move(report));
       if (how == ending::intended) {
         settle_shadow(t, false, "not written: the newer PUT of " + dst + " that replaces it "
-                                "could not reach the engine either (" + error + ")");
+                                "was not confirmed by the engine (" + error + ")");
       } else {
         settle_shadow(t, false, {});
       }
@@ -552,6 +560,9 @@ void updater::settle_shadow(task& owner, bool applied, const std::string& error)
   shadow_list set_aside = std::move(*owner.shadow);
   owner.shadow.reset();
   if (!applied && error.empty()) {
+    if (stopped_) {
+      return;  // stop() dropped the queue: these go with it
+    }
     // The newer PUT changed nothing: what it superseded goes back in place, in arrival order.
     // Everything queued that overlaps these paths arrived after that PUT (it could not start
     // before the earlier ones had finished), so each goes before the first later entry.
@@ -663,10 +674,19 @@ void updater::complete_update(update_ctx& u) {
   u.bytes = 0;
   if (u.seq && u.seq_space == seq_space_) {
     inflight_seqs_.erase(*u.seq);
-    finished_seqs_.insert(*u.seq);
-    while (!finished_seqs_.empty() &&
-           (inflight_seqs_.empty() || *finished_seqs_.begin() < *inflight_seqs_.begin())) {
-      watermark_ = std::max(watermark_.value_or(0), *finished_seqs_.begin());
+    finished_seqs_[*u.seq] = u.outcome.ok;
+    const auto blocked_at = [this] {
+      std::uint64_t m = UINT64_MAX;
+      if (!inflight_seqs_.empty()) {
+        m = *inflight_seqs_.begin();
+      }
+      if (!overflowed_seqs_.empty()) {
+        m = std::min(m, *overflowed_seqs_.begin());
+      }
+      return m;
+    };
+    while (!finished_seqs_.empty() && finished_seqs_.begin()->first < blocked_at()) {
+      watermark_ = std::max(watermark_.value_or(0), finished_seqs_.begin()->first);
       finished_seqs_.erase(finished_seqs_.begin());
     }
     if (watermark_) {
@@ -677,6 +697,14 @@ void updater::complete_update(update_ctx& u) {
     auto fn = std::move(u.on_done);
     fn(u.outcome);
   }
+  if (options_.on_update_done) {
+    options_.on_update_done();
+  }
+}
+
+std::optional<bool> updater::finished_ok(std::uint64_t seq) const {
+  const auto it = finished_seqs_.find(seq);
+  return it == finished_seqs_.end() ? std::nullopt : std::optional<bool>(it->second);
 }
 
 void updater::stop() {
@@ -699,6 +727,7 @@ void updater::restart_sequence() {
   watermark_.reset();
   inflight_seqs_.clear();
   finished_seqs_.clear();
+  overflowed_seqs_.clear();
 }
 
 void updater::set_applied_seq(std::optional<std::uint64_t> seq) {

@@ -6,6 +6,7 @@
 #include <deque>
 #include <functional>
 #include <list>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -81,6 +82,8 @@ struct updater_options {
   bool collect_reports = false;
   /** Not owned; may be null. */
   write_observer* observer = nullptr;
+  /** Called on the io_context after every update completed (queued_bytes() went down). */
+  std::function<void()> on_update_done;
   /** Not owned; may be null. Gets fetch durations and bytes, written bytes and per-source
    *  outcomes (updates_* are counted by the caller from update_outcome). */
   agent_metrics* metrics = nullptr;
@@ -169,6 +172,9 @@ class updater {
   bool idle() const noexcept { return pending_.empty() && running_paths_.empty(); }
   /** The highest seq such that it and every earlier-received seq finished processing. */
   std::optional<std::uint64_t> last_applied_seq() const noexcept { return watermark_; }
+  /** For a seq above the watermark that already finished: whether it applied (a replayed copy
+   *  is a duplicate, and its acknowledgement may have been lost). nullopt otherwise. */
+  std::optional<bool> finished_ok(std::uint64_t seq) const;
 
  private:
   struct update_ctx;
@@ -188,7 +194,7 @@ class updater {
   enum class ending {
     applied,   // written
     failed,    // not written; nothing kept
-    intended,  // not written, kept by the observer as intended state (engine unreachable)
+    intended,  // not confirmed: kept by the observer as intended state, or timed out
     deferred,  // a newer PUT superseded it while it waited to retry: set aside in its shadow
   };
 
@@ -230,7 +236,8 @@ class updater {
   std::unordered_set<std::string> recent_set_;
 
   std::set<std::uint64_t> inflight_seqs_;
-  std::set<std::uint64_t> finished_seqs_;
+  std::map<std::uint64_t, bool> finished_seqs_;  // above the watermark: seq -> outcome ok
+  std::set<std::uint64_t> overflowed_seqs_;  // refused by the entry limit: hold the watermark
   std::uint64_t seq_space_ = 0;  // bumped by restart_sequence()
   std::optional<std::uint64_t> watermark_;
 };

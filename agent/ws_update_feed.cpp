@@ -275,6 +275,9 @@ net::awaitable<void> ws_update_feed::impl::session(std::size_t index, bool& esta
   while (!stopping && gen == session_gen) {
     while (paused && !stopping && gen == session_gen &&
            beast::get_lowest_layer(*ws).socket().is_open()) {
+      // Woken by pause(false), stop() or reconnect(), and every second to notice a connection
+      // that ended meanwhile (a server close or the idle timeout: nothing reads while paused).
+      resume.expires_after(std::chrono::seconds(1));
       boost::system::error_code ignored;
       co_await resume.async_wait(net::redirect_error(net::use_awaitable, ignored));
     }
