@@ -3,13 +3,13 @@
 #include <algorithm>
 
 #include "agent/backoff.hpp"
-#include "agent/offload.hpp"
 #include "agent/sha256.hpp"
 #include "agent/topic_filter.hpp"
 #include "shared/http/client.hpp"
 #include "shared/log/log.hpp"
 #include "shared/model/errors.hpp"
 #include "shared/model/paths.hpp"
+#include "shared/net/offload.hpp"
 
 namespace pdl::agent {
 namespace {

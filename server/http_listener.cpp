@@ -4,6 +4,7 @@
 #include <mutex>
 #include <optional>
 
+#include "server/async_dispatch.hpp"
 #include "server/handlers.hpp"
 #include "server/routes.hpp"
 #include "server/server_context.hpp"
@@ -255,7 +256,7 @@ net::awaitable<void> http_listener::impl::serve(std::shared_ptr<impl> self,
       handed_over = true;
       break;
     }
-    http_reply reply = dispatch(ctx, plain);
+    http_reply reply = co_await dispatch_async(ctx, plain);
     if (reply.status >= 500) {
       logger()->warn("{} {} from {}: {}", plain.method, plain.path, conn->peer, reply.status);
     } else {

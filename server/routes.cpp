@@ -27,7 +27,8 @@ std::vector<route> route_table(const std::string& data_config_route) {
        {"Publish a data update (datasource token)", true, "DataUpdate",
         {{200, "PublishResult"}, {400, "ValidationError"}, {401, "ErrorDetail"},
          {403, "ErrorDetail"}, {413, "ErrorDetail"}, {422, "ValidationError"},
-         {503, "ErrorDetail"}}}},
+         {503, "ErrorDetail"}}},
+       true},
       {"GET", "/policy-data", handle_policy_data,
        {"OPAL's placeholder data source: {}", false, "", {{200, ""}}}},
       {"POST", "/data/callback_report", handle_callback_report,
@@ -72,6 +73,15 @@ bool path_matches(std::string_view pattern, std::string_view path) {
     path.remove_prefix(q.size());
   }
   return pattern.empty() && path.empty();
+}
+
+const route* find_route(const server_context& ctx, const http_request& req) {
+  for (const auto& r : ctx.routes) {
+    if (r.method == req.method && (r.path == req.path || path_matches(r.path, req.path))) {
+      return &r;
+    }
+  }
+  return nullptr;
 }
 
 http_reply dispatch(server_context& ctx, const http_request& req) {

@@ -28,6 +28,10 @@ struct route {
   std::string path;
   handler_fn handler;  // nullptr for GET /ws (the connection handles the upgrade)
   route_doc doc;
+  /** The route publishes an update, which waits for the update log: dispatch_async
+   *  (async_dispatch.hpp) authenticates inline, then runs the publish on the publish pool
+   *  within limits.max_pending_publishes. Every other handler is cheap and runs inline. */
+  bool publishes = false;
 };
 
 /** Every route, with @p data_config_route in place of /data/config. */
@@ -37,8 +41,12 @@ std::vector<route> route_table(const std::string& data_config_route);
  *  non-empty segment ("/data/updates/{id}" matches "/data/updates/abc", not "/data/updates/"). */
 bool path_matches(std::string_view pattern, std::string_view path);
 
+/** The route for @p req's method and path, or nullptr. */
+const route* find_route(const server_context& ctx, const http_request& req);
+
 /** Routes @p req: the handler's answer, 405 (with Allow) when the path exists for other
- *  methods, else 404 {"detail":"Not Found"}. */
+ *  methods, else 404 {"detail":"Not Found"}. Runs every handler on the calling thread,
+ *  publishes included: the connections use dispatch_async (async_dispatch.hpp). */
 http_reply dispatch(server_context& ctx, const http_request& req);
 
 }  // namespace pdl::server
