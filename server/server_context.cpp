@@ -76,10 +76,13 @@ server_context::~server_context() {
 }
 
 void server_context::stop_pools() {
-  for (auto* pool : {publish_pool.get(), read_pool.get()}) {
-    if (pool != nullptr) {
-      pool->stop();
-      pool->join();
+  for (auto* pool : {&publish_pool, &read_pool}) {
+    if (*pool) {
+      (*pool)->stop();
+      (*pool)->join();
+      // Destroys the tasks it dropped now, while the io_context their results were bound for
+      // still exists (their work guards and coroutine frames refer to it).
+      pool->reset();
     }
   }
 }

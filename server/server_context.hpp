@@ -59,8 +59,9 @@ struct server_context {
   /** Stops the pools, then closes the update log: a shared log's tail calls into intake and
    *  the hub. */
   ~server_context();
-  /** Lets the running pool tasks finish, drops the queued ones, joins the pool threads.
-   *  Idempotent; call after the I/O threads have stopped (their results are posted there). */
+  /** Lets the running pool tasks finish, drops the queued ones, joins the pool threads and
+   *  destroys the pools. Idempotent. Call after the I/O threads have stopped and before their
+   *  io_context is destroyed (the tasks' results are bound for it). */
   void stop_pools();
 };
 

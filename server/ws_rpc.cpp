@@ -220,7 +220,12 @@ std::optional<std::string> ws_rpc::handle_publish(std::string_view args,
 
 std::string ws_rpc::publish_answer(const deferred_publish& p, const http_reply& r) const {
   if (r.status != 200) {
-    logger()->warn("conn={} publish refused ({}): {}", session_id_, r.status, r.body);
+    // Overloaded (503 with Retry-After) is logged where it is decided, rate-limited.
+    const bool overloaded = std::any_of(r.headers.begin(), r.headers.end(),
+                                        [](const auto& h) { return h.first == "Retry-After"; });
+    if (!overloaded) {
+      logger()->warn("conn={} publish refused ({}): {}", session_id_, r.status, r.body);
+    }
     return rpc::encode_response("false", "bool", p.call_id);
   }
   return rpc::encode_response("true", "bool", p.call_id);

@@ -196,8 +196,8 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
       self->publishes_.pop_front();
       http_reply r;
       try {
-        r = co_await publish_async(self->ctx_, std::move(next.slot), next.publish.body,
-                                   next.publish.who, "ws");
+        r = co_await publish_async(self->ctx_, std::move(next.slot),
+                                   std::move(next.publish.body), next.publish.who, "ws");
       } catch (const std::exception& e) {
         logger()->error("conn={} publish failed: {}", self->id_, e.what());
         r = http_reply::json(500, error_detail("internal error"));

@@ -179,7 +179,8 @@ TEST(ServerConfig, UnknownKeyNamesItsPathAndTheExpectedKeys) {
   yaml_file f("server:\n  servr: 1\nlimts: {}\n");
   EXPECT_THAT(problems_of(f.path(), {}),
               ::testing::UnorderedElementsAre(
-                  "server.servr: unknown key (expected one of: host, port, threads, data_dir, tls)",
+                  "server.servr: unknown key (expected one of: host, port, threads, "
+                  "publish_threads, data_dir, tls)",
                   HasSubstr("limts: unknown key (expected one of: server, auth, data, limits")));
 }
 
