@@ -5,7 +5,6 @@
 #include "agent/backoff.hpp"
 #include "agent/base_config.hpp"
 #include "agent/http_fetcher.hpp"
-#include "agent/offload.hpp"
 #include "agent/opa_store.hpp"
 #include "agent/periodic_refresh.hpp"
 #include "agent/supervisor.hpp"
@@ -15,6 +14,7 @@
 #include "shared/config/config_error.hpp"
 #include "shared/http/client.hpp"
 #include "shared/log/log.hpp"
+#include "shared/net/offload.hpp"
 
 namespace pdl::agent {
 namespace {

@@ -6,11 +6,11 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/base_config.hpp"
-#include "agent/offload.hpp"
 #include "agent/supervisor.hpp"
 #include "shared/log/log.hpp"
 #include "shared/model/errors.hpp"
 #include "shared/model/fetcher_config.hpp"
+#include "shared/net/offload.hpp"
 
 namespace pdl::agent {
 namespace {

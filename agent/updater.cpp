@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "agent/backoff.hpp"
-#include "agent/offload.hpp"
 #include "agent/sha256.hpp"
 #include "agent/supervisor.hpp"
 #include "agent/topic_filter.hpp"
@@ -11,6 +10,7 @@
 #include "shared/log/log.hpp"
 #include "shared/model/errors.hpp"
 #include "shared/model/paths.hpp"
+#include "shared/net/offload.hpp"
 
 namespace pdl::agent {
 namespace {

@@ -143,10 +143,18 @@ http_reply handle_get_data_config(server_context& ctx, const http_request& req) 
   return http_reply::json(200, ctx.base_config_json);
 }
 
-http_reply handle_post_data_config(server_context& ctx, const http_request& req) {
+std::variant<caller, http_reply> authenticate_publisher(server_context& ctx,
+                                                        const http_request& req) {
   auto who = authenticate(ctx, req);
   if (auto* refused = std::get_if<http_reply>(&who)) {
     count_refused_publisher(ctx, *refused);
+  }
+  return who;
+}
+
+http_reply handle_post_data_config(server_context& ctx, const http_request& req) {
+  auto who = authenticate_publisher(ctx, req);
+  if (auto* refused = std::get_if<http_reply>(&who)) {
     return std::move(*refused);
   }
   return ctx.intake->submit(req.body, std::get<caller>(who), "http");

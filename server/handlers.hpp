@@ -1,9 +1,12 @@
 #pragma once
 // The HTTP route handlers. Each takes the shared context and the parsed request and returns the
-// answer; none blocks on I/O (publishing only hands frames to session queues).
+// answer. None blocks on I/O except handle_post_data_config, which stores the update (the
+// connections run it on the publish pool: async_dispatch.hpp).
 #include <optional>
+#include <variant>
 
 #include "server/http_types.hpp"
+#include "server/server_auth.hpp"
 
 namespace pdl::server {
 
@@ -14,7 +17,12 @@ http_reply handle_ready(server_context& ctx, const http_request& req);
 http_reply handle_token(server_context& ctx, const http_request& req);
 http_reply handle_jwks(server_context& ctx, const http_request& req);
 http_reply handle_get_data_config(server_context& ctx, const http_request& req);
+/** Authenticates, then update_intake::submit: waits for the update log. */
 http_reply handle_post_data_config(server_context& ctx, const http_request& req);
+/** The first, cheap half of handle_post_data_config: the caller, or the 401/503 refusing them
+ *  (counted as a refused update). */
+std::variant<caller, http_reply> authenticate_publisher(server_context& ctx,
+                                                        const http_request& req);
 http_reply handle_policy_data(server_context& ctx, const http_request& req);
 /** Logged; with an update_id it also counts as the caller's (token sub) acknowledgement. */
 http_reply handle_callback_report(server_context& ctx, const http_request& req);

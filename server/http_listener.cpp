@@ -7,6 +7,7 @@
 #include <optional>
 #include <vector>
 
+#include "server/async_dispatch.hpp"
 #include "server/handlers.hpp"
 #include "server/routes.hpp"
 #include "server/server_context.hpp"
@@ -382,7 +383,7 @@ net::awaitable<void> http_listener::impl::serve(std::shared_ptr<impl> self,
       handed_over = true;
       break;
     }
-    http_reply reply = dispatch(ctx, plain);
+    http_reply reply = co_await dispatch_async(ctx, plain);
     // One line per answer; a handler's exception (dispatch's 500) is told here, once.
     if (reply.status >= 500) {
       logger()->warn("{} {} from {}: {}{}{}", plain.method, plain.path, conn->peer, reply.status,

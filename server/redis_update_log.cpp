@@ -128,10 +128,16 @@ void redis_update_log::note_head(std::uint64_t seq) const {
 }
 
 bool redis_update_log::ensure_identity() const {
-  std::lock_guard lk(mu_);
-  if (!log_id_.empty()) {
-    return true;
+  {
+    std::lock_guard lk(mu_);
+    if (!log_id_.empty()) {
+      return true;
+    }
   }
+  // The round trips run without mu_: log_id() (a WebSocket upgrade, /statistics) must never
+  // wait for Redis. Two threads may both ask; SET NX makes them agree.
+  std::string found;
+  std::uint64_t head = 0;
   try {
     commands_->call({"SET", key("log_id"), auth::make_uuid4(), "NX"});
     auto id = commands_->call({"GET", key("log_id")});
@@ -139,18 +145,23 @@ bool redis_update_log::ensure_identity() const {
     if (id.type != redis::reply::kind::string || id.str.empty()) {
       return false;
     }
-    note_head(seq.type == redis::reply::kind::string ? parse_seq(seq.str) : 0);
-    log_id_ = id.str;
-    logger()->info("update log in Redis at {} (keys {}:*): log id {}, head seq {}",
-                   opts_.where.describe(), opts_.key_prefix, log_id_, head_.load());
-    return true;
+    head = seq.type == redis::reply::kind::string ? parse_seq(seq.str) : 0;
+    found = id.str;
   } catch (const std::exception& e) {
     return false;
   }
+  note_head(head);
+  std::lock_guard lk(mu_);
+  if (log_id_.empty()) {
+    log_id_ = std::move(found);
+    logger()->info("update log in Redis at {} (keys {}:*): log id {}, head seq {}",
+                   opts_.where.describe(), opts_.key_prefix, log_id_, head_.load());
+  }
+  return true;
 }
 
 std::string redis_update_log::log_id() const {
-  ensure_identity();
+  // No round trip (STYLE H6): the constructor, the tail and append() learn the id.
   std::lock_guard lk(mu_);
   return log_id_;
 }

@@ -53,6 +53,7 @@ class redis_update_log final : public update_log {
                  const std::set<std::string>& topics, std::size_t max_records,
                  std::size_t max_bytes) const override;
   std::uint64_t first_seq() const override;
+  /** Never waits for Redis: empty until the constructor, the tail or an append reached it. */
   std::string log_id() const override;
   bool shared() const override { return true; }
   /** False while Redis is unreachable or the tail is not reading. */

@@ -7,13 +7,16 @@
 #include "shared/model/json_text.hpp"
 
 namespace pdl::server {
-namespace {
 
-http_reply handler_failed(std::string why) {
+http_reply internal_error_reply(std::string why) {
   http_reply r = http_reply::json(500, error_detail("internal server error"));
   r.log_detail = std::move(why);
   return r;
 }
+
+namespace {
+
+http_reply handler_failed(std::string why) { return internal_error_reply(std::move(why)); }
 
 /** @p call() with every exception turned into a 500. */
 template <class Call>
@@ -66,7 +69,7 @@ std::vector<route> route_table(const std::string& data_config_route) {
         {{200, "PublishResult"}, {400, "ValidationError"}, {401, "ErrorDetail"},
          {403, "ErrorDetail"}, {413, "ErrorDetail"}, {422, "ValidationError"},
          {503, "ErrorDetail"}}},
-       refuse_unauthenticated_publisher},
+       refuse_unauthenticated_publisher, true},
       {"GET", "/policy-data", handle_policy_data,
        {"OPAL's placeholder data source: {}", false, "", {{200, ""}}}},
       {"POST", "/data/callback_report", handle_callback_report,
@@ -112,6 +115,15 @@ bool path_matches(std::string_view pattern, std::string_view path) {
     path.remove_prefix(q.size());
   }
   return pattern.empty() && path.empty();
+}
+
+const route* find_route(const server_context& ctx, const http_request& req) {
+  for (const auto& r : ctx.routes) {
+    if (r.method == req.method && (r.path == req.path || path_matches(r.path, req.path))) {
+      return &r;
+    }
+  }
+  return nullptr;
 }
 
 http_reply dispatch(server_context& ctx, const http_request& req) {

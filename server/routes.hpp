@@ -34,6 +34,10 @@ struct route {
   /** Run before a large body is read (the Authorization header): a caller the handler would
    *  refuse anyway is refused without reading it. Must give the handler's own refusal. */
   head_check_fn before_body = nullptr;
+  /** The route publishes an update, which waits for the update log: dispatch_async
+   *  (async_dispatch.hpp) authenticates inline, then runs the publish on the publish pool
+   *  within limits.max_pending_publishes. Every other handler is cheap and runs inline. */
+  bool publishes = false;
 };
 
 /** Every route, with @p data_config_route in place of /data/config. */
@@ -43,9 +47,17 @@ std::vector<route> route_table(const std::string& data_config_route);
  *  non-empty segment ("/data/updates/{id}" matches "/data/updates/abc", not "/data/updates/"). */
 bool path_matches(std::string_view pattern, std::string_view path);
 
+/** The 500 every handler exception becomes: a fixed JSON body; @p why goes only to the log
+ *  (http_reply::log_detail). */
+http_reply internal_error_reply(std::string why);
+
+/** The route for @p req's method and path, or nullptr. */
+const route* find_route(const server_context& ctx, const http_request& req);
+
 /**
  * Routes @p req: the handler's answer, 405 (with Allow) when the path exists for other
- * methods, else 404 {"detail":"Not Found"}.
+ * methods, else 404 {"detail":"Not Found"}. Runs every handler on the calling thread,
+ * publishes included: the connections use dispatch_async (async_dispatch.hpp).
  * This is the exception boundary of the HTTP handlers: a handler that throws gets a 500 with
  * {"detail":{"error":"internal server error"}} (the exception's text is not sent), and the
  * reason goes to the reply's `log_detail` for the caller's one log line. Never throws but for

@@ -94,6 +94,8 @@ void server::stop(std::chrono::milliseconds grace) {
     t.join();
   }
   impl_->threads.clear();
+  // A publish still waiting for a frozen log finishes (or times out) before this returns.
+  ctx.stop_pools();
   logger()->info("stopped");
   logger()->flush();
 }

@@ -1,5 +1,7 @@
 #include "server/server_context.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "server/file_update_log.hpp"
@@ -9,6 +11,7 @@
 #include "server/server_metrics.hpp"
 #include "shared/config/config_error.hpp"
 #include "shared/log/log.hpp"
+#include "shared/net.hpp"
 #include "shared/rpc/rpc.hpp"
 
 namespace pdl::server {
@@ -61,6 +64,28 @@ update_log_ptr open_update_log(const config::server_config& cfg) {
 }
 
 }  // namespace
+
+server_context::server_context(config::server_config c)
+    : cfg(std::move(c)),
+      publish_pool(std::make_unique<net::thread_pool>(std::max(1, cfg.publish_threads))),
+      read_pool(std::make_unique<net::thread_pool>(replay_read_threads)) {}
+
+server_context::~server_context() {
+  stop_pools();
+  updates.reset();
+}
+
+void server_context::stop_pools() {
+  for (auto* pool : {&publish_pool, &read_pool}) {
+    if (*pool) {
+      (*pool)->stop();
+      (*pool)->join();
+      // Destroys the tasks it dropped now, while the io_context their results were bound for
+      // still exists (their work guards and coroutine frames refer to it).
+      pool->reset();
+    }
+  }
+}
 
 std::unique_ptr<server_context> make_server_context(config::server_config cfg,
                                                     update_log_ptr log) {

@@ -18,6 +18,10 @@
 #include "shared/config/server_config.hpp"
 #include "shared/metrics/metrics.hpp"
 
+namespace boost::asio {
+class thread_pool;
+}
+
 namespace pdl::server {
 
 struct server_context {
@@ -39,10 +43,26 @@ struct server_context {
   /** This process's id in /statistics `servers` (random per start). */
   std::string server_id;
   const std::chrono::system_clock::time_point started_at = std::chrono::system_clock::now();
+  /**
+   * Work that may wait never runs on an I/O thread or a strand (STYLE H6); it is offloaded
+   * (shared/net/offload.hpp) and the coroutine resumes on its strand. publish_pool
+   * (server.publish_threads) runs update_intake::submit: the append, its fsync or Redis round
+   * trip, and the wait for seq order. read_pool (replay_read_threads) runs the log reads of
+   * replay, apart from publishes so that a frozen log's appends cannot starve them.
+   * Both are stopped and joined by stop_pools(), after the I/O threads.
+   */
+  std::unique_ptr<boost::asio::thread_pool> publish_pool;
+  std::unique_ptr<boost::asio::thread_pool> read_pool;
+  static constexpr int replay_read_threads = 2;
 
-  explicit server_context(config::server_config c) : cfg(std::move(c)) {}
-  /** Closes the update log first: a shared log's tail calls into intake and the hub. */
-  ~server_context() { updates.reset(); }
+  explicit server_context(config::server_config c);
+  /** Stops the pools, then closes the update log: a shared log's tail calls into intake and
+   *  the hub. */
+  ~server_context();
+  /** Lets the running pool tasks finish, drops the queued ones, joins the pool threads and
+   *  destroys the pools. Idempotent. Call after the I/O threads have stopped and before their
+   *  io_context is destroyed (the tasks' results are bound for it). */
+  void stop_pools();
 };
 
 /** Builds the context: keys (may generate an ephemeral pair), the update log, routes and the

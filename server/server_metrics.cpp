@@ -36,6 +36,9 @@ void collect(const server_context& ctx, metrics::writer& w) {
   w.gauge("pdl_server_connected_agents", "Open WebSocket sessions.", num(st.open_sessions));
   w.gauge("pdl_server_open_connections", "Open connections, HTTP and WebSocket.",
           num(st.open_connections));
+  w.gauge("pdl_server_pending_publishes",
+          "Publishes waiting for the update log (at most limits.max_pending_publishes).",
+          num(st.pending_publishes));
   w.counter("pdl_server_connections_refused_total",
             "Connections refused over limits.max_connections.", num(st.connections_refused));
 

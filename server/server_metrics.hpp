@@ -7,7 +7,8 @@
 //   pdl_server_updates_refused_total{reason}               counter  reason: unauthorized (401),
 //       forbidden (403: peer type or permitted_topics), malformed (400: not JSON), invalid
 //       (422: schema; a WebSocket publish whose data is not an object), unavailable (503: the
-//       update log refused the append)
+//       update log refused the append), overloaded (503 with Retry-After: over
+//       limits.max_pending_publishes publishes were waiting)
 //   pdl_server_notifies_total{kind="live"|"replay"}        counter  notifies queued to sessions
 //   pdl_server_slow_sessions_closed_total                  counter  closed 1013, queue full
 //   pdl_server_updates_reported_total{result="applied"|"failed"}  counter  agents' reports:
@@ -16,6 +17,8 @@
 //       receipt to stored and fanned out (POST /data/config and WebSocket publish)
 //   pdl_server_connected_agents                            gauge  WebSocket sessions
 //   pdl_server_open_connections                            gauge  HTTP + WebSocket
+//   pdl_server_pending_publishes                           gauge  publishes waiting for the
+//       update log (admitted, not answered yet)
 //   pdl_server_connections_refused_total                  counter  over limits.max_connections
 //   pdl_server_send_queue_frames                           gauge  frames queued, all sessions
 //   pdl_server_send_queue_max_frames                       gauge  the largest session queue

@@ -12,10 +12,19 @@
 namespace pdl::server {
 
 /** Why an update was refused (label `reason` of pdl_server_updates_refused_total). */
-enum class refusal : std::size_t { unauthorized, forbidden, malformed, invalid, unavailable };
-inline constexpr std::size_t refusal_kinds = 5;
+/** `overloaded`: more than limits.max_pending_publishes publishes were waiting (503 with
+ *  Retry-After, or `false` over the WebSocket). */
+enum class refusal : std::size_t {
+  unauthorized,
+  forbidden,
+  malformed,
+  invalid,
+  unavailable,
+  overloaded
+};
+inline constexpr std::size_t refusal_kinds = 6;
 inline constexpr std::array<std::string_view, refusal_kinds> refusal_names{
-    "unauthorized", "forbidden", "malformed", "invalid", "unavailable"};
+    "unauthorized", "forbidden", "malformed", "invalid", "unavailable", "overloaded"};
 
 struct server_stats {
   std::atomic<std::uint64_t> updates_accepted{0};
@@ -28,6 +37,8 @@ struct server_stats {
   std::atomic<std::uint64_t> connections_refused{0};  // over limits.max_connections
   std::atomic<std::int64_t> open_connections{0};      // HTTP and WebSocket
   std::atomic<std::int64_t> open_sessions{0};         // WebSocket sessions
+  /** Publishes admitted and not answered yet (bounded by limits.max_pending_publishes). */
+  std::atomic<std::int64_t> pending_publishes{0};
 
   // ---- /metrics and /statistics (server_metrics.hpp lists the metric names) ----
   /** Refused updates by reason: unlike updates_refused (intake only) this also counts 401s

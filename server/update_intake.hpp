@@ -41,8 +41,11 @@ class update_intake {
    * The update is fanned out only once the log has stored it (durably, per its fsync policy),
    * and the answer comes after the fan-out.
    * @par Thread safety
-   * Any thread. Appends run concurrently (so a durable log can share one fsync among them);
-   * fan-outs are released strictly in seq order, so sessions see updates in seq order.
+   * Any thread, but it waits (the append's fsync or Redis round trip, then seq order): never on
+   * an I/O thread or a strand. The connections call it on the publish pool through
+   * publish_async() (async_dispatch.hpp), which also bounds how many wait at once.
+   * Appends run concurrently (so a durable log can share one fsync among them); fan-outs are
+   * released strictly in seq order, so sessions see updates in seq order.
    */
   http_reply submit(std::string_view body, const caller& who, std::string_view via);
 

@@ -64,7 +64,11 @@ std::optional<std::string> ws_rpc::on_frame(std::string_view text) {
     return rpc::encode_response("true", "bool", req.call_id);
   }
   if (req.method == "publish") {
-    return rpc::encode_response(handle_publish(req.arguments_json), "bool", req.call_id);
+    auto now = handle_publish(req.arguments_json, req.call_id);
+    if (!now) {
+      return std::nullopt;  // the session answers once stored (take_publish)
+    }
+    return rpc::encode_response(*now, "bool", req.call_id);
   }
   if (req.method == "pdl_applied" && peer_.protocol1) {
     return rpc::encode_response(handle_applied(req.arguments_json), "bool", req.call_id);
@@ -175,7 +179,8 @@ std::string ws_rpc::handle_applied(std::string_view args) {
   return "true";
 }
 
-std::string ws_rpc::handle_publish(std::string_view args) {
+std::optional<std::string> ws_rpc::handle_publish(std::string_view args,
+                                                  const std::string& call_id) {
   auto doc = nlohmann::json::parse(args, nullptr, false);
   std::vector<std::string> topics;
   if (doc.is_object()) {
@@ -209,12 +214,21 @@ std::string ws_rpc::handle_publish(std::string_view args) {
     ctx_.stats.refused(refusal::invalid);
     return "false";
   }
-  http_reply r = ctx_.intake->submit(data->dump(), who_, "ws");
+  publish_ = deferred_publish{call_id, data->dump(), who_};
+  return std::nullopt;
+}
+
+std::string ws_rpc::publish_answer(const deferred_publish& p, const http_reply& r) const {
   if (r.status != 200) {
-    logger()->warn("conn={} publish refused ({}): {}", session_id_, r.status, r.body);
-    return "false";
+    // Overloaded (503 with Retry-After) is logged where it is decided, rate-limited.
+    const bool overloaded = std::any_of(r.headers.begin(), r.headers.end(),
+                                        [](const auto& h) { return h.first == "Retry-After"; });
+    if (!overloaded) {
+      logger()->warn("conn={} publish refused ({}): {}", session_id_, r.status, r.body);
+    }
+    return rpc::encode_response("false", "bool", p.call_id);
   }
-  return "true";
+  return rpc::encode_response("true", "bool", p.call_id);
 }
 
 }  // namespace pdl::server

@@ -8,6 +8,8 @@
 
 #include <unistd.h>
 
+#include "server/async_dispatch.hpp"
+#include "server/routes.hpp"
 #include "server/server_context.hpp"
 #include "server/ws_rpc.hpp"
 #include "shared/log/log.hpp"
@@ -135,6 +137,9 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
           if (auto answer = rpc_.on_frame(text)) {
             enqueue(outgoing_frame{std::move(*answer), nullptr});
           }
+          if (auto p = rpc_.take_publish()) {
+            queue_publish(std::move(*p));
+          }
           if (auto after = rpc_.take_resume()) {
             start_replay(*after);
           }
@@ -190,6 +195,57 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
     hard_close();
   }
 
+  // ---- publishes over the socket -------------------------------------------------------------
+  // Stored off the strand (the read loop keeps reading: pings and other calls are answered
+  // meanwhile), one at a time per session so that a datasource's publishes keep their order.
+  // Each holds a pending-publish slot from here to its answer, which bounds this queue too.
+
+  void queue_publish(deferred_publish p) {
+    auto slot = try_reserve_publish(ctx_);
+    if (!slot) {
+      enqueue(outgoing_frame{rpc_.publish_answer(p, overloaded_reply(ctx_, "ws")), nullptr});
+      return;
+    }
+    publishes_.push_back(pending_publish{std::move(p), std::move(*slot)});
+    if (publishing_) {
+      return;
+    }
+    publishing_ = true;
+    net::co_spawn(ws_.get_executor(), store_publishes(shared_from_this()),
+                  [](std::exception_ptr e) {
+                    if (!e) {
+                      return;
+                    }
+                    try {
+                      std::rethrow_exception(e);
+                    } catch (const std::exception& ex) {
+                      logger()->error("publishing failed: {}", model::exception_text(ex));
+                    } catch (...) {
+                      logger()->error("publishing failed: an exception of unknown type");
+                    }
+                  });
+  }
+
+  static net::awaitable<void> store_publishes(std::shared_ptr<ws_session> self) {
+    while (!self->publishes_.empty()) {
+      pending_publish next = std::move(self->publishes_.front());
+      self->publishes_.pop_front();
+      http_reply r;
+      try {
+        r = co_await publish_async(self->ctx_, std::move(next.slot),
+                                   std::move(next.publish.body), next.publish.who, "ws");
+      } catch (const std::exception& e) {
+        logger()->error("conn={} publish failed: {}", self->id_, model::exception_text(e));
+        r = internal_error_reply("");
+      } catch (...) {
+        logger()->error("conn={} publish failed: an exception of unknown type", self->id_);
+        r = internal_error_reply("");
+      }
+      self->enqueue(outgoing_frame{self->rpc_.publish_answer(next.publish, r), nullptr});
+    }
+    self->publishing_ = false;
+  }
+
   // ---- live delivery merged with replay -----------------------------------------------------
   // cursor_ is the last seq this session queued (or replay scanned past). While replaying, live
   // notifies are dropped: they are already in the log (fan-out happens after the append), and
@@ -229,19 +285,19 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
                      id_, rpc_.agent_id(), after_seq, published);
       after_seq = 0;
     }
-    std::uint64_t first = ctx_.updates->first_seq();
-    logger()->info("conn={} agent={} replay from seq {} to {}{}", id_, rpc_.agent_id(),
-                   after_seq + 1, published,
-                   after_seq + 1 < first ? " (older history is compacted: replaying the "
-                                           "compacted log)"
-                                         : "");
+    logger()->info("conn={} agent={} replay from seq {} to {}", id_, rpc_.agent_id(),
+                   after_seq + 1, published);
     cursor_ = after_seq;
     replaying_ = true;
+    replay_first_batch_ = true;
+    ++replay_generation_;  // a batch still being read for an earlier replay is dropped
     replay_step();
   }
 
+  /** Reads the next batch on the read pool (log reads may wait: pread, XRANGE); the batch comes
+   *  back to the strand in on_replay_batch(). One read at a time per session. */
   void replay_step() {
-    if (!replaying_ || closing_) {
+    if (!replaying_ || closing_ || replay_reading_) {
       return;
     }
     const std::size_t window = std::max<std::size_t>(1, ctx_.cfg.ws_send_queue_max / 2);
@@ -254,45 +310,91 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
       replaying_ = false;  // subscribed to nothing: nothing to replay
       return;
     }
-    log_batch b;
-    try {
-      b = ctx_.updates->read(cursor_, target, topics, window - queue_.size(), replay_batch_bytes);
-    } catch (const std::exception& e) {
-      logger()->error("conn={} replay failed: {}: closing", id_, e.what());
+    replay_reading_ = true;
+    replay_read r;
+    r.generation = replay_generation_;
+    r.after = cursor_;
+    r.target = target;
+    r.topics = std::move(topics);
+    r.max_records = window - queue_.size();
+    r.first_batch = std::exchange(replay_first_batch_, false);
+    net::post(*ctx_.read_pool, [self = shared_from_this(), ex = ws_.get_executor(),
+                                r = std::move(r)]() mutable {
+      try {
+        if (r.first_batch) {
+          r.first_seq = self->ctx_.updates->first_seq();
+        }
+        r.batch = self->ctx_.updates->read(r.after, r.target, r.topics, r.max_records,
+                                           replay_batch_bytes);
+      } catch (const std::exception& e) {
+        r.error = e.what();
+      }
+      net::post(ex, [self = std::move(self), r = std::move(r)]() mutable {
+        self->on_replay_batch(std::move(r));
+      });
+    });
+  }
+
+  struct replay_read {
+    std::uint64_t generation = 0;
+    std::uint64_t after = 0;
+    std::uint64_t target = 0;
+    std::set<std::string> topics;
+    std::size_t max_records = 0;
+    bool first_batch = false;
+    std::uint64_t first_seq = 0;
+    log_batch batch;
+    std::string error;  // non-empty: the read failed
+  };
+
+  void on_replay_batch(replay_read r) {
+    replay_reading_ = false;
+    if (r.generation != replay_generation_) {
+      replay_step();  // a later subscribe restarted the replay meanwhile
+      return;
+    }
+    if (!replaying_ || closing_ || ended_) {
+      return;
+    }
+    if (!r.error.empty()) {
+      logger()->error("conn={} replay failed: {}: closing", id_, r.error);
       begin_close(websocket::close_code::try_again_later);
       return;
     }
-    for (const auto& r : b.records) {
-      if (r.seq <= cursor_ || r.topics.empty()) {
+    if (r.first_batch && r.after + 1 < r.first_seq) {
+      logger()->info("conn={} agent={} older history is compacted (complete from seq {}): "
+                     "replaying the compacted log",
+                     id_, rpc_.agent_id(), r.first_seq);
+    }
+    const log_batch& b = r.batch;
+    for (const auto& rec : b.records) {
+      if (rec.seq <= cursor_ || rec.topics.empty()) {
         continue;
       }
-      const std::string* topic = &r.topics.front();
-      for (const auto& t : r.topics) {
-        if (topics.count(t) != 0) {
+      const std::string* topic = &rec.topics.front();
+      for (const auto& t : rec.topics) {
+        if (r.topics.count(t) != 0) {
           topic = &t;
           break;
         }
       }
-      cursor_ = r.seq;
+      cursor_ = rec.seq;
       if (ctx_.deliveries) {
-        ctx_.deliveries->delivered(r.seq, rpc_.agent_id());
+        ctx_.deliveries->delivered(rec.seq, rpc_.agent_id());
       }
       if (enqueue(outgoing_frame{notify_head(id_, id_, *topic),
-                                 notify_tail(*r.json, rpc::new_call_id()), r.seq})) {
+                                 notify_tail(*rec.json, rpc::new_call_id()), rec.seq})) {
         ++ctx_.stats.notifies_replayed;
       }
     }
     cursor_ = std::max(cursor_, b.scanned_to);
-    if (cursor_ >= target && dropped_max_ <= cursor_) {
+    if (cursor_ >= r.target && dropped_max_ <= cursor_) {
       replaying_ = false;
       logger()->info("conn={} agent={} replay done at seq {}: live from here", id_,
                      rpc_.agent_id(), cursor_);
       return;
     }
-    if (queue_.size() < window) {
-      // Nothing (or little) queued: continue without waiting for a write to finish.
-      net::post(ws_.get_executor(), [self = shared_from_this()] { self->replay_step(); });
-    }
+    replay_step();  // continues now if the queue has room, else when a write drains it
   }
 
   /** @return false when the frame was dropped (closing, or the queue overflowed). */
@@ -393,7 +495,17 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
   std::uint64_t cursor_ = 0;
   std::uint64_t dropped_max_ = 0;
   bool replaying_ = false;
+  bool replay_reading_ = false;  // a batch is being read on the read pool
+  bool replay_first_batch_ = false;  // the next read also reads first_seq() (for the log)
+  std::uint64_t replay_generation_ = 0;
   bool ended_ = false;  // the read loop is over
+  // strand only: publishes waiting to be stored, in arrival order (see queue_publish)
+  struct pending_publish {
+    deferred_publish publish;
+    publish_slot slot;
+  };
+  std::deque<pending_publish> publishes_;
+  bool publishing_ = false;
 };
 
 }  // namespace

@@ -73,6 +73,9 @@ void read_yaml(const YAML::Node& root, server_config& c, std::vector<problem>& p
   if (auto v = server.read_int("threads", 1, 64, "a thread count")) {
     c.threads = static_cast<int>(*v);
   }
+  if (auto v = server.read_int("publish_threads", 1, 64, "a thread count")) {
+    c.publish_threads = static_cast<int>(*v);
+  }
   server.read("data_dir", c.data_dir);
   auto tls = server.section("tls");
   tls.read("cert_file", c.tls.cert_file);
@@ -134,6 +137,9 @@ void read_yaml(const YAML::Node& root, server_config& c, std::vector<problem>& p
   }
   if (auto v = limits.read_int("tracked_updates", 1, 10'000'000, "an update count")) {
     c.tracked_updates = static_cast<std::size_t>(*v);
+  }
+  if (auto v = limits.read_int("max_pending_publishes", 1, 1'000'000, "a publish count")) {
+    c.max_pending_publishes = static_cast<std::size_t>(*v);
   }
   limits.finish();
 

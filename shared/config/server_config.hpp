@@ -3,7 +3,7 @@
 // Parsed, validated (unknown keys rejected, each error names its YAML path), then immutable.
 //
 // YAML layout (every key optional; defaults below):
-//   server: {host: 127.0.0.1, port: 7002, threads: 2, data_dir: ""}
+//   server: {host: 127.0.0.1, port: 7002, threads: 2, publish_threads: 4, data_dir: ""}
 //     tls:                         # HTTPS + WSS on the one listener (docs/tls.md)
 //       cert_file: ""              # PEM chain, OPAL_SERVER_TLS_CERT_FILE
 //       key_file: ""               # PEM key (unencrypted), OPAL_SERVER_TLS_KEY_FILE
@@ -25,7 +25,7 @@
 //     config_route: /data/config
 //   limits: {max_body_bytes, max_header_bytes, ws_max_message_bytes, ws_send_queue,
 //            max_connections, http_read_timeout_seconds, ws_ping_interval_seconds (0 = off),
-//            retained_updates, tracked_updates}
+//            retained_updates, tracked_updates, max_pending_publishes}
 //   update_log:                    # the durable log under server.data_dir
 //     fsync: always                # always | interval | never
 //     fsync_interval_ms: 1000      # for fsync: interval
@@ -71,7 +71,10 @@ struct server_config {
   // listen
   std::string host = "127.0.0.1";        // server.host, OPAL_SERVER_HOST, --host
   std::uint16_t port = 7002;             // server.port, OPAL_SERVER_BIND_PORT, --port (0 = any)
-  int threads = 2;                       // server.threads
+  int threads = 2;                       // server.threads (I/O threads)
+  /** server.publish_threads: the pool that stores publishes (append, fsync, Redis, the wait for
+   *  seq order), so a slow or frozen update log never holds an I/O thread (docs/ARCHITECTURE.md). */
+  int publish_threads = 4;
   std::string port_file;                 // --port-file: write the bound port here once listening
   /** server.data_dir, OPAL_SERVER_DATA_DIR, --data-dir: where the durable update log lives.
    *  Empty: updates are kept in memory only (not durable; the server WARNs at start). */
@@ -124,6 +127,9 @@ struct server_config {
   std::chrono::seconds ws_ping_interval{20};          // limits.ws_ping_interval_seconds
   std::size_t log_retained_updates = 100000;          // limits.retained_updates (in memory)
   std::size_t tracked_updates = 10000;                // limits.tracked_updates (delivery status)
+  /** limits.max_pending_publishes: publishes (HTTP and WebSocket) that may wait for the update
+   *  log at once; one more is refused (HTTP 503 with Retry-After, WebSocket `false`). */
+  std::size_t max_pending_publishes = 64;
 
   // logging
   std::string log_level = "info";        // log.level, OPAL_LOG_LEVEL

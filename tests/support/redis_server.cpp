@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <filesystem>
 #include <stdexcept>
 
@@ -83,6 +84,14 @@ void redis_server::start() {
 
 void redis_server::kill() {
   if (proc_) proc_->kill9();
+}
+
+void redis_server::freeze() {
+  if (proc_ && proc_->running()) ::kill(proc_->pid(), SIGSTOP);
+}
+
+void redis_server::thaw() {
+  if (proc_ && proc_->running()) ::kill(proc_->pid(), SIGCONT);
 }
 
 bool redis_server::running() { return proc_ && proc_->running(); }

@@ -20,6 +20,11 @@ class redis_server {
 
   /** kill -9 (nothing flushed beyond what fsync already wrote). */
   void kill();
+  /** SIGSTOP: connections stay open and nothing is answered until thaw() (a hung Redis).
+   *  Prefer frozen_redis, which always thaws. */
+  void freeze();
+  /** SIGCONT. */
+  void thaw();
   /** Starts it again on the same port and directory; waits for PING. */
   void start();
   bool running();
@@ -32,6 +37,19 @@ class redis_server {
   int port_ = 0;
   int incarnation_ = 0;
   std::unique_ptr<process> proc_;
+};
+
+/** Freezes @p r for its lifetime (SIGSTOP now, SIGCONT in the destructor, also when a test
+ *  assertion returns early), so no redis-server is ever left stopped. */
+class frozen_redis {
+ public:
+  explicit frozen_redis(redis_server& r) : r_(r) { r_.freeze(); }
+  ~frozen_redis() { r_.thaw(); }
+  frozen_redis(const frozen_redis&) = delete;
+  frozen_redis& operator=(const frozen_redis&) = delete;
+
+ private:
+  redis_server& r_;
 };
 
 /** True when a redis-server binary is installed (the test scripts install it). */

@@ -94,6 +94,7 @@ TEST_F(metrics_endpoint, answers_without_auth_in_the_text_format_with_every_fami
       {"pdl_server_publish_seconds", "histogram"},
       {"pdl_server_connected_agents", "gauge"},
       {"pdl_server_open_connections", "gauge"},
+      {"pdl_server_pending_publishes", "gauge"},
       {"pdl_server_connections_refused_total", "counter"},
       {"pdl_server_send_queue_frames", "gauge"},
       {"pdl_server_send_queue_max_frames", "gauge"},
@@ -103,7 +104,8 @@ TEST_F(metrics_endpoint, answers_without_auth_in_the_text_format_with_every_fami
     ASSERT_TRUE(m.types.count(name)) << name;
     EXPECT_EQ(m.types.at(name), type) << name;
   }
-  for (const char* reason : {"unauthorized", "forbidden", "malformed", "invalid", "unavailable"}) {
+  for (const char* reason :
+       {"unauthorized", "forbidden", "malformed", "invalid", "unavailable", "overloaded"}) {
     EXPECT_NO_THROW(m.value("pdl_server_updates_refused_total", {{"reason", reason}})) << reason;
   }
   EXPECT_EQ(m.value("pdl_server_log_healthy"), 1);

@@ -179,7 +179,8 @@ TEST(ServerConfig, UnknownKeyNamesItsPathAndTheExpectedKeys) {
   yaml_file f("server:\n  servr: 1\nlimts: {}\n");
   EXPECT_THAT(problems_of(f.path(), {}),
               ::testing::UnorderedElementsAre(
-                  "server.servr: unknown key (expected one of: host, port, threads, data_dir, tls)",
+                  "server.servr: unknown key (expected one of: host, port, threads, "
+                  "publish_threads, data_dir, tls)",
                   HasSubstr("limts: unknown key (expected one of: server, auth, data, limits")));
 }
 
@@ -331,6 +332,24 @@ TEST(ServerConfig, DurableLogDefaultsToMemoryWithFsyncAlways) {
   EXPECT_EQ(c.log_retention_bytes, std::size_t{1} << 30);
   EXPECT_EQ(c.log_retention_age, std::chrono::seconds(7 * 24 * 3600));
   EXPECT_EQ(c.tracked_updates, 10000u);
+}
+
+TEST(ServerConfig, PublishPoolAndPendingPublishBoundHaveDefaultsAndAreValidated) {
+  auto c = load_server_config("", {});
+  EXPECT_EQ(c.publish_threads, 4);
+  EXPECT_EQ(c.max_pending_publishes, 64u);
+  test::yaml_file f("server: {publish_threads: 8}\nlimits: {max_pending_publishes: 3}\n");
+  c = load_server_config(f.path(), {});
+  EXPECT_EQ(c.publish_threads, 8);
+  EXPECT_EQ(c.max_pending_publishes, 3u);
+  test::yaml_file bad("server: {publish_threads: 0}\nlimits: {max_pending_publishes: -1}\n");
+  try {
+    load_server_config(bad.path(), {});
+    FAIL() << "expected a config_error";
+  } catch (const config_error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("server.publish_threads"));
+    EXPECT_THAT(e.what(), HasSubstr("limits.max_pending_publishes"));
+  }
 }
 
 TEST(ServerConfig, ReadsTheDurableLogSettingsAndTheirEnvOverrides) {

@@ -1,7 +1,8 @@
 #pragma once
-// Runs a blocking function (an HTTP transfer, a file write) on a thread pool and resumes the
-// awaiting coroutine on its own executor. Include only from .cpp files that do I/O (it pulls in
-// Asio through shared/net.hpp).
+// Runs a blocking function (an HTTP transfer, a file write, an fsync, a Redis round trip) on a
+// thread pool and resumes the awaiting coroutine on its own executor (a strand stays a strand).
+// The agent and the server both use it (STYLE H6). Include only from .cpp files that do I/O (it
+// pulls in Asio through shared/net.hpp).
 //
 // Why not `co_await net::post(pool, net::use_awaitable)`: in Asio the coroutine stays bound to its
 // own executor, so that does not move the work off the event loop.
@@ -12,7 +13,7 @@
 
 #include "shared/net.hpp"
 
-namespace pdl::agent {
+namespace pdl {
 
 /**
  * Calls @p fn on @p pool; the awaiting coroutine resumes on its executor with fn's result, or
@@ -69,4 +70,4 @@ auto offload(net::thread_pool& pool, Fn fn) -> net::awaitable<std::invoke_result
   }
 }
 
-}  // namespace pdl::agent
+}  // namespace pdl
