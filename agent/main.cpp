@@ -110,7 +110,17 @@ int run_agent(const pdl::config::agent_config& cfg) {
     });
   });
 
-  ioc.run();
+  for (;;) {
+    try {
+      ioc.run();
+      break;
+    } catch (const std::exception& e) {
+      // Every task catches its own errors (supervised loops); this is the last line of defence.
+      SPDLOG_LOGGER_ERROR(logger, "uncaught exception in the event loop: {}", e.what());
+    } catch (...) {
+      SPDLOG_LOGGER_ERROR(logger, "uncaught exception of unknown type in the event loop");
+    }
+  }
   {
     std::lock_guard lock(mu);
     finished = true;

@@ -9,6 +9,7 @@
 #include "server/routes.hpp"
 #include "server/server_context.hpp"
 #include "shared/log/log.hpp"
+#include "shared/model/json_text.hpp"
 #include "shared/net/offload.hpp"
 
 namespace pdl::server {

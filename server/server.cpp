@@ -54,6 +54,8 @@ std::unique_ptr<server> server::start(config::server_config cfg, update_log_ptr 
         } catch (const std::exception& e) {
           // Handlers catch their own errors (STYLE A1); this is the last line of defence.
           logger()->error("uncaught exception in the event loop: {}", e.what());
+        } catch (...) {
+          logger()->error("uncaught exception of unknown type in the event loop");
         }
       }
     });

@@ -223,7 +223,8 @@ std::string ws_rpc::publish_answer(const deferred_publish& p, const http_reply& 
     // Overloaded (503 with Retry-After) is logged where it is decided, rate-limited.
     const bool overloaded = std::any_of(r.headers.begin(), r.headers.end(),
                                         [](const auto& h) { return h.first == "Retry-After"; });
-    if (!overloaded) {
+    // A 500 (the store threw) was logged where it was caught, once.
+    if (!overloaded && r.status != 500) {
       logger()->warn("conn={} publish refused ({}): {}", session_id_, r.status, r.body);
     }
     return rpc::encode_response("false", "bool", p.call_id);
