@@ -26,6 +26,21 @@ std::shared_ptr<spdlog::logger> logger() {
   return l;
 }
 
+/** The completion of a session's task: an exception of any type is logged once ("<what> failed:
+ *  ..."), never rethrown into the event loop. */
+void log_task_failure(const char* what, const std::exception_ptr& e) {
+  if (!e) {
+    return;
+  }
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    logger()->error("{} failed: {}", what, model::exception_text(ex));
+  } catch (...) {
+    logger()->error("{} failed: an exception of unknown type", what);
+  }
+}
+
 // How long a close handshake may take before the socket is simply closed (a peer that stopped
 // reading never answers it).
 constexpr auto close_grace = std::chrono::seconds(5);
@@ -212,18 +227,7 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
     }
     publishing_ = true;
     net::co_spawn(ws_.get_executor(), store_publishes(shared_from_this()),
-                  [](std::exception_ptr e) {
-                    if (!e) {
-                      return;
-                    }
-                    try {
-                      std::rethrow_exception(e);
-                    } catch (const std::exception& ex) {
-                      logger()->error("publishing failed: {}", model::exception_text(ex));
-                    } catch (...) {
-                      logger()->error("publishing failed: an exception of unknown type");
-                    }
-                  });
+                  [](std::exception_ptr e) { log_task_failure("publishing", e); });
   }
 
   static net::awaitable<void> store_publishes(std::shared_ptr<ws_session> self) {
@@ -328,6 +332,8 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
                                            replay_batch_bytes);
       } catch (const std::exception& e) {
         r.error = e.what();
+      } catch (...) {
+        r.error = "an exception of unknown type";
       }
       net::post(ex, [self = std::move(self), r = std::move(r)]() mutable {
         self->on_replay_batch(std::move(r));
@@ -555,18 +561,7 @@ void start_ws_session(server_context& ctx, flex_stream stream, ws_upgrade upgrad
                                               std::move(info));
   auto ex = session->executor();
   net::co_spawn(ex, ws_session::run(std::move(session), std::move(req)),
-                [](std::exception_ptr e) {
-                  if (!e) {
-                    return;
-                  }
-                  try {
-                    std::rethrow_exception(e);
-                  } catch (const std::exception& ex) {
-                    logger()->error("session failed: {}", ex.what());
-                  } catch (...) {
-                    logger()->error("session failed: an exception of unknown type");
-                  }
-                });
+                [](std::exception_ptr e) { log_task_failure("session", e); });
 }
 
 }  // namespace pdl::server

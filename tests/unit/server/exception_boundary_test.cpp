@@ -9,7 +9,7 @@
 #include <spdlog/sinks/ostream_sink.h>
 
 #include "server/http_listener.hpp"
-#include "server/memory_update_log.hpp"
+#include "tests/unit/server/forwarding_log.hpp"
 #include "shared/log/log.hpp"
 #include "shared/net.hpp"
 #include "tests/support/process.hpp"
@@ -205,29 +205,16 @@ TEST_F(handler_boundary, a_keep_alive_connection_goes_on_after_a_500) {
 
 /** A memory log whose append() can be made to throw a plain std::runtime_error (not the
  *  update_log_error the intake handles). */
-class throwing_log final : public update_log {
+class throwing_log final : public testing::forwarding_log {
  public:
+  throwing_log() : forwarding_log(1000) {}
   std::atomic<bool> armed{false};
   std::uint64_t append(const model::data_update& u) override {
     if (armed) {
       throw std::runtime_error("injected: the disk is on fire");
     }
-    return inner_.append(u);
+    return forwarding_log::append(u);
   }
-  std::vector<model::data_update> since(std::uint64_t seq) const override {
-    return inner_.since(seq);
-  }
-  std::uint64_t head() const override { return inner_.head(); }
-  log_batch read(std::uint64_t after_seq, std::uint64_t up_to,
-                 const std::set<std::string>& topics, std::size_t max_records,
-                 std::size_t max_bytes) const override {
-    return inner_.read(after_seq, up_to, topics, max_records, max_bytes);
-  }
-  std::uint64_t first_seq() const override { return inner_.first_seq(); }
-  std::string log_id() const override { return inner_.log_id(); }
-
- private:
-  memory_update_log inner_{1000};
 };
 
 class unexpected_exceptions : public ::testing::Test {

@@ -8,7 +8,7 @@
 
 #include <gtest/gtest.h>
 
-#include "server/memory_update_log.hpp"
+#include "tests/unit/server/forwarding_log.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/prometheus_text.hpp"
 #include "tests/support/redis_server.hpp"
@@ -32,9 +32,9 @@ constexpr auto deadline = 5s;
 
 /** A memory_update_log whose appends wait while the gate is closed (the test seam for a hung
  *  disk or Redis). Reads are never held. */
-class gated_log final : public update_log {
+class gated_log final : public testing::forwarding_log {
  public:
-  gated_log() : inner_(100000) {}
+  gated_log() : forwarding_log(100000) {}
 
   void close_gate() {
     std::lock_guard lk(mu_);
@@ -61,22 +61,10 @@ class gated_log final : public update_log {
       cv_.wait_for(lk, 60s, [&] { return open_; });
       --waiting_;
     }
-    return inner_.append(update);
+    return forwarding_log::append(update);
   }
-  std::vector<model::data_update> since(std::uint64_t seq) const override {
-    return inner_.since(seq);
-  }
-  std::uint64_t head() const override { return inner_.head(); }
-  log_batch read(std::uint64_t after_seq, std::uint64_t up_to,
-                 const std::set<std::string>& topics, std::size_t max_records,
-                 std::size_t max_bytes) const override {
-    return inner_.read(after_seq, up_to, topics, max_records, max_bytes);
-  }
-  std::uint64_t first_seq() const override { return inner_.first_seq(); }
-  std::string log_id() const override { return inner_.log_id(); }
 
  private:
-  memory_update_log inner_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool open_ = true;        // guarded by mu_
@@ -315,6 +303,9 @@ TEST(io_isolation_redis, probes_and_metrics_answer_while_redis_is_frozen_and_pub
   cfg.threads = 2;
   cfg.broadcast_uri = secret(redis.uri());
   cfg.broadcast_timeout = 1000ms;
+  // The 12 publishes held by the frozen log are released at once while `live` is not reading:
+  // room for all of them, or the server rightly drops the slow subscriber (1013).
+  cfg.ws_send_queue_max = 64;
   auto srv = server::start(cfg);
   const auto port = srv->port();
   const std::string datasource = mint(port, "datasource");
