@@ -137,7 +137,8 @@ struct hop {
   bool connected = false;
   bool idle_expired = false;
   // Source rules.
-  bool refused = false;
+  bool refused = false;                // some address was refused
+  bool allowed = false;                // some address was allowed: a failure is then its own
   std::string refused_why;
 };
 
@@ -260,6 +261,7 @@ curl_socket_t on_open_socket(void* user, curlsocktype, curl_sockaddr* address) {
                     (why.empty() ? std::string() : ": " + why);
     return CURL_SOCKET_BAD;
   }
+  h.allowed = true;
   return ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
 }
 
@@ -419,6 +421,7 @@ class transfer {
                          req_.max_response_bytes, std::numeric_limits<curl_off_t>::max())));
     if (req_.proxy) {
       curl_easy_setopt(e, CURLOPT_PROXY, req_.proxy->c_str());
+      curl_easy_setopt(e, CURLOPT_NOPROXY, "");  // NO_PROXY from the environment plays no part
     }
     // TLS: peers always verified (libcurl's defaults, stated).
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
@@ -526,7 +529,7 @@ class transfer {
 
   failure classify(CURLcode rc, const char* errbuf, const hop& h) const {
     const std::string text = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc);
-    if (h.refused) {
+    if (h.refused && !h.allowed) {
       return {transport_error::code::refused, h.refused_why};
     }
     if (h.too_large || rc == CURLE_FILESIZE_EXCEEDED) {

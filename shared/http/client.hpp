@@ -11,7 +11,7 @@
 // HTTP_PROXY is ignored for http:// URLs, as curl does, because CGI servers put a request's
 // `Proxy:` header there), `HTTPS_PROXY`/`https_proxy`, `ALL_PROXY`/`all_proxy`, and
 // `NO_PROXY`/`no_proxy`; https goes through the proxy with CONNECT. request::proxy overrides the
-// environment.
+// environment (NO_PROXY included).
 //
 // Redirects are followed here, hop by hop (libcurl's own following is off), so each hop is
 // checked: never from https to http; once the origin (scheme, host, port) changes, the caller's
@@ -38,7 +38,8 @@ namespace pdl::http_client {
  * Decides whether a connection to an address (after DNS, before connect) may be made: called
  * for every address libcurl tries, on every hop. Return false, with a reason in @p why, to
  * refuse it; libcurl then tries the host's next address, and perform() fails with
- * transport_error::code::refused when none was allowed. Through a proxy it sees the proxy's
+ * transport_error::code::refused when none was allowed. An exception from it propagates out of
+ * perform(). Through a proxy it sees the proxy's
  * address (the proxy resolves the target). Called on the thread running perform().
  */
 using address_filter = std::function<bool(const sockaddr* addr, socklen_t len, std::string* why)>;
