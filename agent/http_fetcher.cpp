@@ -96,7 +96,9 @@ fetched_body http_fetcher::fetch(const model::data_source_entry& entry) {
     }
     if (status == 0) {
       throw fetch_error("fetching " + where + " failed: " + err->message,
-                        err->what == http_client::transport_error::code::too_large, 0,
+                        err->what == http_client::transport_error::code::too_large ||
+                            err->what == http_client::transport_error::code::refused,
+                        0,
                         err->what == http_client::transport_error::code::timeout);
     }
   } else {

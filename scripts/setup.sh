@@ -13,11 +13,13 @@ pkgs=(
   libboost-dev libboost-system-dev
   nlohmann-json3-dev libspdlog-dev libfmt-dev libyaml-cpp-dev
   libssl-dev libsimdjson-dev libcli11-dev
+  libcurl4-openssl-dev  # libcurl: every outbound HTTP(S) request (shared/http)
   zlib1g-dev  # zlib.h and libz: crc32 for the server's update log (server/log_segment.cpp)
   libgtest-dev libgmock-dev libhiredis-dev
   redis-server  # tests/support and tests/deploy start redis-server and redis-cli (redis-tools)
   curl  # scripts/demo.sh
   openssl  # the command line: tests generate their TLS certificates with it (tests/support)
+  tinyproxy nghttp2-server  # the HTTP client's tests through a proxy and over HTTP/2 (nghttpd)
   nodejs npm  # the deploy test (tests/deploy) runs on node; scripts/test.sh runs `npm ci` for it
   clang-14 libclang-rt-14-dev  # libFuzzer and the clang sanitizer runtimes (fuzz/)
   llvm-14  # only Recommended by clang-14: llvm-ar-14/llvm-ranlib-14, which CMake prefers for the fuzz
@@ -27,7 +29,7 @@ pkgs=(
 )
 # Programs started by the tests and scripts besides the build tools and the Essential set
 # (bash, coreutils, grep, sed): the packaging test checks each is owned by a package above.
-programs=(redis-server redis-cli openssl node npm curl clang++-14 llvm-symbolizer-14)
+programs=(redis-server redis-cli openssl node npm curl clang++-14 llvm-symbolizer-14 tinyproxy nghttpd)
 case "${1:-}" in
   --list) printf '%s\n' "${pkgs[@]}"; exit 0 ;;
   --programs) printf '%s\n' "${programs[@]}"; exit 0 ;;

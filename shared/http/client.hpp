@@ -1,8 +1,24 @@
 #pragma once
-// A blocking HTTP/1.1 client over Beast, for the CLI, the publisher library and the agent
-// (which calls it from a worker thread, never from its event loop). Bodies stream through
-// callbacks, so a large download or upload is never held in memory here. No proxy support
-// (OPAL's clients do not use one either); OpenSSL is touched only by https URLs.
+// The blocking HTTP(S) client of the CLI, the publisher library and the agent (which calls it
+// from a worker thread, never from its event loop), on libcurl's easy interface. Bodies stream
+// through callbacks, so a large download or upload is never held in memory here.
+//
+// What libcurl gives every request: HTTP/2 with servers that offer it over TLS (ALPN, HTTP/1.1
+// otherwise), decoded compression (gzip and deflate, br and zstd when the linked libcurl has
+// them: see supported_encodings()), proxies, connect/DNS/total/low-speed timeouts.
+//
+// Proxies follow curl's command line (the reference): `http_proxy` (lower case only: upper-case
+// HTTP_PROXY is ignored for http:// URLs, as curl does, because CGI servers put a request's
+// `Proxy:` header there), `HTTPS_PROXY`/`https_proxy`, `ALL_PROXY`/`all_proxy`, and
+// `NO_PROXY`/`no_proxy`; https goes through the proxy with CONNECT. request::proxy overrides the
+// environment (NO_PROXY included).
+//
+// Redirects are followed here, hop by hop (libcurl's own following is off), so each hop is
+// checked: never from https to http; once the origin (scheme, host, port) changes, the caller's
+// headers and credentials (headers, Authorization, the URL's userinfo) are no longer sent, for
+// the rest of the chain; at most request::max_redirects hops.
+#include <sys/socket.h>
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -18,6 +34,16 @@
 
 namespace pdl::http_client {
 
+/**
+ * Decides whether a connection to an address (after DNS, before connect) may be made: called
+ * for every address libcurl tries, on every hop. Return false, with a reason in @p why, to
+ * refuse it; libcurl then tries the host's next address, and perform() fails with
+ * transport_error::code::refused when none was allowed. An exception from it propagates out of
+ * perform(). Through a proxy it sees the proxy's
+ * address (the proxy resolves the target). Called on the thread running perform().
+ */
+using address_filter = std::function<bool(const sockaddr* addr, socklen_t len, std::string* why)>;
+
 struct request {
   std::string method = "GET";
   std::string url;
@@ -25,47 +51,60 @@ struct request {
   std::vector<std::pair<std::string, secret>> headers;
   /** In-memory body (small bodies). */
   std::optional<std::string> body;
-  /** Streaming body: called until it returns 0 bytes; @p upload_size when known (-1 unknown). */
+  /** Streaming body: called until it returns 0 bytes; @p upload_size when known (-1 unknown:
+   *  chunked over HTTP/1.1). */
   std::function<std::size_t(char* buf, std::size_t max)> body_source;
   std::int64_t upload_size = -1;
 
+  /** DNS resolution, TCP connect and TLS handshake, per hop. */
   std::chrono::milliseconds connect_timeout{5000};
-  /** Abort when no byte moved for this long (progress timeout, not a total). */
+  /** Abort when no byte moved either way for this long once connected (a progress timeout,
+   *  checked by libcurl's progress callback: it may fire up to ~1 s late). */
   std::chrono::milliseconds idle_timeout{10000};
-  /** Total cap; zero = none. */
-  std::chrono::milliseconds total_timeout{0};
+  /** The whole request, redirects included; zero = none. */
+  std::chrono::milliseconds total_timeout{std::chrono::minutes(10)};
+  /** Abort when fewer than low_speed_limit bytes/s moved during low_speed_time (both > 0 to
+   *  apply; libcurl's CURLOPT_LOW_SPEED_*). */
+  std::uint32_t low_speed_limit = 0;
+  std::chrono::seconds low_speed_time{0};
   int max_redirects = 0;               // 0: do not follow
-  std::uint64_t max_response_bytes = 16 * 1024 * 1024;
+  std::uint64_t max_response_bytes = 16 * 1024 * 1024;  // decoded bytes
   std::string ca_file;                 // custom CA bundle ("" = system); peers always verified
   std::string client_cert;             // PEM certificate presented for mTLS ("" = none)
   std::string client_key;              // its PEM private key (unencrypted)
+  /** Proxy URL ("http://host:port"), overriding the environment; "" = no proxy. */
+  std::optional<std::string> proxy;
+  /** Source rules' hook; empty = every address allowed. */
+  address_filter allow_address;
 };
 
 struct response {
   long status = 0;
   std::vector<std::pair<std::string, std::string>> headers;  // lower-case names
-  std::string body;                    // filled only when no body_sink was given
-  std::uint64_t body_bytes = 0;
+  std::string body;                    // filled only when no body_sink was given (decoded)
+  std::uint64_t body_bytes = 0;        // decoded bytes
   std::string effective_url;           // after redirects
+  int http_version = 11;               // 10, 11, 20 (libcurl's CURLINFO_HTTP_VERSION, as 10*v)
   std::optional<std::string> header(std::string_view name) const;
 };
 
 /** Outcome of a transfer that did not produce a response. */
 struct transport_error {
-  enum class code { connect, timeout, too_large, aborted, tls, other };
+  enum class code { connect, timeout, too_large, aborted, tls, refused, other };
   code what;
   std::string message;                 // never contains header values or the URL's userinfo
 };
 
-/** Receives the response body chunk by chunk; return false to abort the transfer
+/** Receives the (decoded) response body chunk by chunk; return false to abort the transfer
  *  (perform() then reports transport_error::aborted). Called only for final (non-redirect)
  *  responses, after the status and headers are known (@p status). */
 using body_sink = std::function<bool(long status, std::string_view chunk)>;
 
-/** Performs one request (one connection, closed at the end). Thread-safe: each call runs on
- *  its own io_context on the calling thread. Exceptions thrown by body_source or the sink
- *  propagate out of perform(). A streamed upload (body_source) cannot be replayed, so a
- *  redirect answered to one is an error when max_redirects > 0. */
+/** Performs one request: one libcurl easy handle per hop, on the calling thread, connections
+ *  closed at the end. Thread-safe (libcurl's global state is set up once, on first use).
+ *  Exceptions thrown by body_source or the sink propagate out of perform(). A streamed upload
+ *  (body_source) cannot be replayed, so a 307/308 answered to one is an error when
+ *  max_redirects > 0; 303 (and 301/302 to a POST) continue with a GET without the body. */
 std::variant<response, transport_error> perform(const request& req, const body_sink& sink = {});
 
 /** Copies one hop's TLS knobs (CA, client certificate and key) into @p req. */
@@ -77,5 +116,9 @@ inline void use_tls(request& req, const tls::client_files& files) {
 
 /** URL without query string or userinfo, for logs and error messages. */
 std::string redact_url(std::string_view url);
+
+/** The content codings the linked libcurl decodes ("gzip", "deflate", then "br", "zstd" when
+ *  present), as asked for in Accept-Encoding. */
+std::vector<std::string> supported_encodings();
 
 }  // namespace pdl::http_client
