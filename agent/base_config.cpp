@@ -91,6 +91,7 @@ http_client::response get(const std::string& url, const base_config_request& req
   http_client::use_tls(req, request.tls);
   req.connect_timeout = request.connect_timeout;
   req.idle_timeout = request.idle_timeout;
+  req.total_timeout = request.total_timeout;
   req.max_response_bytes = request.max_bytes;
   if (!request.token.empty()) {
     req.headers.emplace_back("Authorization", secret("Bearer " + request.token.reveal()));

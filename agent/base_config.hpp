@@ -20,6 +20,7 @@ struct base_config_request {
   secret token;
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds idle_timeout{10000};
+  std::chrono::milliseconds total_timeout{600000};  // per GET; 0 = none
   std::uint64_t max_bytes = 64 * 1024 * 1024;  // per response, server and external source alike
   tls::client_files tls;  // the agent's tls.* (server hop), for the external source too
 };

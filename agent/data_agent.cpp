@@ -827,6 +827,9 @@ std::unique_ptr<data_agent> make_data_agent(net::io_context& ioc, net::thread_po
   http_fetcher_options fo;
   fo.connect_timeout = cfg.fetch_connect_timeout;
   fo.idle_timeout = cfg.fetch_idle_timeout;
+  fo.total_timeout = cfg.fetch_total_timeout;
+  fo.low_speed_limit = cfg.fetch_low_speed_limit;
+  fo.low_speed_time = cfg.fetch_low_speed_time;
   fo.max_bytes = cfg.fetch_max_bytes;
   fo.max_redirects = cfg.fetch_max_redirects;
   fo.temp_dir = cfg.temp_dir;
@@ -844,13 +847,15 @@ std::unique_ptr<data_agent> make_data_agent(net::io_context& ioc, net::thread_po
 
   parts.load_base = [urls = cfg.server_urls, explicit_url = cfg.data_config_url,
                      token = cfg.client_token, connect = cfg.fetch_connect_timeout,
-                     idle = cfg.fetch_idle_timeout, tls = cfg.tls](std::size_t index) {
+                     idle = cfg.fetch_idle_timeout, total = cfg.fetch_total_timeout,
+                     tls = cfg.tls](std::size_t index) {
     base_config_request req;
     req.url = !explicit_url.empty() ? explicit_url
                                     : default_data_config_url(urls.at(std::min(index, urls.size() - 1)));
     req.token = token;
     req.connect_timeout = connect;
     req.idle_timeout = idle;
+    req.total_timeout = total;
     req.tls = tls;
     return load_base_config(req);
   };

@@ -1,5 +1,8 @@
 #include "agent/http_fetcher.hpp"
 
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <memory>
 
@@ -39,6 +42,12 @@ fetched_body http_fetcher::fetch(const model::data_source_entry& entry) {
   req.body = cfg.body;
   req.connect_timeout = options_.connect_timeout;
   req.idle_timeout = options_.idle_timeout;
+  req.total_timeout = options_.total_timeout;
+  if (options_.low_speed_limit > 0) {
+    req.low_speed_limit = static_cast<std::uint32_t>(
+        std::min<std::uint64_t>(options_.low_speed_limit, UINT32_MAX));
+    req.low_speed_time = std::chrono::ceil<std::chrono::seconds>(options_.low_speed_time);
+  }
   req.max_redirects = options_.max_redirects;
   req.max_response_bytes = options_.max_bytes;
 

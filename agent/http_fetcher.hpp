@@ -13,6 +13,9 @@ namespace pdl::agent {
 struct http_fetcher_options {
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds idle_timeout{10000};  // no byte for this long = failure
+  std::chrono::milliseconds total_timeout{600000};  // the whole fetch; 0 = none
+  std::uint64_t low_speed_limit = 0;                // bytes/s over low_speed_time; 0 = off
+  std::chrono::milliseconds low_speed_time{30000};
   std::uint64_t max_bytes = 1024ull * 1024 * 1024;
   int max_redirects = 5;
   std::string temp_dir;  // "" = $TMPDIR or /tmp

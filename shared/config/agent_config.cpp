@@ -110,6 +110,13 @@ void read_yaml(const YAML::Node& root, agent_config& c, std::vector<problem>& pr
   auto fetch = top.section("fetch");
   read_ms(fetch, "connect_timeout_ms", c.fetch_connect_timeout);
   read_ms(fetch, "idle_timeout_ms", c.fetch_idle_timeout);
+  if (auto v = fetch.read_int("total_timeout_ms", 0, max_ms, "a duration in milliseconds")) {
+    c.fetch_total_timeout = std::chrono::milliseconds(*v);
+  }
+  if (auto v = fetch.read_int("low_speed_limit", 0, max_size, "a rate in bytes per second")) {
+    c.fetch_low_speed_limit = static_cast<std::uint64_t>(*v);
+  }
+  read_ms(fetch, "low_speed_time_ms", c.fetch_low_speed_time);
   if (auto v = fetch.read_int("max_bytes", 1, max_size, "a size in bytes")) {
     c.fetch_max_bytes = static_cast<std::uint64_t>(*v);
   }

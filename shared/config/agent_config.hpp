@@ -17,7 +17,8 @@
 //     ca_file: ""                    # PEM CA bundle ("" = system store); verification is always on
 //     client_cert: ""                # PEM certificate for mTLS, with client_key
 //     client_key: ""
-//   fetch: {connect_timeout_ms: 5000, idle_timeout_ms: 10000, max_bytes: 1073741824,
+//   fetch: {connect_timeout_ms: 5000, idle_timeout_ms: 10000, total_timeout_ms: 600000,
+//           low_speed_limit: 0, low_speed_time_ms: 30000, max_bytes: 1073741824,
 //           max_redirects: 5, workers: 4, temp_dir: ""}
 //   api: {host: 127.0.0.1, port: 7000}
 //   log: {level: info, format: text}
@@ -81,6 +82,10 @@ struct agent_config {
   std::chrono::milliseconds fetch_connect_timeout{5000};  // fetch.connect_timeout_ms
   std::chrono::milliseconds fetch_idle_timeout{10000};    // fetch.idle_timeout_ms (no progress),
                                                           // OPAL_HTTP_FETCHER_TIMEOUT (seconds)
+  std::chrono::milliseconds fetch_total_timeout{600000};  // fetch.total_timeout_ms (0 = none)
+  std::uint64_t fetch_low_speed_limit = 0;                // fetch.low_speed_limit (bytes/s; 0 = off)
+  std::chrono::milliseconds fetch_low_speed_time{30000};  // fetch.low_speed_time_ms (whole seconds
+                                                          // for libcurl, rounded up)
   std::uint64_t fetch_max_bytes = 1024ull * 1024 * 1024;  // fetch.max_bytes
   int fetch_max_redirects = 5;                            // fetch.max_redirects
   int fetch_workers = 4;                                  // fetch.workers, OPAL_FETCHING_WORKER_COUNT

@@ -26,6 +26,8 @@ TEST(AgentConfig, Defaults) {
   EXPECT_EQ(c.policy_store_url, "http://localhost:8181");
   EXPECT_EQ(c.policy_store_auth_type, "none");
   EXPECT_EQ(c.fetch_idle_timeout, 10000ms);
+  EXPECT_EQ(c.fetch_total_timeout, 600000ms);
+  EXPECT_EQ(c.fetch_low_speed_limit, 0u);
   EXPECT_EQ(c.fetch_workers, 4);
   EXPECT_EQ(c.api_port, 7000);
   EXPECT_EQ(c.log_level, "info");
@@ -46,6 +48,9 @@ policy_store: {url: "http://opa:8181", auth_type: token, auth_token: opa-tok, ti
 fetch:
   connect_timeout_ms: 1000
   idle_timeout_ms: 3000
+  total_timeout_ms: 0
+  low_speed_limit: 512
+  low_speed_time_ms: 1500
   max_bytes: 4096
   max_redirects: 0
   workers: 8
@@ -68,6 +73,9 @@ log: {level: trace, format: json}
   EXPECT_EQ(c.store_timeout, 2000ms);
   EXPECT_EQ(c.fetch_connect_timeout, 1000ms);
   EXPECT_EQ(c.fetch_idle_timeout, 3000ms);
+  EXPECT_EQ(c.fetch_total_timeout, 0ms);
+  EXPECT_EQ(c.fetch_low_speed_limit, 512u);
+  EXPECT_EQ(c.fetch_low_speed_time, 1500ms);
   EXPECT_EQ(c.fetch_max_bytes, 4096u);
   EXPECT_EQ(c.fetch_max_redirects, 0);
   EXPECT_EQ(c.fetch_workers, 8);
