@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "shared/http/client.hpp"
+#include "shared/http/url.hpp"
 #include "shared/log/log.hpp"
 #include "shared/model/errors.hpp"
 #include "shared/model/fetcher_config.hpp"
@@ -30,7 +31,7 @@ fetched_body http_fetcher::fetch(const model::data_source_entry& entry) {
   } catch (const model::invalid_input& e) {
     throw fetch_error(std::string("bad entry config: ") + e.what(), true);
   }
-  if (entry.url.rfind("http://", 0) != 0 && entry.url.rfind("https://", 0) != 0) {
+  if (!http_client::is_http_url(entry.url)) {
     throw fetch_error("unsupported source url '" + where + "' (expected http or https)", true);
   }
 

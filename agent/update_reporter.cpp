@@ -7,6 +7,7 @@
 
 #include "agent/base_config.hpp"
 #include "agent/supervisor.hpp"
+#include "shared/http/url.hpp"
 #include "shared/log/log.hpp"
 #include "shared/model/errors.hpp"
 #include "shared/model/fetcher_config.hpp"
@@ -32,9 +33,7 @@ long default_send(const http_client::request& req, std::string& error) {
   return std::get<http_client::response>(result).status;
 }
 
-bool is_http(const std::string& url) {
-  return url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0;
-}
+bool is_http(const std::string& url) { return http_client::is_http_url(url); }
 
 bool has_header(const http_client::request& req, std::string_view name) {
   return std::any_of(req.headers.begin(), req.headers.end(), [&](const auto& h) {

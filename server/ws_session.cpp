@@ -269,8 +269,11 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
       if (ctx_.deliveries) {
         ctx_.deliveries->delivered(f.seq, rpc_.agent_id());
       }
-      if (enqueue(std::move(f))) {
-        ++ctx_.stats.notifies_live;
+      // Counted before the frame can leave: enqueue() may start writing it at once, and a peer
+      // that reads it and scrapes /metrics must see it counted.
+      ++ctx_.stats.notifies_live;
+      if (!enqueue(std::move(f))) {
+        --ctx_.stats.notifies_live;
       }
       return;
     }
@@ -388,9 +391,10 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
       if (ctx_.deliveries) {
         ctx_.deliveries->delivered(rec.seq, rpc_.agent_id());
       }
-      if (enqueue(outgoing_frame{notify_head(id_, id_, *topic),
-                                 notify_tail(*rec.json, rpc::new_call_id()), rec.seq})) {
-        ++ctx_.stats.notifies_replayed;
+      ++ctx_.stats.notifies_replayed;  // before it can leave, as for live notifies
+      if (!enqueue(outgoing_frame{notify_head(id_, id_, *topic),
+                                  notify_tail(*rec.json, rpc::new_call_id()), rec.seq})) {
+        --ctx_.stats.notifies_replayed;
       }
     }
     cursor_ = std::max(cursor_, b.scanned_to);

@@ -39,6 +39,10 @@ std::string url_parts::origin() const {
   return std::string(tls ? "https://" : "http://") + host_header();
 }
 
+bool is_http_url(std::string_view url) {
+  return starts_with_ci(url, "http://") || starts_with_ci(url, "https://");
+}
+
 std::optional<url_parts> parse_url(std::string_view url, std::string& why) {
   url_parts out;
   if (starts_with_ci(url, "https://")) {

@@ -19,6 +19,10 @@ struct url_parts {
   std::string origin() const;
 };
 
+/** True when @p url starts with "http://" or "https://", the scheme in any case (RFC 3986:
+ *  schemes are case-insensitive; the server accepts "HTTP://" too). */
+bool is_http_url(std::string_view url);
+
 /** Parses @p url; std::nullopt with @p why set (never quoting the URL) when it is not an
  *  absolute http(s) URL with a host. */
 std::optional<url_parts> parse_url(std::string_view url, std::string& why);

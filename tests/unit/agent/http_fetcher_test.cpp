@@ -163,3 +163,22 @@ TEST(http_fetcher, bad_config_is_a_permanent_error) {
 
 }  // namespace
 }  // namespace pdl::agent
+
+namespace pdl::agent {
+namespace {
+
+// Schemes are case-insensitive: the server accepts "HTTP://", so the agent fetches it too.
+TEST(http_fetcher, an_upper_case_scheme_is_fetched) {
+  mini_http_server server(
+      [](const test::seen_request&) { return mini_http_server::reply(http::status::ok, "[1]"); });
+  http_fetcher f(small_options());
+  std::string url = server.url("/x");
+  ASSERT_EQ(url.rfind("http://", 0), 0u);
+  url.replace(0, 4, "HTTP");
+  auto body = f.fetch(entry_for(url));
+  EXPECT_EQ(test::read_all(body.file.path()), "[1]");
+  EXPECT_THROW(f.fetch(entry_for("ftp://127.0.0.1/x")), fetch_error);
+}
+
+}  // namespace
+}  // namespace pdl::agent

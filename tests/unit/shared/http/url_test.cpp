@@ -54,6 +54,15 @@ TEST(url, refusals_say_why_without_quoting_the_url) {
   EXPECT_EQ(refused("http://h/a b"), "the URL contains white space");
 }
 
+TEST(url, is_http_url_ignores_the_scheme_case) {
+  EXPECT_TRUE(is_http_url("http://h/x"));
+  EXPECT_TRUE(is_http_url("HTTPS://h/x"));
+  EXPECT_TRUE(is_http_url("Http://h"));
+  EXPECT_FALSE(is_http_url("ftp://h/x"));
+  EXPECT_FALSE(is_http_url("http:/h"));
+  EXPECT_FALSE(is_http_url(""));
+}
+
 TEST(url, redirect_locations_resolve_against_the_request) {
   auto base = parsed("https://h:8443/dir/page?x=1");
   EXPECT_EQ(resolve_location(base, "http://other/x"), "http://other/x");
