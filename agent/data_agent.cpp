@@ -35,12 +35,11 @@ void log_task_failure(std::exception_ptr ep) {
   }
 }
 
-/** Memory a held notify costs, as updater::queued_bytes() counts it. */
+/** Memory a held notify costs, counted as updater::queued_bytes() counts its entries. */
 std::size_t held_size(const model::data_update& u) {
-  std::size_t n = 512;
+  std::size_t n = 0;
   for (const auto& e : u.entries) {
-    n += 512 + e.url.size() + e.dst_path.size() + (e.data_json ? e.data_json->size() : 0) +
-         (e.config_json ? e.config_json->size() : 0);
+    n += updater::entry_bytes(e);
   }
   return n;
 }
@@ -597,7 +596,6 @@ void data_agent::apply_back_pressure() {
   const std::size_t q = queued_bytes();
   if (!feed_paused_ && q >= options_.queue_bytes) {
     feed_paused_ = true;
-    ++pauses_;
     SPDLOG_LOGGER_WARN(logger(), "{} bytes of updates queued (limit {}): not reading the server "
                        "until half of it is applied", q, options_.queue_bytes);
     parts_.feed->pause(true);
@@ -683,7 +681,6 @@ void data_agent::flush_held() {
     submit_update(std::move(held_.front().update), held_.front().received);
     held_.pop_front();
   }
-  held_bytes_ = 0;
   apply_back_pressure();
 }
 

@@ -180,7 +180,6 @@ class data_agent {
   std::size_t held_bytes_ = 0;
   bool feed_paused_ = false;
   bool replay_needed_ = false;  // an update with a seq was refused: resubscribe once drained
-  std::uint64_t pauses_ = 0;
   std::uint64_t base_generation_ = 0;
   bool connected_ = false;
   bool protocol_ = false;    // the current server echoed X-PDL-Protocol

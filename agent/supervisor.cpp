@@ -1,7 +1,6 @@
 #include "agent/supervisor.hpp"
 
-#include <algorithm>
-
+#include "agent/backoff.hpp"
 #include "shared/log/log.hpp"
 
 namespace pdl::agent {
@@ -13,6 +12,12 @@ std::shared_ptr<spdlog::logger> logger() {
 }
 
 struct supervised {
+  supervised(net::io_context& i, std::string n, std::function<net::awaitable<void>()> m,
+             std::function<bool()> s, std::function<void(const std::string&)> g,
+             supervisor_options o)
+      : ioc(i), name(std::move(n)), make(std::move(m)), stopping(std::move(s)),
+        on_gave_up(std::move(g)), options(o) {}
+
   net::io_context& ioc;
   std::string name;
   std::function<net::awaitable<void>()> make;
@@ -20,6 +25,7 @@ struct supervised {
   std::function<void(const std::string&)> on_gave_up;
   supervisor_options options;
   net::steady_timer timer{ioc};
+  backoff delays{options.delay, options.max_delay, 0, options.delay};
   int failures = 0;  // consecutive
   bool gave_up = false;
   std::chrono::steady_clock::time_point started;
@@ -37,12 +43,12 @@ void on_end(const std::shared_ptr<supervised>& s, const std::exception_ptr& ep) 
     return;
   }
   const auto ran = std::chrono::steady_clock::now() - s->started;
-  s->failures = ran >= s->options.healthy_run ? 1 : s->failures + 1;
-  auto delay = s->options.delay;
-  for (int i = 1; i < s->failures && delay < s->options.max_delay; ++i) {
-    delay *= 2;
+  if (ran >= s->options.healthy_run) {
+    s->failures = 0;
+    s->delays.reset();
   }
-  delay = std::min(delay, s->options.max_delay);
+  ++s->failures;
+  const auto delay = s->delays.next();
   SPDLOG_LOGGER_ERROR(logger(), "{} failed: {}; restarting it in {} ms (failure {} in a row)",
                       s->name, why, delay.count(), s->failures);
   if (s->failures >= s->options.give_up_after && !s->gave_up && s->on_gave_up) {
@@ -83,9 +89,8 @@ std::string describe(const std::exception_ptr& ep) {
 void supervise(net::io_context& ioc, std::string name,
                std::function<net::awaitable<void>()> make, std::function<bool()> stopping,
                std::function<void(const std::string&)> on_gave_up, supervisor_options options) {
-  std::shared_ptr<supervised> s(new supervised{ioc, std::move(name), std::move(make),
-                                               std::move(stopping), std::move(on_gave_up),
-                                               options});
+  auto s = std::make_shared<supervised>(ioc, std::move(name), std::move(make),
+                                        std::move(stopping), std::move(on_gave_up), options);
   launch(s);
 }
 

@@ -11,7 +11,8 @@
 namespace pdl::agent {
 
 struct supervisor_options {
-  /** Wait before a restart (doubled per consecutive failure, up to max_delay). */
+  /** Wait before a restart: agent/backoff (exponential with jitter, from delay up to
+   *  max_delay), back to the start after a run longer than healthy_run. */
   std::chrono::milliseconds delay{200};
   std::chrono::milliseconds max_delay{10000};
   /** After this many consecutive failures (none ran longer than healthy_run), on_gave_up runs

@@ -204,9 +204,7 @@ submit_result updater::submit(model::data_update update, done_fn on_done) {
     if (!entry_matches(entry, options_.topics)) {
       continue;
     }
-    ctx->bytes += entry_overhead_bytes + entry.url.size() + entry.dst_path.size() +
-                  (entry.data_json ? entry.data_json->size() : 0) +
-                  (entry.config_json ? entry.config_json->size() : 0);
+    ctx->bytes += entry_bytes(entry);
     task t{ctx, std::move(entry), {}, next_order_++, {}, {}};
     try {
       t.path = model::normalize_dst_path(t.entry.dst_path);
@@ -593,6 +591,11 @@ void updater::settle_shadow(task& owner, bool applied, const std::string& error)
       complete_update(u);
     }
   }
+}
+
+std::size_t updater::entry_bytes(const model::data_source_entry& e) noexcept {
+  return entry_overhead_bytes + e.url.size() + e.dst_path.size() +
+         (e.data_json ? e.data_json->size() : 0) + (e.config_json ? e.config_json->size() : 0);
 }
 
 bool updater::covers(const std::string& ancestor, const std::string& path) {

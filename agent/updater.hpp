@@ -129,7 +129,7 @@ enum class submit_result { queued, duplicate, already_applied, overflow, stopped
  *   if it failed before reaching the engine (a source error, a refusal), they are put back in
  *   their place and applied as if it had never come, so a later failure never erases an earlier
  *   success. If its write gave up with the engine unreachable (kept by the observer as intended
- *   state, rewritten later), they fail with it: the intended state no longer includes them.
+ *   state, rewritten later) or timed out (it may have applied), they fail with it.
  * - One failed entry does not stop the others. Every failure is logged once (agent.updater) and
  *   recorded in agent_state: write failures turn health off, fetch/data failures do not.
  * - An update whose id (and seq) was already seen is applied once; one whose seq is at or
@@ -169,6 +169,8 @@ class updater {
   /** Memory held by updates not yet completed (inline data, URLs, configs, per-entry overhead;
    *  fetched payloads live in temp files and are not counted). */
   std::size_t queued_bytes() const noexcept { return queued_bytes_; }
+  /** What one queued entry counts in queued_bytes(): its strings plus a fixed overhead. */
+  static std::size_t entry_bytes(const model::data_source_entry& e) noexcept;
   bool idle() const noexcept { return pending_.empty() && running_paths_.empty(); }
   /** The highest seq such that it and every earlier-received seq finished processing. */
   std::optional<std::uint64_t> last_applied_seq() const noexcept { return watermark_; }

@@ -69,7 +69,6 @@ struct ws_update_feed::impl : std::enable_shared_from_this<impl> {
     }
     // Never expires: cancel() wakes every coroutine waiting for its turn to write.
     write_turn.expires_at(net::steady_timer::time_point::max());
-    resume.expires_at(net::steady_timer::time_point::max());
   }
 
   net::awaitable<void> run();
@@ -93,7 +92,7 @@ struct ws_update_feed::impl : std::enable_shared_from_this<impl> {
   net::steady_timer call_timer;
   net::steady_timer close_done;  // cancelled when a close handshake finished
   net::steady_timer write_turn;  // cancelled when a write (or the ack flusher) finished
-  net::steady_timer resume;      // cancelled when pause(false) (or stop) ends a pause
+  net::steady_timer resume;      // the paused wait; cancelled by pause(false), stop, reconnect
   backoff delays;
   std::shared_ptr<spdlog::logger> log;
   std::string channel_id;

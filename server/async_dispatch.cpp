@@ -9,7 +9,6 @@
 #include "server/routes.hpp"
 #include "server/server_context.hpp"
 #include "shared/log/log.hpp"
-#include "shared/model/json_text.hpp"
 #include "shared/net/offload.hpp"
 
 namespace pdl::server {
@@ -79,7 +78,7 @@ net::awaitable<http_reply> dispatch_async(server_context& ctx, const http_reques
   }
   // The same exception boundary as dispatch(): whatever the publish throws (on the pool or
   // here) becomes a 500 with one log line, never the end of the connection.
-  std::string failure;
+  std::exception_ptr failure;
   try {
     auto who = authenticate_publisher(ctx, req);
     if (auto* refused = std::get_if<http_reply>(&who)) {
@@ -91,12 +90,10 @@ net::awaitable<http_reply> dispatch_async(server_context& ctx, const http_reques
     }
     co_return co_await publish_async(ctx, std::move(*slot), req.body,
                                      std::get<caller>(std::move(who)), "http");
-  } catch (const std::exception& e) {
-    failure = fmt::format("handler failed: {}", model::exception_text(e));
   } catch (...) {
-    failure = "handler failed: an exception of unknown type";
+    failure = std::current_exception();  // no co_return inside a handler
   }
-  co_return internal_error_reply(std::move(failure));
+  co_return internal_error_reply(failure);
 }
 
 }  // namespace pdl::server

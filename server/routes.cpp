@@ -14,19 +14,25 @@ http_reply internal_error_reply(std::string why) {
   return r;
 }
 
-namespace {
+http_reply internal_error_reply(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    return internal_error_reply(fmt::format("handler failed: {}", model::exception_text(ex)));
+  } catch (...) {
+    return internal_error_reply("handler failed: an exception of unknown type");
+  }
+}
 
-http_reply handler_failed(std::string why) { return internal_error_reply(std::move(why)); }
+namespace {
 
 /** @p call() with every exception turned into a 500. */
 template <class Call>
 auto guarded(Call call) -> decltype(call()) {
   try {
     return call();
-  } catch (const std::exception& e) {
-    return handler_failed(fmt::format("handler failed: {}", model::exception_text(e)));
   } catch (...) {
-    return handler_failed("handler failed: an exception of unknown type");
+    return internal_error_reply(std::current_exception());
   }
 }
 

@@ -50,6 +50,9 @@ bool path_matches(std::string_view pattern, std::string_view path);
 /** The 500 every handler exception becomes: a fixed JSON body; @p why goes only to the log
  *  (http_reply::log_detail). */
 http_reply internal_error_reply(std::string why);
+/** The same for the exception @p e a handler threw ("handler failed: <what>", without the
+ *  input bytes a parser error quotes). */
+http_reply internal_error_reply(const std::exception_ptr& e);
 
 /** The route for @p req's method and path, or nullptr. */
 const route* find_route(const server_context& ctx, const http_request& req);

@@ -238,12 +238,9 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
       try {
         r = co_await publish_async(self->ctx_, std::move(next.slot),
                                    std::move(next.publish.body), next.publish.who, "ws");
-      } catch (const std::exception& e) {
-        logger()->error("conn={} publish failed: {}", self->id_, model::exception_text(e));
-        r = internal_error_reply("");
       } catch (...) {
-        logger()->error("conn={} publish failed: an exception of unknown type", self->id_);
-        r = internal_error_reply("");
+        r = internal_error_reply(std::current_exception());
+        logger()->error("conn={} publish failed: {}", self->id_, r.log_detail);
       }
       self->enqueue(outgoing_frame{self->rpc_.publish_answer(next.publish, r), nullptr});
     }
