@@ -341,6 +341,15 @@ class transfer {
           return total_timeout_failure();
         }
       }
+      if (req_.allow_url) {
+        std::string refusal;
+        if (!req_.allow_url(redirects == 0 ? std::string_view(req_.url) : std::string_view(c.url),
+                            &refusal)) {
+          return failure{transport_error::code::refused,
+                         (redirects == 0 ? "request refused" : "redirect refused") +
+                             (refusal.empty() ? std::string() : ": " + refusal)};
+        }
+      }
       hop h(req_, sink_);
       h.may_follow = req_.max_redirects > 0;
       std::string next;

@@ -44,6 +44,14 @@ namespace pdl::http_client {
  */
 using address_filter = std::function<bool(const sockaddr* addr, socklen_t len, std::string* why)>;
 
+/**
+ * Decides whether a URL may be requested: called before the first hop and before every redirect
+ * hop is followed, with the hop's absolute URL (userinfo included). Return false, with a reason
+ * in @p why, to refuse it: perform() then fails with transport_error::code::refused. Called on
+ * the thread running the transfer.
+ */
+using url_filter = std::function<bool(std::string_view url, std::string* why)>;
+
 struct request {
   std::string method = "GET";
   std::string url;
@@ -74,8 +82,9 @@ struct request {
   std::string client_key;              // its PEM private key (unencrypted)
   /** Proxy URL ("http://host:port"), overriding the environment; "" = no proxy. */
   std::optional<std::string> proxy;
-  /** Source rules' hook; empty = every address allowed. */
+  /** Source rules' hooks; empty = every address / URL allowed. */
   address_filter allow_address;
+  url_filter allow_url;
 };
 
 struct response {
