@@ -120,7 +120,13 @@ http_response fake_data_source::echo(const http_request& req) const {
   if (!nlohmann::json::accept(*doc)) {
     return json_error(400, "json: not valid JSON");
   }
-  return {200, "application/json", std::move(*doc), {}};
+  auto trickle = number_param(req.query(), "trickle_ms", 0, 60000, 0);
+  if (!trickle) {
+    return json_error(400, "trickle_ms: expected an integer 0..60000");
+  }
+  http_response r{200, "application/json", std::move(*doc), {}};
+  r.trickle = std::chrono::milliseconds(*trickle);
+  return r;
 }
 
 http_response fake_data_source::set_route(const http_request& req) {

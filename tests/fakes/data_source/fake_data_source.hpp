@@ -7,7 +7,8 @@
 // For fault tests:
 //   GET /echo?json=<percent-encoded JSON> answers that JSON (200, application/json), so each
 //     fetched update carries its own deterministic payload; 400 when the JSON is missing,
-//     invalid or larger than max_echo_bytes.
+//     invalid or larger than max_echo_bytes. With &trickle_ms=N (0..60000) the body goes one
+//     byte every N ms after the head (a trickling source: never idle, slow to finish).
 //   POST /_source/fail?count=N&status=S (S 400..599, default 500; N <= max_fault_count) makes
 //     the next N data requests answer S; POST /_source/hang?count=N makes the next N data
 //     requests hang (never answered). Each replaces its pending count; count=0 clears it.

@@ -1,6 +1,7 @@
 #pragma once
 // Plain request and response values passed between the fakes' HTTP server and their handlers,
 // so handlers stay free of Beast and can be exercised directly.
+#include <chrono>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -30,6 +31,9 @@ struct http_response {
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers (Location, ...)
   /** Never answer: the server keeps the connection open, unanswered, until the client leaves. */
   bool hang = false;
+  /** > 0: the head at once, then the body one byte at a time with this gap (a trickling
+   *  source: never idle, slow to finish). */
+  std::chrono::milliseconds trickle{0};
   /** Close the connection after this response. */
   bool close = false;
 };

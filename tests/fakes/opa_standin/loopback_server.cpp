@@ -87,8 +87,30 @@ http::response<http::string_body> to_beast(http_response&& res, unsigned version
 }
 
 net::awaitable<void> send(impl* self, flex_stream& stream,
-                          http::response<http::string_body>& out, error_code& ec) {
+                          http::response<http::string_body>& out, error_code& ec,
+                          std::chrono::milliseconds trickle = 0ms) {
   stream.expires_after(io_timeout);
+  if (trickle.count() > 0) {
+    std::ostringstream os;
+    os << out;
+    const std::string wire = os.str();
+    const std::size_t head = wire.find("\r\n\r\n") + 4;
+    co_await net::async_write(stream, net::buffer(wire.data(), head),
+                              net::redirect_error(net::use_awaitable, ec));
+    net::steady_timer pause(stream.get_executor());
+    for (std::size_t off = head; off < wire.size() && !ec; ++off) {
+      pause.expires_after(trickle);
+      co_await pause.async_wait(net::redirect_error(net::use_awaitable, ec));
+      if (self->stopping) {
+        ec = net::error::operation_aborted;
+        co_return;
+      }
+      stream.expires_after(io_timeout);
+      co_await net::async_write(stream, net::buffer(wire.data() + off, 1),
+                                net::redirect_error(net::use_awaitable, ec));
+    }
+    co_return;
+  }
   if (self->opts.bytes_per_sec == 0) {
     co_await http::async_write(stream, out, net::redirect_error(net::use_awaitable, ec));
     co_return;
@@ -218,8 +240,9 @@ net::awaitable<void> serve_connection(impl* self, tcp::socket socket) {
     SPDLOG_LOGGER_INFO(self->log, "{} {} -> {} ({} bytes in, {} bytes out)", req.method,
                        req.path(), res.status, req.body.size(), res.body.size());
     bool keep = msg.keep_alive() && !res.close && !self->stopping;
+    const auto trickle = res.trickle;
     auto out = to_beast(std::move(res), msg.version(), keep);
-    co_await send(self, stream, out, ec);
+    co_await send(self, stream, out, ec, trickle);
     if (ec || !keep) {
       if (!ec && stream.is_tls()) {
         // close_notify, as Go's server sends; the client's answer (or its close) ends it.
