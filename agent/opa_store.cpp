@@ -64,6 +64,7 @@ void opa_store::write(const char* method, const char* content_type, std::string_
                       const store_body& body) {
   http_client::request req;
   http_client::use_tls(req, options_.tls);
+  req.connections = connections_;  // kept alive between writes
   req.method = method;
   try {
     req.url = options_.url + model::opa_data_url_path(dst_path);
@@ -109,6 +110,7 @@ void opa_store::write(const char* method, const char* content_type, std::string_
 std::optional<std::string> opa_store::get(std::string_view dst_path) {
   http_client::request req;
   http_client::use_tls(req, options_.tls);
+  req.connections = connections_;  // kept alive between writes
   try {
     req.url = options_.url + model::opa_data_url_path(dst_path);
   } catch (const model::invalid_input& e) {
@@ -145,6 +147,7 @@ std::optional<std::string> opa_store::get(std::string_view dst_path) {
 bool opa_store::health() {
   http_client::request req;
   http_client::use_tls(req, options_.tls);
+  req.connections = connections_;  // kept alive between writes
   req.url = options_.url + "/health";
   req.connect_timeout = options_.health_timeout;
   req.idle_timeout = options_.health_timeout;

@@ -1,10 +1,12 @@
 #pragma once
 // policy_store for OPA's REST data API, over the HTTP client (shared/http/client.hpp).
 #include <chrono>
+#include <memory>
 #include <mutex>
 #include <string>
 
 #include "agent/policy_store.hpp"
+#include "shared/http/client.hpp"
 #include "shared/log/secret.hpp"
 #include "shared/tls/tls_context.hpp"
 
@@ -37,6 +39,9 @@ class opa_store final : public policy_store {
   void write(const char* method, const char* content_type, std::string_view dst_path,
              const store_body& body);
   opa_store_options options_;
+  /** One connection cache for every request to the engine (workers share it). */
+  std::shared_ptr<http_client::connection_pool> connections_ =
+      std::make_shared<http_client::connection_pool>();
   std::mutex health_mu_;
   std::string last_health_error_;  // logged once per distinct reason (e.g. a TLS failure)
 };

@@ -107,6 +107,7 @@ void update_reporter::report(const std::optional<std::string>& update_id,
     req.method = "POST";
     req.url = url;
     http_client::use_tls(req, options_.tls);
+    req.connections = connections_;  // reports to one server reuse one connection
     req.body = body;
     req.connect_timeout = std::min(options_.timeout, std::chrono::milliseconds(5000));
     req.idle_timeout = options_.timeout;

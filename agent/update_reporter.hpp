@@ -84,6 +84,8 @@ class update_reporter {
   struct impl;
   std::unique_ptr<impl> impl_;
   reporter_options options_;
+  std::shared_ptr<http_client::connection_pool> connections_ =
+      std::make_shared<http_client::connection_pool>();
   report_sender sender_;
   std::deque<pending> queue_;
   std::set<std::string> failing_urls_;

@@ -8,6 +8,7 @@
 
 #include "agent/temp_file.hpp"
 #include "tests/unit/agent/mini_http_server.hpp"
+#include "tests/unit/shared/http/threaded_server.hpp"
 
 namespace pdl::agent {
 namespace {
@@ -156,6 +157,34 @@ TEST(opa_store, unreachable_engine_is_a_store_error) {
   } catch (const store_error& e) {
     EXPECT_EQ(e.http_status(), 0);
   }
+}
+
+}  // namespace
+}  // namespace pdl::agent
+
+namespace pdl::agent {
+namespace {
+
+TEST(opa_store, writes_reuse_one_kept_alive_connection) {
+  pdl::test::threaded_server engine([](int fd, const std::string& req) {
+    pdl::test::threaded_server::write_all(
+        fd, req.rfind("GET /health", 0) == 0 ? pdl::test::threaded_server::response(200, "{}")
+                                             : pdl::test::threaded_server::response(204, ""));
+    return true;
+  });
+  opa_store_options o;
+  o.url = engine.url("");
+  while (!o.url.empty() && o.url.back() == '/') {
+    o.url.pop_back();
+  }
+  opa_store store(o);
+  EXPECT_TRUE(store.health());
+  for (int i = 0; i < 5; ++i) {
+    store.put("/a/" + std::to_string(i), store_body::from_text("{}"));
+  }
+  store.patch("/a", store_body::from_text("[]"));
+  EXPECT_EQ(engine.requests(), 7);
+  EXPECT_EQ(engine.accepted(), 1);
 }
 
 }  // namespace
