@@ -81,6 +81,9 @@ json effective_config(const config::agent_config& c) {
         {"max_in_flight", c.fetch_max_in_flight},
         {"max_per_host", c.fetch_max_per_host},
         {"degraded_after_ms", c.fetch_degraded_after.count()},
+        {"proxy", c.fetch_proxy ? nlohmann::json(http_client::redact_url(*c.fetch_proxy))
+                                : nlohmann::json()},
+        {"no_proxy", c.fetch_no_proxy ? nlohmann::json(*c.fetch_no_proxy) : nlohmann::json()},
         {"temp_dir", c.temp_dir}}},
       {"api", {{"host", c.api_host}, {"port", c.api_port}}},
       {"agent",

@@ -835,6 +835,8 @@ std::unique_ptr<data_agent> make_data_agent(net::io_context& ioc, net::thread_po
   fo.max_bytes = cfg.fetch_max_bytes;
   fo.max_redirects = cfg.fetch_max_redirects;
   fo.max_per_host = cfg.fetch_max_per_host;
+  fo.proxy = cfg.fetch_proxy;
+  fo.no_proxy = cfg.fetch_no_proxy;
   fo.temp_dir = cfg.temp_dir;
   fo.tls = cfg.tls;
   parts.fetcher = std::make_unique<http_fetcher>(fo);

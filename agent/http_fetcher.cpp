@@ -163,6 +163,8 @@ void http_fetcher::fetch(const model::data_source_entry& entry, fetch_done done)
     }
     req.max_redirects = options_.max_redirects;
     req.max_response_bytes = options_.max_bytes;
+    req.proxy = options_.proxy;
+    req.no_proxy = options_.no_proxy;
     body = std::make_shared<spool>(where, cfg.is_json, options_.max_depth);
     body->open(options_.temp_dir);
   } catch (...) {

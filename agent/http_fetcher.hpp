@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "agent/data_fetcher.hpp"
@@ -21,7 +22,9 @@ struct http_fetcher_options {
   std::chrono::milliseconds low_speed_time{30000};
   std::uint64_t max_bytes = 1024ull * 1024 * 1024;
   int max_redirects = 5;
-  long max_per_host = 6;  // connections to one source host at once; further fetches queue
+  long max_per_host = 6;
+  std::optional<std::string> proxy;     // nullopt: the environment's; "" none
+  std::optional<std::string> no_proxy;  // nullopt: the environment's NO_PROXY  // connections to one source host at once; further fetches queue
   std::string temp_dir;  // "" = $TMPDIR or /tmp
   std::size_t max_depth = 512;
   tls::client_files tls;  // CA / client certificate for https sources (the agent's tls.*)

@@ -1,6 +1,8 @@
 #include "shared/config/agent_config.hpp"
 
+#include <algorithm>
 #include <functional>
+#include <iterator>
 
 #include <nlohmann/json.hpp>
 
@@ -134,6 +136,27 @@ void read_yaml(const YAML::Node& root, agent_config& c, std::vector<problem>& pr
   }
   if (auto v = fetch.read_int("degraded_after_ms", 0, max_ms, "a duration in milliseconds")) {
     c.fetch_degraded_after = std::chrono::milliseconds(*v);
+  }
+  if (fetch.raw("proxy")) {
+    std::string proxy;
+    fetch.read("proxy", proxy);
+    const auto scheme = proxy.substr(0, proxy.find("://"));
+    static const char* const schemes[] = {"http", "https", "socks4", "socks4a", "socks5",
+                                          "socks5h"};
+    if (!proxy.empty() &&
+        (proxy.find("://") == std::string::npos ||
+         std::none_of(std::begin(schemes), std::end(schemes),
+                      [&](const char* s) { return scheme == s; }))) {
+      fetch.add_problem("proxy", "expected a proxy URL (http://, https://, socks4://, socks5://, "
+                                 "socks5h://) or \"\" for none");
+    } else {
+      c.fetch_proxy = proxy;
+    }
+  }
+  if (fetch.raw("no_proxy")) {
+    std::string no_proxy;
+    fetch.read("no_proxy", no_proxy);
+    c.fetch_no_proxy = no_proxy;
   }
   fetch.read("temp_dir", c.temp_dir);
   fetch.finish();

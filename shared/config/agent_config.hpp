@@ -93,6 +93,10 @@ struct agent_config {
   int fetch_max_in_flight = 256;                          // fetch.max_in_flight (entries at once)
   int fetch_max_per_host = 6;                             // fetch.max_per_host (0 = no limit)
   std::chrono::milliseconds fetch_degraded_after{60000};  // fetch.degraded_after_ms (0 = never)
+  /** fetch.proxy: the proxy for every source ("" = none); unset = the environment's
+   *  HTTP_PROXY/HTTPS_PROXY/ALL_PROXY/NO_PROXY (either case). Secret: may hold credentials. */
+  std::optional<std::string> fetch_proxy;
+  std::optional<std::string> fetch_no_proxy;  // fetch.no_proxy (curl's NO_PROXY syntax)
   std::string temp_dir;                                   // fetch.temp_dir ("" = system temp)
 
   // agent API (YAML "api")

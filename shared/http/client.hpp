@@ -7,11 +7,12 @@
 // otherwise), decoded compression (gzip and deflate, br and zstd when the linked libcurl has
 // them: see supported_encodings()), proxies, connect/DNS/total/low-speed timeouts.
 //
-// Proxies follow curl's command line (the reference): `http_proxy` (lower case only: upper-case
-// HTTP_PROXY is ignored for http:// URLs, as curl does, because CGI servers put a request's
-// `Proxy:` header there), `HTTPS_PROXY`/`https_proxy`, `ALL_PROXY`/`all_proxy`, and
-// `NO_PROXY`/`no_proxy`; https goes through the proxy with CONNECT. request::proxy overrides the
-// environment (NO_PROXY included).
+// Proxies come from the environment as every HTTP tool reads it: `HTTP_PROXY`/`http_proxy` for
+// http:// URLs, `HTTPS_PROXY`/`https_proxy`, `ALL_PROXY`/`all_proxy`, and `NO_PROXY`/`no_proxy`
+// (either case; the lower-case name wins when both are set). Upper-case HTTP_PROXY is ignored
+// when REQUEST_METHOD is set, as Go does: in a CGI program it holds a request's `Proxy:` header
+// (httpoxy). https goes through the proxy with CONNECT. request::proxy and request::no_proxy
+// override the environment.
 //
 // Redirects are followed here, hop by hop (libcurl's own following is off), so each hop is
 // checked: never from https to http; once the origin (scheme, host, port) changes, the caller's
@@ -103,6 +104,9 @@ struct request {
   std::string client_key;              // its PEM private key (unencrypted)
   /** Proxy URL ("http://host:port"), overriding the environment; "" = no proxy. */
   std::optional<std::string> proxy;
+  /** Hosts reached directly (curl's NO_PROXY syntax: "a.example,.b.example,10.0.0.0/8", "*"),
+   *  overriding the environment's NO_PROXY. With request::proxy set and this unset: none. */
+  std::optional<std::string> no_proxy;
   /** Source rules' hooks; empty = every address / URL allowed. */
   address_filter allow_address;
   url_filter allow_url;

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 
@@ -54,6 +55,20 @@ bool valid_header(const std::string& name, const std::string& value) {
     }
   }
   return value.find_first_of("\r\n") == std::string::npos && value.find('\0') == std::string::npos;
+}
+
+/** Upper-case HTTP_PROXY for an http:// @p url, which libcurl itself ignores: used unless
+ *  http_proxy is set or this is a CGI program (REQUEST_METHOD set: HTTP_PROXY would be a
+ *  request's Proxy: header). nullptr when it does not apply. */
+const char* env_http_proxy(const std::string& url) {
+  if (url.size() < 7 || lower(url.substr(0, 7)) != "http://") {
+    return nullptr;
+  }
+  if (std::getenv("http_proxy") != nullptr || std::getenv("REQUEST_METHOD") != nullptr) {
+    return nullptr;
+  }
+  const char* v = std::getenv("HTTP_PROXY");
+  return v != nullptr && v[0] != '\0' ? v : nullptr;
 }
 
 bool is_redirect(long status) {
@@ -339,7 +354,14 @@ std::optional<failure> transfer::configure(hop& h, std::chrono::milliseconds rem
                        req_.max_response_bytes, std::numeric_limits<curl_off_t>::max())));
   if (req_.proxy) {
     curl_easy_setopt(e, CURLOPT_PROXY, req_.proxy->c_str());
-    curl_easy_setopt(e, CURLOPT_NOPROXY, "");  // NO_PROXY from the environment plays no part
+    curl_easy_setopt(e, CURLOPT_NOPROXY, req_.no_proxy.value_or("").c_str());
+  } else {
+    if (const char* upper = env_http_proxy(c_.url)) {
+      curl_easy_setopt(e, CURLOPT_PROXY, upper);  // NO_PROXY still applies
+    }
+    if (req_.no_proxy) {
+      curl_easy_setopt(e, CURLOPT_NOPROXY, req_.no_proxy->c_str());
+    }
   }
   // TLS: peers always verified (libcurl's defaults, stated).
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);

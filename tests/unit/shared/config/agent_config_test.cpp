@@ -274,3 +274,42 @@ TEST(AgentConfig, QueueBytesLimit) {
 
 }  // namespace
 }  // namespace pdl::config
+
+namespace pdl::config {
+namespace {
+
+TEST(AgentConfig, FetchConcurrencyProxyAndHealthSettings) {
+  const auto d = load_agent_config("", {});
+  EXPECT_EQ(d.fetch_max_in_flight, 256);
+  EXPECT_EQ(d.fetch_max_per_host, 6);
+  EXPECT_EQ(d.fetch_degraded_after, 60000ms);
+  EXPECT_FALSE(d.fetch_proxy);  // the environment's
+  EXPECT_FALSE(d.fetch_no_proxy);
+
+  test::yaml_file f(R"(
+fetch:
+  max_in_flight: 32
+  max_per_host: 2
+  degraded_after_ms: 0
+  proxy: "http://user:pw@proxy.internal:3128"
+  no_proxy: ".svc.cluster.local,10.0.0.0/8"
+)");
+  const auto c = load_agent_config(f.path(), {});
+  EXPECT_EQ(c.fetch_max_in_flight, 32);
+  EXPECT_EQ(c.fetch_max_per_host, 2);
+  EXPECT_EQ(c.fetch_degraded_after, 0ms);
+  EXPECT_EQ(c.fetch_proxy, "http://user:pw@proxy.internal:3128");
+  EXPECT_EQ(c.fetch_no_proxy, ".svc.cluster.local,10.0.0.0/8");
+
+  test::yaml_file none("fetch: {proxy: \"\"}\n");
+  EXPECT_EQ(load_agent_config(none.path(), {}).fetch_proxy, "");
+
+  test::yaml_file bad("fetch: {proxy: \"ftp://p:21\", max_in_flight: 0, max_per_host: -1}\n");
+  EXPECT_THAT(test::problems_when_loading(load_agent_config, bad.path(), {}),
+              ::testing::IsSupersetOf({::testing::HasSubstr("fetch.proxy: expected a proxy URL"),
+                                       ::testing::HasSubstr("fetch.max_in_flight: expected"),
+                                       ::testing::HasSubstr("fetch.max_per_host: expected")}));
+}
+
+}  // namespace
+}  // namespace pdl::config

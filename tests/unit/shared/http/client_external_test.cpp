@@ -1,6 +1,7 @@
 // The HTTP client against real programs from Debian: a proxy (tinyproxy) and an HTTP/2 server
 // (nghttpd, package nghttp2-server). Each test skips, saying so, when its program is missing.
 #include "shared/http/client.hpp"
+#include "shared/http/multi_client.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -11,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <future>
 #include <map>
 #include <memory>
 
@@ -20,6 +22,7 @@
 #include "tests/support/process.hpp"
 #include "tests/support/test_certs.hpp"
 #include "tests/unit/shared/http/tiny_server.hpp"
+#include "tests/unit/shared/http/threaded_server.hpp"
 #include "tests/unit/shared/http/tiny_tls_server.hpp"
 
 namespace pdl::http_client {
@@ -111,7 +114,8 @@ class HttpClientProxy : public ::testing::Test {
     const std::string conf = dir_.file("tinyproxy.conf");
     std::ofstream(conf) << "Port " << port_ << "\nListen 127.0.0.1\nTimeout 30\nMaxClients 20\n"
                         << "Allow 127.0.0.1\nViaProxyName \"" << via_name << "\"\nLogLevel Info\n"
-                        << "LogFile \"" << dir_.file("tinyproxy.log") << "\"\n";
+                        << "LogFile \"" << dir_.file("tinyproxy.log") << "\"\n"
+                        << extra_conf_;
     proxy_ = std::make_unique<pdl::test::process>(
         tinyproxy_binary, std::vector<std::string>{"-d", "-c", conf},
         std::map<std::string, std::string>{}, dir_.file("tinyproxy.out"));
@@ -125,9 +129,59 @@ class HttpClientProxy : public ::testing::Test {
   }
 
   pdl::test::temp_dir dir_;
+  std::string extra_conf_;  // appended to tinyproxy.conf (set before SetUp)
   int port_ = 0;
   std::unique_ptr<pdl::test::process> proxy_;
 };
+
+/** tinyproxy forwarding every *.proxied.invalid request to an origin on loopback: a host name
+ *  that only the proxy can reach (nothing resolves it, the proxy never needs to). */
+class HttpClientProxyOnlyName : public HttpClientProxy {
+ protected:
+  HttpClientProxyOnlyName()
+      : origin_([](int fd, const std::string& req) {
+          const std::string line = req.substr(0, req.find("\r\n"));
+          pdl::test::threaded_server::write_all(
+              fd, pdl::test::threaded_server::response(200, "{\"line\":\"" + line + "\"}"));
+          return true;
+        }) {
+    extra_conf_ = "upstream http 127.0.0.1:" + std::to_string(origin_.port()) +
+                  " \".proxied.invalid\"\n";
+  }
+  pdl::test::threaded_server origin_;
+};
+
+std::variant<response, transport_error> perform_multi(multi_client& client, request req) {
+  std::promise<std::variant<response, transport_error>> done;
+  auto future = done.get_future();
+  client.start(std::move(req), {}, [&done](std::variant<response, transport_error> r,
+                                           std::exception_ptr) { done.set_value(std::move(r)); });
+  return future.get();
+}
+
+TEST_F(HttpClientProxyOnlyName, TheEventDrivenClientReachesAHostOnlyThroughTheProxy) {
+  multi_client client;
+  request req;
+  req.url = "http://source.proxied.invalid/data?x=1";
+  {
+    env_scope env(vars{});
+    auto direct = perform_multi(client, req);
+    ASSERT_TRUE(std::holds_alternative<transport_error>(direct));
+    EXPECT_EQ(std::get<transport_error>(direct).what, transport_error::code::connect);
+  }
+  for (const char* var : {"http_proxy", "HTTP_PROXY", ""}) {
+    env_scope env(*var != '\0' ? vars{{var, proxy_url()}} : vars{});
+    request r = req;
+    if (*var == '\0') {
+      r.proxy = proxy_url();  // the YAML setting's way
+    }
+    auto resp = ok_or_fail(perform_multi(client, r));
+    EXPECT_EQ(resp.status, 200) << var;
+    EXPECT_THAT(resp.body, HasSubstr("GET http://source.proxied.invalid")) << var;
+    EXPECT_THAT(resp.body, HasSubstr("/data?x=1 HTTP/1.1")) << var;
+  }
+  EXPECT_EQ(origin_.requests(), 3);
+}
 
 TEST_F(HttpClientProxy, AnExplicitProxyCarriesTheRequest) {
   tiny_server server(tiny_server::replying(200, "via proxy"));
@@ -147,7 +201,7 @@ TEST_F(HttpClientProxy, AnExplicitProxyCarriesTheRequest) {
   EXPECT_THAT(server.requests()[1], Not(HasSubstr(via_name)));
 }
 
-TEST_F(HttpClientProxy, TheEnvironmentChoosesTheProxyAsCurlDoes) {
+TEST_F(HttpClientProxy, TheEnvironmentChoosesTheProxy) {
   tiny_server server(tiny_server::replying(200, "ok"));
   request req;
   req.url = server.url("/x");
@@ -156,9 +210,16 @@ TEST_F(HttpClientProxy, TheEnvironmentChoosesTheProxyAsCurlDoes) {
     ok_or_fail(perform(req));
   }
   {
-    // curl ignores upper-case HTTP_PROXY (CGI puts a request's Proxy: header there); so do we.
+    // Upper case too, as every HTTP tool but curl reads it...
     env_scope env(vars{{"HTTP_PROXY", proxy_url()}});
     ok_or_fail(perform(req));
+  }
+  {
+    // ...except in a CGI program, where it holds a request's Proxy: header (httpoxy).
+    env_scope env(vars{{"HTTP_PROXY", proxy_url()}});
+    ::setenv("REQUEST_METHOD", "GET", 1);
+    ok_or_fail(perform(req));
+    ::unsetenv("REQUEST_METHOD");
   }
   {
     env_scope env(vars{{"http_proxy", proxy_url()}, {"NO_PROXY", "127.0.0.1"}});
@@ -168,12 +229,18 @@ TEST_F(HttpClientProxy, TheEnvironmentChoosesTheProxyAsCurlDoes) {
     env_scope env(vars{{"ALL_PROXY", proxy_url()}});
     ok_or_fail(perform(req));
   }
+  {
+    env_scope env(vars{{"HTTP_PROXY", proxy_url()}, {"no_proxy", "127.0.0.1"}});
+    ok_or_fail(perform(req));
+  }
   auto reqs = server.requests();
-  ASSERT_EQ(reqs.size(), 4u);
+  ASSERT_EQ(reqs.size(), 6u);
   EXPECT_THAT(reqs[0], HasSubstr(via_name));
-  EXPECT_THAT(reqs[1], Not(HasSubstr(via_name)));
+  EXPECT_THAT(reqs[1], HasSubstr(via_name));
   EXPECT_THAT(reqs[2], Not(HasSubstr(via_name)));
-  EXPECT_THAT(reqs[3], HasSubstr(via_name));
+  EXPECT_THAT(reqs[3], Not(HasSubstr(via_name)));
+  EXPECT_THAT(reqs[4], HasSubstr(via_name));
+  EXPECT_THAT(reqs[5], Not(HasSubstr(via_name)));
 }
 
 TEST_F(HttpClientProxy, HttpsGoesThroughConnect) {
@@ -223,6 +290,15 @@ TEST(HttpClientHttp2, HttpsSpeaksHttp2WithAServerThatOffersIt) {
   EXPECT_EQ(resp.body, doc);
   for (const auto& [name, value] : resp.headers) {
     EXPECT_EQ(name.find(':'), std::string::npos) << name;  // no pseudo-headers
+  }
+  {
+    // The agent's event-driven client too, three transfers multiplexed on one connection.
+    multi_client client;
+    for (int i = 0; i < 3; ++i) {
+      auto multi = ok_or_fail(perform_multi(client, req));
+      EXPECT_EQ(multi.http_version, 20);
+      EXPECT_EQ(multi.body, doc);
+    }
   }
 
   // A streamed upload of unknown size (no chunked encoding in HTTP/2), echoed back.
