@@ -5,6 +5,7 @@
 
 #include "tests/unit/agent/fakes.hpp"
 #include "tests/unit/agent/mini_http_server.hpp"
+#include "tests/unit/shared/http/gzip.hpp"
 
 namespace pdl::agent {
 namespace {
@@ -178,6 +179,46 @@ TEST(http_fetcher, an_upper_case_scheme_is_fetched) {
   auto body = test::fetch_sync(f, entry_for(url));
   EXPECT_EQ(test::read_all(body.file.path()), "[1]");
   EXPECT_THROW(test::fetch_sync(f, entry_for("ftp://127.0.0.1/x")), fetch_error);
+}
+
+}  // namespace
+}  // namespace pdl::agent
+
+namespace pdl::agent {
+namespace {
+
+/** A source answering @p body gzip-compressed, as a compressing web server does. */
+mini_http_server::response gzipped(const std::string& body) {
+  auto res = mini_http_server::reply(http::status::ok, pdl::test::gzip(body));
+  res.set(http::field::content_encoding, "gzip");
+  res.prepare_payload();
+  return res;
+}
+
+TEST(http_fetcher, a_compressed_source_is_decoded_and_the_decoded_bytes_validated) {
+  std::string doc = R"({"users":[)";
+  for (int i = 0; i < 2000; ++i) {
+    doc += (i ? "," : "") + std::string(R"({"name":"user)") + std::to_string(i) + "\"}";
+  }
+  doc += "]}";
+  mini_http_server server([&doc](const test::seen_request& r) {
+    return r.target == "/bad" ? gzipped(R"({"users":[1,2,}])") : gzipped(doc);
+  });
+  http_fetcher f(small_options());
+  auto body = test::fetch_sync(f, entry_for(server.url("/good")));
+  EXPECT_EQ(body.root, model::json_type::object);
+  EXPECT_EQ(body.size, doc.size());
+  EXPECT_EQ(test::read_all(body.file.path()), doc);
+  EXPECT_NE(server.requests().at(0).header("accept-encoding").find("gzip"), std::string::npos);
+
+  try {
+    test::fetch_sync(f, entry_for(server.url("/bad")));
+    ADD_FAILURE() << "invalid JSON inside the gzip stream was accepted";
+  } catch (const fetch_error& e) {
+    EXPECT_TRUE(e.permanent());
+    EXPECT_NE(std::string(e.what()).find("invalid JSON"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("at byte 14"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 
 #include "tests/support/process.hpp"
 #include "tests/support/test_certs.hpp"
+#include "tests/unit/shared/http/gzip.hpp"
 #include "tests/unit/shared/http/tiny_server.hpp"
 #include "tests/unit/shared/http/tiny_tls_server.hpp"
 
@@ -330,23 +331,6 @@ TEST(HttpClient, OnlyHttpAndHttpsUrls) {
   EXPECT_THAT(err.message, HasSubstr("only http:// and https://"));
 }
 
-std::string gzip(const std::string& in) {
-  z_stream z{};
-  // 15 + 16: a gzip wrapper, not zlib's.
-  if (deflateInit2(&z, Z_BEST_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-    ADD_FAILURE() << "deflateInit2";
-    return {};
-  }
-  std::string out(deflateBound(&z, in.size()), '\0');
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-  z.avail_in = static_cast<uInt>(in.size());
-  z.next_out = reinterpret_cast<Bytef*>(out.data());
-  z.avail_out = static_cast<uInt>(out.size());
-  EXPECT_EQ(deflate(&z, Z_FINISH), Z_STREAM_END);
-  out.resize(z.total_out);
-  deflateEnd(&z);
-  return out;
-}
 
 std::string request_header(const std::string& raw, const std::string& lower_name) {
   std::string lowered = raw;
@@ -382,7 +366,7 @@ TEST(HttpClient, GzipBodyReachesTheSinkDecoded) {
     doc += (i ? "," : "") + std::to_string(i);
   }
   doc += "]}";
-  const std::string packed = gzip(doc);
+  const std::string packed = pdl::test::gzip(doc);
   ASSERT_LT(packed.size(), doc.size() / 2);
   tiny_server server(tiny_server::replying(200, packed, "Content-Encoding: gzip\r\n"));
   request req;
@@ -402,7 +386,7 @@ TEST(HttpClient, GzipBodyReachesTheSinkDecoded) {
 
 TEST(HttpClient, TheSizeLimitCountsDecodedBytes) {
   // 4 MB of zeros is a few KB compressed: the limit applies to what the receiver would get.
-  const std::string packed = gzip(std::string(4 * 1024 * 1024, '0'));
+  const std::string packed = pdl::test::gzip(std::string(4 * 1024 * 1024, '0'));
   tiny_server server(tiny_server::replying(200, packed, "Content-Encoding: gzip\r\n"));
   request req;
   req.url = server.url("/bomb");
