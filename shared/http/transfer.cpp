@@ -337,6 +337,11 @@ std::optional<failure> transfer::configure(hop& h, std::chrono::milliseconds rem
   curl_easy_setopt(e, CURLOPT_URL, c_.url.c_str());
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);  // threads: no SIGALRM around DNS
+#if LIBCURL_VERSION_NUM >= 0x075700
+  // A name lookup that outlives its transfer's timeout is left to finish on its own thread
+  // instead of being waited for (joined), which would stall every other transfer.
+  curl_easy_setopt(e, CURLOPT_QUICK_EXIT, 1L);
+#endif
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
   curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");  // every coding libcurl decodes
