@@ -62,21 +62,6 @@ bool is_redirect(long status) {
   return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
 
-/** @p url without its userinfo ("user:pw@"), otherwise unchanged. */
-std::string strip_userinfo(const std::string& url) {
-  const auto scheme = url.find("://");
-  if (scheme == std::string::npos) {
-    return url;
-  }
-  const std::size_t authority = scheme + 3;
-  const auto end = url.find_first_of("/?#", authority);
-  const auto at = url.substr(0, end).rfind('@');
-  if (at == std::string::npos || at < authority) {
-    return url;
-  }
-  return url.substr(0, authority) + url.substr(at + 1);
-}
-
 /** libcurl's global state, set up once: curl_global_init is not safe to race. Never cleaned
  *  up (threads may still be in perform() at exit). */
 void global_init() {
@@ -329,7 +314,7 @@ class transfer {
       c.user = decoded.substr(0, colon);
       c.password = colon == std::string::npos ? "" : decoded.substr(colon + 1);
     }
-    c.url = strip_userinfo(req_.url);
+    c.url = first->url;
     std::string origin = first->origin();
     bool tls = first->tls;
     for (int redirects = 0;; ++redirects) {
@@ -388,7 +373,7 @@ class transfer {
         origin = u->origin();
       }
       tls = u->tls;
-      c.url = strip_userinfo(next);
+      c.url = u->url;
     }
   }
 
@@ -598,21 +583,6 @@ std::optional<std::string> response::header(std::string_view name) const {
     }
   }
   return std::nullopt;
-}
-
-std::string redact_url(std::string_view url) {
-  auto cut = url.find_first_of("?#");
-  if (cut != std::string_view::npos) {
-    url = url.substr(0, cut);
-  }
-  auto scheme = url.find("://");
-  std::size_t authority = scheme == std::string_view::npos ? 0 : scheme + 3;
-  auto path = url.find('/', authority);
-  auto at = url.substr(0, path).rfind('@');
-  if (at != std::string_view::npos && at >= authority) {
-    return std::string(url.substr(0, authority)) + std::string(url.substr(at + 1));
-  }
-  return std::string(url);
 }
 
 std::vector<std::string> supported_encodings() {
