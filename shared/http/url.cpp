@@ -35,8 +35,9 @@ bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
 std::string lower(std::string_view s) {
   std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; });
+  std::transform(out.begin(), out.end(), out.begin(), [](char c) {
+    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+  });
   return out;
 }
 
@@ -104,9 +105,10 @@ std::string expected_schemes(std::initializer_list<std::string_view> schemes) {
   std::size_t i = 0;
   for (auto s : schemes) {
     if (i > 0) {
-      out += i + 1 == schemes.size() ? " or " : ", ";
+      out += i + 1 == schemes.size() ? " and " : ", ";
     }
     out += s;
+    out += "://";
     ++i;
   }
   return out;
@@ -184,7 +186,7 @@ std::optional<parsed_url> parsed_url::parse(std::string_view text,
   }
   const std::size_t n = scheme_length(text);
   if (n == 0) {
-    why = "the URL has no scheme (expected " + expected_schemes(schemes) + ")";
+    why = "the URL has no scheme (only " + expected_schemes(schemes) + " URLs are supported)";
     return std::nullopt;
   }
   parsed_url u;
@@ -193,12 +195,12 @@ std::optional<parsed_url> parsed_url::parse(std::string_view text,
   const known_scheme* known = find_scheme(u.scheme_);
   if (text.substr(n, 3) != "://" && (!allowed || known == nullptr)) {
     // "host:port/..." or "user:password@host": not a scheme, and not to be quoted.
-    why = "the URL has no scheme (expected " + expected_schemes(schemes) + ")";
+    why = "the URL has no scheme (only " + expected_schemes(schemes) + " URLs are supported)";
     return std::nullopt;
   }
   if (!allowed || known == nullptr) {
-    why = "unsupported scheme '" + u.scheme_.substr(0, 16) + "' (expected " +
-          expected_schemes(schemes) + ")";
+    why = "unsupported scheme '" + u.scheme_.substr(0, 16) + "' (only " +
+          expected_schemes(schemes) + " URLs are supported)";
     return std::nullopt;
   }
   if (text.substr(n, 3) != "://") {

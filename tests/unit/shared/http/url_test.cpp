@@ -114,18 +114,20 @@ TEST(parsed_url, spaces_and_non_ascii_after_the_host_are_encoded_as_browsers_do)
   EXPECT_EQ(u.href(), "http://h/a%20b?c%20d#e%20f");
   EXPECT_EQ(ok("http://h/\xC3\xA9").path(), "/%C3%A9");
   EXPECT_EQ(ok("http://h/?q={\"a\":[1]}|").query(), "q={\"a\":[1]}|");
-  EXPECT_EQ(refused("http://h/a\tb"), "the URL contains a control character (tab, line break, ...)");
+  EXPECT_EQ(refused("http://h/a\tb"),
+            "the URL contains a control character (tab, line break, ...)");
   EXPECT_EQ(refused("http://h/a\r\nHost: x"),
             "the URL contains a control character (tab, line break, ...)");
   EXPECT_EQ(refused("http://h x/"), "the host is not a valid name or IP address");
 }
 
 TEST(parsed_url, scheme_whitelist_and_structure) {
-  EXPECT_EQ(refused("ftp://h/x"), "unsupported scheme 'ftp' (expected http or https)");
-  EXPECT_EQ(refused("ws://h/x"), "unsupported scheme 'ws' (expected http or https)");
-  EXPECT_EQ(refused("h:80/x"), "the URL has no scheme (expected http or https)");
-  EXPECT_EQ(refused("user:pw@h/x"), "the URL has no scheme (expected http or https)");
-  EXPECT_EQ(refused("//h/x"), "the URL has no scheme (expected http or https)");
+  const std::string only_http = " (only http:// and https:// URLs are supported)";
+  EXPECT_EQ(refused("ftp://h/x"), "unsupported scheme 'ftp'" + only_http);
+  EXPECT_EQ(refused("ws://h/x"), "unsupported scheme 'ws'" + only_http);
+  EXPECT_EQ(refused("h:80/x"), "the URL has no scheme" + only_http);
+  EXPECT_EQ(refused("user:pw@h/x"), "the URL has no scheme" + only_http);
+  EXPECT_EQ(refused("//h/x"), "the URL has no scheme" + only_http);
   EXPECT_EQ(refused(""), "the URL is empty");
   EXPECT_EQ(refused("http:/h/x"), "expected '//' after 'http:'");
   EXPECT_EQ(refused("http:h"), "expected '//' after 'http:'");
@@ -177,9 +179,10 @@ TEST(parsed_url, ws_and_redis_urls) {
   EXPECT_EQ(r.path(), "/2");
   EXPECT_EQ(r.redacted(), "redis://redis.svc/2");
   EXPECT_EQ(ok("rediss://h:6380", {"rediss"}).port(), 6380);
-  EXPECT_EQ(refused("http://h", {"redis"}), "unsupported scheme 'http' (expected redis)");
+  EXPECT_EQ(refused("http://h", {"redis"}),
+            "unsupported scheme 'http' (only redis:// URLs are supported)");
   EXPECT_EQ(refused("x://h", {"http", "https", "ws", "wss"}),
-            "unsupported scheme 'x' (expected http, https, ws or wss)");
+            "unsupported scheme 'x' (only http://, https://, ws:// and wss:// URLs are supported)");
 }
 
 TEST(parsed_url, relative_references_resolve_against_the_url) {
@@ -196,7 +199,8 @@ TEST(parsed_url, relative_references_resolve_against_the_url) {
   EXPECT_EQ(resolved("../up"), "https://h:8443/up");
   EXPECT_EQ(resolved("?y=2"), "https://h:8443/dir/page?y=2");
   EXPECT_EQ(resolved("a b"), "https://h:8443/dir/a%20b");
-  EXPECT_EQ(resolved("ftp://x/"), "refused: unsupported scheme 'ftp' (expected http or https)");
+  EXPECT_EQ(resolved("ftp://x/"),
+            "refused: unsupported scheme 'ftp' (only http:// and https:// URLs are supported)");
 }
 
 TEST(redact_url, never_leaks_userinfo_query_or_fragment) {
@@ -275,13 +279,15 @@ TEST(url, ipv6_literals_and_userinfo) {
 }
 
 TEST(url, refusals_say_why_without_quoting_the_url) {
-  EXPECT_EQ(refused("ftp://h/x"), "unsupported scheme 'ftp' (expected http or https)");
+  EXPECT_EQ(refused("ftp://h/x"),
+            "unsupported scheme 'ftp' (only http:// and https:// URLs are supported)");
   EXPECT_EQ(refused("http:///path"), "the URL has no host");
   EXPECT_EQ(refused("http://h:0/"), "the port is not a number from 1 to 65535");
   EXPECT_EQ(refused("http://h:99999/"), "the port is not a number from 1 to 65535");
   EXPECT_EQ(refused("http://h:8x/"), "the port is not a number from 1 to 65535");
   EXPECT_EQ(refused("http://[::1/"), "the IPv6 address has no closing ']'");
-  EXPECT_EQ(refused("http://h/a\nb"), "the URL contains a control character (tab, line break, ...)");
+  EXPECT_EQ(refused("http://h/a\nb"),
+            "the URL contains a control character (tab, line break, ...)");
 }
 
 TEST(url, is_http_url_ignores_the_scheme_case) {
