@@ -127,6 +127,9 @@ void agent_metrics::write(metrics::writer& w, const agent_gauges& g) const {
           g.feed_paused ? 1 : 0);
   w.gauge("pdl_agent_queue_depth", "Entries waiting or running in the updater.",
           static_cast<double>(g.queue_depth));
+  w.gauge("pdl_agent_oldest_pending_update_seconds",
+          "Age of the oldest update not yet applied or failed (0 when none is pending).",
+          g.oldest_pending_seconds);
   if (g.report_queue_depth) {
     w.gauge("pdl_agent_report_queue_depth", "Update reports waiting to be sent.",
             static_cast<double>(*g.report_queue_depth));

@@ -39,6 +39,7 @@ struct agent_gauges {
   std::size_t queued_bytes = 0;
   bool feed_paused = false;
   std::size_t queue_depth = 0;  // entries waiting or running in the updater
+  double oldest_pending_seconds = 0;  // age of the oldest open update, 0 = none
   std::optional<std::size_t> report_queue_depth;  // nullopt: no reporter configured
   bool connected = false;
   bool ready = false;
@@ -54,7 +55,8 @@ struct agent_gauges {
  * Metric names (all prefixed pdl_agent_):
  *   updates_received_total, updates_applied_total, updates_failed_total{reason},
  *   apply_seconds (histogram), fetch_seconds (histogram), fetched_bytes_total,
- *   written_bytes_total, queue_depth, report_queue_depth (with a reporter), connected,
+ *   written_bytes_total, queue_depth, oldest_pending_update_seconds, report_queue_depth (with a
+ *   reporter), connected,
  *   reconnects_total, applied_seq, server_seq, source_last_success_timestamp_seconds{source},
  *   source_last_error_timestamp_seconds{source}, source_failures_total{source,reason},
  *   store_healthy, ready, engine_rebuilds_total.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 namespace pdl::agent {
@@ -113,10 +114,31 @@ health_verdict agent_state::health() const {
     }
     return {false, reason};
   }
-  if (!offline_reason.empty()) {
-    return {true, std::move(offline_reason), false};
+  const bool online = offline_reason.empty();
+  health_verdict verdict{true, std::move(offline_reason), online};
+  if (degraded_after_.count() > 0) {
+    if (const auto age = oldest_pending_age(); age && *age > degraded_after_) {
+      verdict.degraded = true;
+      const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(*age).count();
+      std::string why = fmt::format(
+          "an update has been pending for {} s (more than {:g} s): a slow or unreachable data "
+          "source?",
+          seconds, static_cast<double>(degraded_after_.count()) / 1000.0);
+      verdict.reason = verdict.reason.empty() ? why : verdict.reason + "; " + why;
+    }
   }
-  return {true, {}};
+  return verdict;
+}
+
+std::optional<std::chrono::steady_clock::duration> agent_state::oldest_pending_age() const {
+  if (!pending_since_) {
+    return std::nullopt;
+  }
+  const auto since = pending_since_();
+  if (!since) {
+    return std::nullopt;
+  }
+  return std::chrono::steady_clock::now() - *since;
 }
 
 std::string agent_state::status_json() const {
@@ -126,6 +148,10 @@ std::string agent_state::status_json() const {
   j["healthy"] = h.healthy;
   j["online"] = h.online && connected_;
   j["stale"] = stale_;
+  j["degraded"] = h.degraded;
+  if (const auto age = oldest_pending_age()) {
+    j["oldest_pending_update_seconds"] = std::chrono::duration<double>(*age).count();
+  }
   if (!agent_id_.empty()) {
     j["agent_id"] = agent_id_;
   }

@@ -3,6 +3,7 @@
 // /ready, /healthy and /status. Lives on the io_context thread (no locks: single-threaded agent).
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -21,6 +22,9 @@ struct health_verdict {
   bool healthy = false;
   std::string reason;  // why not (or, when healthy but offline, why offline)
   bool online = true;  // false: serving restored (possibly stale) data without the server
+  /** Healthy, but an update has waited longer than the configured age (a slow or hanging
+   *  source): @c reason says which age. Not a reason to restart the agent. */
+  bool degraded = false;
 };
 
 /**
@@ -55,6 +59,13 @@ class agent_state {
   void count_update_received() { ++updates_received_; }
   void count_update_dropped() { ++updates_dropped_; }
   void count_duplicate() { ++duplicates_; }
+  /** Where the age of the oldest open update comes from (the updater), and the age past which
+   *  health reports degraded (zero: never). */
+  void set_pending_age(std::function<std::optional<std::chrono::steady_clock::time_point>()> since,
+                       std::chrono::milliseconds degraded_after) {
+    pending_since_ = std::move(since);
+    degraded_after_ = degraded_after;
+  }
   /** An internal task keeps failing: /healthy fails for good, so the orchestrator restarts us. */
   void set_fatal(std::string reason) { fatal_ = std::move(reason); }
 
@@ -70,6 +81,8 @@ class agent_state {
   const std::map<std::string, destination_record>& destinations() const noexcept {
     return destinations_;
   }
+  /** How long the oldest update not yet completed has waited; nullopt when none is open. */
+  std::optional<std::chrono::steady_clock::duration> oldest_pending_age() const;
   /** The /status document (JSON text). */
   std::string status_json() const;
 
@@ -77,6 +90,8 @@ class agent_state {
   void update_ready();
 
   std::string fatal_;
+  std::function<std::optional<std::chrono::steady_clock::time_point>()> pending_since_;
+  std::chrono::milliseconds degraded_after_{0};
   bool engine_reachable_ = false;
   bool engine_seen_ = false;
   bool connected_ = false;

@@ -85,6 +85,13 @@ response_t api_server::impl::route(const http::request<http::string_body>& req) 
     return res;
   }
   const auto h = state.health();
+  if (h.degraded) {  // healthy, but an update is overdue: said, not a reason for a restart
+    nlohmann::json body{{"status", "degraded"}, {"online", h.online}, {"reason", h.reason}};
+    if (const auto age = state.oldest_pending_age()) {
+      body["oldest_pending_update_seconds"] = std::chrono::duration<double>(*age).count();
+    }
+    return json_response(http::status::ok, body.dump(), version, keep);
+  }
   if (h.healthy && h.online) {
     return json_response(http::status::ok, R"({"status":"ok","online":true})", version, keep);
   }

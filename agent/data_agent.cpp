@@ -197,7 +197,7 @@ data_agent::data_agent(net::io_context& ioc, net::thread_pool& pool, data_agent_
       nlohmann::json{{"agent", agent_id_}, {"epoch", epoch}}.dump());
   updater_options uo;
   uo.topics = options_.topics;
-  uo.max_concurrency = options_.workers;
+  uo.max_concurrency = options_.max_in_flight;
   uo.retry_attempts = options_.entry_retry_attempts;
   uo.retry_min = options_.entry_retry_min;
   uo.retry_max = options_.entry_retry_max;
@@ -210,6 +210,8 @@ data_agent::data_agent(net::io_context& ioc, net::thread_pool& pool, data_agent_
   // entry limit is only a last resort for one huge update.
   uo.max_pending_entries = options_.queue_bytes / 512 + 20000;
   updater_ = std::make_unique<updater>(ioc, pool, *parts_.fetcher, *parts_.store, state_, uo);
+  state_.set_pending_age([u = updater_.get()] { return u->oldest_open_since(); },
+                         options_.degraded_after);
   periodic_refresh_options ro;
   ro.topics = options_.topics;
   ro.seed = options_.seed == 0 ? 0 : options_.seed + 2;
@@ -237,6 +239,9 @@ data_agent::~data_agent() = default;
 agent_gauges data_agent::gauges() const {
   agent_gauges g;
   g.queue_depth = updater_->pending() + updater_->running();
+  if (const auto age = state_.oldest_pending_age()) {
+    g.oldest_pending_seconds = std::chrono::duration<double>(*age).count();
+  }
   g.queued_bytes = queued_bytes();
   g.feed_paused = feed_paused_;
   if (parts_.reporter) {
@@ -829,6 +834,7 @@ std::unique_ptr<data_agent> make_data_agent(net::io_context& ioc, net::thread_po
   fo.low_speed_time = cfg.fetch_low_speed_time;
   fo.max_bytes = cfg.fetch_max_bytes;
   fo.max_redirects = cfg.fetch_max_redirects;
+  fo.max_per_host = cfg.fetch_max_per_host;
   fo.temp_dir = cfg.temp_dir;
   fo.tls = cfg.tls;
   parts.fetcher = std::make_unique<http_fetcher>(fo);
@@ -877,7 +883,8 @@ std::unique_ptr<data_agent> make_data_agent(net::io_context& ioc, net::thread_po
   }
 
   ao.topics = cfg.data_topics;
-  ao.workers = cfg.fetch_workers;
+  ao.max_in_flight = cfg.fetch_max_in_flight;
+  ao.degraded_after = cfg.fetch_degraded_after;
   ao.retry_min = cfg.reconnect_min;
   ao.retry_max = cfg.reconnect_max;
   ao.marker_interval = cfg.marker_interval;

@@ -70,7 +70,11 @@ struct data_agent_parts {
 
 struct data_agent_options {
   std::vector<std::string> topics{"policy_data"};
-  int workers = 4;
+  /** Entries fetched and written at once (updater_options::max_concurrency). A fetch holds no
+   *  thread (the fetcher is event-driven), so this can be large; engine writes run on the pool. */
+  int max_in_flight = 256;
+  /** /healthy says degraded when an update has been pending longer than this (0: never). */
+  std::chrono::milliseconds degraded_after{60000};
   std::chrono::milliseconds retry_min{200};    // engine wait, base-load and restore retries
   std::chrono::milliseconds retry_max{30000};
   std::chrono::milliseconds probe_interval{10000};  // engine liveness probe

@@ -1,6 +1,8 @@
 #pragma once
 // Seam: where an entry's data comes from when it is not inline.
 #include <cstdint>
+#include <exception>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -38,19 +40,24 @@ class fetch_error : public std::runtime_error {
   bool timed_out_;
 };
 
+/** How a fetch ended: the document, or (body empty) an exception: a fetch_error for every
+ *  expected failure. */
+using fetch_done = std::function<void(fetched_body body, std::exception_ptr error)>;
+
 /**
  * Fetches entry.url as configured by entry.config.
  *
- * fetch() blocks until the document is complete and validated, or failed; it is called from a
- * worker thread (never the event loop), possibly from several threads at once, so
- * implementations are thread-safe. The returned body belongs to the caller.
- * @throws fetch_error for every expected failure (transport, status >= 400, invalid JSON with its
- *         byte offset, size limit, bad entry.config).
+ * fetch() starts the transfer and returns; @p done runs exactly once when the document is
+ * complete and validated, or failed: on any thread (the fetcher's own, or the caller's before
+ * fetch() returns when the entry is refused at once), so the caller moves back to its own
+ * executor. The entry need not outlive the call. Failures are fetch_error (transport, status
+ * >= 400, invalid JSON with its byte offset, size limit, bad entry.config, a refused source).
+ * Implementations are thread-safe and never block the calling thread on the network.
  */
 class data_fetcher {
  public:
   virtual ~data_fetcher() = default;
-  virtual fetched_body fetch(const model::data_source_entry& entry) = 0;
+  virtual void fetch(const model::data_source_entry& entry, fetch_done done) = 0;
 };
 
 using data_fetcher_ptr = std::unique_ptr<data_fetcher>;

@@ -20,120 +20,173 @@ struct file_closer {
   void operator()(std::FILE* f) const { std::fclose(f); }
 };
 
+/** One fetch's body on its way to the temp file: validated (or escaped) chunk by chunk, on the
+ *  client's thread. */
+class spool {
+ public:
+  spool(std::string where, bool is_json, std::size_t max_depth)
+      : where_(std::move(where)), is_json_(is_json), validator_(max_depth) {}
 
-}  // namespace
-
-fetched_body http_fetcher::fetch(const model::data_source_entry& entry) {
-  const std::string where = http_client::redact_url(entry.url);
-  model::http_fetcher_config cfg;
-  try {
-    cfg = model::parse_fetcher_config(entry.config_json);
-  } catch (const model::invalid_input& e) {
-    throw fetch_error(std::string("bad entry config: ") + e.what(), true);
-  }
-  if (!http_client::is_http_url(entry.url)) {
-    throw fetch_error("unsupported source url '" + where + "' (expected http or https)", true);
-  }
-
-  http_client::request req;
-  req.method = cfg.method;
-  req.url = entry.url;
-  http_client::use_tls(req, options_.tls);
-  req.headers = cfg.headers;
-  req.body = cfg.body;
-  req.connect_timeout = options_.connect_timeout;
-  req.idle_timeout = options_.idle_timeout;
-  req.total_timeout = options_.total_timeout;
-  if (options_.low_speed_limit > 0) {
-    req.low_speed_limit = static_cast<std::uint32_t>(
-        std::min<std::uint64_t>(options_.low_speed_limit, UINT32_MAX));
-    req.low_speed_time = std::chrono::ceil<std::chrono::seconds>(options_.low_speed_time);
-  }
-  req.max_redirects = options_.max_redirects;
-  req.max_response_bytes = options_.max_bytes;
-
-  fetched_body out;
-  try {
-    out.file = temp_file::create(options_.temp_dir, "fetch");
-  } catch (const std::exception& e) {
-    throw fetch_error(e.what(), false);
-  }
-  std::unique_ptr<std::FILE, file_closer> file(std::fopen(out.file.path().c_str(), "wb"));
-  if (!file) {
-    throw fetch_error("cannot open the temp file for " + where, false);
-  }
-
-  model::json_validator validator(options_.max_depth);
-  long error_status = 0;
-  bool write_failed = false;
-  std::string escaped;
-  std::uint64_t written = 0;
-  const auto write = [&](std::string_view bytes) {
-    if (!bytes.empty() && std::fwrite(bytes.data(), 1, bytes.size(), file.get()) != bytes.size()) {
-      write_failed = true;
-      return false;
+  /** Creates the temp file. @throws fetch_error. */
+  void open(const std::string& dir) {
+    try {
+      out_.file = temp_file::create(dir, "fetch");
+    } catch (const std::exception& e) {
+      throw fetch_error(e.what(), false);
     }
-    written += bytes.size();
-    return true;
-  };
-  if (!cfg.is_json) {
-    write("\"");
+    file_.reset(std::fopen(out_.file.path().c_str(), "wb"));
+    if (!file_) {
+      throw fetch_error("cannot open the temp file for " + where_, false);
+    }
+    if (!is_json_) {
+      write("\"");
+    }
   }
-  const http_client::body_sink sink = [&](long status, std::string_view chunk) {
+
+  /** The body sink. */
+  bool take(long status, std::string_view chunk) {
     if (status >= 400) {
-      error_status = status;  // the error body is neither stored nor echoed
+      error_status_ = status;  // the error body is neither stored nor echoed
       return false;
     }
-    if (!cfg.is_json) {
-      escaped.clear();
-      model::append_json_escaped(escaped, chunk);
-      return write(escaped);
+    if (!is_json_) {
+      escaped_.clear();
+      model::append_json_escaped(escaped_, chunk);
+      return write(escaped_);
     }
-    if (!validator.feed(chunk)) {
+    if (!validator_.feed(chunk)) {
       return false;
     }
     return write(chunk);
-  };
+  }
 
-  auto result = http_client::perform(req, sink);
-  long status = error_status;
-  if (auto* err = std::get_if<http_client::transport_error>(&result)) {
-    if (status == 0 && write_failed) {
-      throw fetch_error("cannot write the temp file for " + where + " (disk full?)", false);
+  /** The validated document once the transfer ended. @throws fetch_error. */
+  fetched_body finish(const std::variant<http_client::response, http_client::transport_error>& r) {
+    long status = error_status_;
+    if (const auto* err = std::get_if<http_client::transport_error>(&r)) {
+      if (status == 0 && write_failed_) {
+        throw fetch_error("cannot write the temp file for " + where_ + " (disk full?)", false);
+      }
+      if (status == 0 && is_json_ && !validator_.error().empty()) {
+        throw fetch_error("invalid JSON from " + where_ + ": " + validator_.error(), true);
+      }
+      if (status == 0) {
+        using code = http_client::transport_error::code;
+        throw fetch_error("fetching " + where_ + " failed: " + err->message,
+                          err->what == code::too_large || err->what == code::refused, 0,
+                          err->what == code::timeout);
+      }
+    } else {
+      status = std::get<http_client::response>(r).status;
     }
-    if (status == 0 && cfg.is_json && !validator.error().empty()) {
-      throw fetch_error("invalid JSON from " + where + ": " + validator.error(), true);
+    if (status < 200 || status >= 300) {
+      const bool permanent = status >= 400 && status < 500 && status != 408 && status != 429;
+      throw fetch_error("source " + where_ + " answered HTTP " + std::to_string(status),
+                        permanent, status);
     }
-    if (status == 0) {
-      throw fetch_error("fetching " + where + " failed: " + err->message,
-                        err->what == http_client::transport_error::code::too_large ||
-                            err->what == http_client::transport_error::code::refused,
-                        0,
-                        err->what == http_client::transport_error::code::timeout);
+    if (is_json_) {
+      if (!validator_.finish()) {
+        throw fetch_error("invalid JSON from " + where_ + ": " + validator_.error(), true);
+      }
+      out_.root = validator_.root_type().value_or(model::json_type::null);
+    } else {
+      write("\"");
+      out_.root = model::json_type::string;
     }
-  } else {
-    status = std::get<http_client::response>(result).status;
-  }
-  if (status >= 400 || status < 200 || status >= 300) {
-    const bool permanent = status >= 400 && status < 500 && status != 408 && status != 429;
-    throw fetch_error("source " + where + " answered HTTP " + std::to_string(status), permanent,
-                      status);
-  }
-  if (cfg.is_json) {
-    if (!validator.finish()) {
-      throw fetch_error("invalid JSON from " + where + ": " + validator.error(), true);
+    if (write_failed_ || std::fflush(file_.get()) != 0) {
+      throw fetch_error("cannot write the temp file for " + where_ + " (disk full?)", false);
     }
-    out.root = validator.root_type().value_or(model::json_type::null);
-  } else {
-    write("\"");
-    out.root = model::json_type::string;
+    file_.reset();
+    out_.size = written_;
+    SPDLOG_LOGGER_DEBUG(log::get("agent.fetch"), "fetched {} ({} bytes)", where_, written_);
+    return std::move(out_);
   }
-  if (write_failed || std::fflush(file.get()) != 0) {
-    throw fetch_error("cannot write the temp file for " + where + " (disk full?)", false);
+
+ private:
+  bool write(std::string_view bytes) {
+    if (!bytes.empty() &&
+        std::fwrite(bytes.data(), 1, bytes.size(), file_.get()) != bytes.size()) {
+      write_failed_ = true;
+      return false;
+    }
+    written_ += bytes.size();
+    return true;
   }
-  out.size = written;
-  SPDLOG_LOGGER_DEBUG(log::get("agent.fetch"), "fetched {} ({} bytes)", where, written);
-  return out;
+
+  std::string where_;
+  bool is_json_;
+  model::json_validator validator_;
+  fetched_body out_;
+  std::unique_ptr<std::FILE, file_closer> file_;
+  long error_status_ = 0;
+  bool write_failed_ = false;
+  std::string escaped_;
+  std::uint64_t written_ = 0;
+};
+
+}  // namespace
+
+http_fetcher::http_fetcher(http_fetcher_options options) : options_(std::move(options)) {
+  http_client::multi_options mo;
+  mo.max_host_connections = options_.max_per_host;
+  client_ = std::make_unique<http_client::multi_client>(mo);
+}
+
+http_fetcher::~http_fetcher() = default;
+
+void http_fetcher::fetch(const model::data_source_entry& entry, fetch_done done) {
+  const std::string where = http_client::redact_url(entry.url);
+  std::shared_ptr<spool> body;
+  http_client::request req;
+  try {
+    model::http_fetcher_config cfg;
+    try {
+      cfg = model::parse_fetcher_config(entry.config_json);
+    } catch (const model::invalid_input& e) {
+      throw fetch_error(std::string("bad entry config: ") + e.what(), true);
+    }
+    if (!http_client::is_http_url(entry.url)) {
+      throw fetch_error("unsupported source url '" + where + "' (expected http or https)", true);
+    }
+    req.method = cfg.method;
+    req.url = entry.url;
+    http_client::use_tls(req, options_.tls);
+    req.headers = std::move(cfg.headers);
+    req.body = std::move(cfg.body);
+    req.connect_timeout = options_.connect_timeout;
+    req.idle_timeout = options_.idle_timeout;
+    req.total_timeout = cfg.timeout.value_or(options_.total_timeout);
+    if (options_.low_speed_limit > 0) {
+      req.low_speed_limit = static_cast<std::uint32_t>(
+          std::min<std::uint64_t>(options_.low_speed_limit, UINT32_MAX));
+      req.low_speed_time = std::chrono::ceil<std::chrono::seconds>(options_.low_speed_time);
+    }
+    req.max_redirects = options_.max_redirects;
+    req.max_response_bytes = options_.max_bytes;
+    body = std::make_shared<spool>(where, cfg.is_json, options_.max_depth);
+    body->open(options_.temp_dir);
+  } catch (...) {
+    done({}, std::current_exception());
+    return;
+  }
+  client_->start(
+      std::move(req), [body](long status, std::string_view chunk) { return body->take(status, chunk); },
+      [body, done = std::move(done)](
+          std::variant<http_client::response, http_client::transport_error> result,
+          std::exception_ptr error) {
+        if (error) {
+          done({}, error);
+          return;
+        }
+        fetched_body doc;
+        try {
+          doc = body->finish(result);
+        } catch (...) {
+          done({}, std::current_exception());
+          return;
+        }
+        done(std::move(doc), nullptr);
+      });
 }
 
 }  // namespace pdl::agent

@@ -1,11 +1,14 @@
 #pragma once
-// data_fetcher over the HTTP client (shared/http/client.hpp): streams the source's body to a temp file
+// data_fetcher over libcurl's multi interface (shared/http/multi_client.hpp): every transfer runs
+// on the client's one thread, none holds a worker; each streams the source's body to a temp file
 // while validating it, so memory stays bounded whatever the document's size.
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "agent/data_fetcher.hpp"
+#include "shared/http/multi_client.hpp"
 #include "shared/tls/tls_context.hpp"
 
 namespace pdl::agent {
@@ -18,24 +21,31 @@ struct http_fetcher_options {
   std::chrono::milliseconds low_speed_time{30000};
   std::uint64_t max_bytes = 1024ull * 1024 * 1024;
   int max_redirects = 5;
+  long max_per_host = 6;  // connections to one source host at once; further fetches queue
   std::string temp_dir;  // "" = $TMPDIR or /tmp
   std::size_t max_depth = 512;
   tls::client_files tls;  // CA / client certificate for https sources (the agent's tls.*)
 };
 
 /**
- * fetch(): entry.url with entry.config (headers, method, body, is_json; see
+ * fetch(): entry.url with entry.config (headers, method, body, is_json, timeout; see
  * model::parse_fetcher_config). Status >= 400 fails (4xx permanent); the body must be exactly one
  * JSON value (error names the byte offset). With is_json=false the body becomes a JSON string,
- * escaped while streaming. Thread-safe: each call has its own connection and temp file.
+ * escaped while streaming. Thread-safe: each call has its own temp file; connections to a
+ * source are kept and reused. Completions run on the client's thread. Destroying the fetcher
+ * ends the fetches still running (each completes with a fetch_error).
  */
 class http_fetcher final : public data_fetcher {
  public:
-  explicit http_fetcher(http_fetcher_options options) : options_(std::move(options)) {}
-  fetched_body fetch(const model::data_source_entry& entry) override;
+  explicit http_fetcher(http_fetcher_options options);
+  ~http_fetcher() override;
+  void fetch(const model::data_source_entry& entry, fetch_done done) override;
+  /** Fetches started and not yet completed. */
+  std::size_t active() const noexcept { return client_->active(); }
 
  private:
   http_fetcher_options options_;
+  std::unique_ptr<http_client::multi_client> client_;
 };
 
 }  // namespace pdl::agent

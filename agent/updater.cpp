@@ -83,25 +83,47 @@ failure_reason classify(const std::exception& ex) {
   return failure_reason::other;
 }
 
-/** Blocking (worker thread): one fetch attempt, timed and counted. */
-fetched_body timed_fetch(data_fetcher& fetcher, const model::data_source_entry& e,
-                         agent_metrics* m) {
-  if (m == nullptr) {
-    return fetcher.fetch(e);
-  }
+/** One fetch attempt, timed and counted: started on the fetcher (no worker thread waits for
+ *  it), resumed on the coroutine's own executor with the document or the fetch's exception. */
+net::awaitable<fetched_body> timed_fetch(data_fetcher& fetcher, const model::data_source_entry& e,
+                                         agent_metrics* m) {
+  using slot_t = std::optional<fetched_body>;
   const auto t0 = std::chrono::steady_clock::now();
   const auto seconds = [&t0] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   };
+  slot_t out;
   try {
-    auto body = fetcher.fetch(e);
-    m->observe_fetch(seconds());
-    m->count_fetched_bytes(body.size);
-    return body;
+    out = co_await net::async_initiate<decltype(net::use_awaitable),
+                                       void(std::exception_ptr, slot_t)>(
+        [&fetcher, &e](auto handler) {
+          auto work = net::make_work_guard(handler);
+          using state_t = std::pair<decltype(handler), decltype(work)>;
+          auto state = std::make_shared<state_t>(std::move(handler), std::move(work));
+          fetcher.fetch(e, [state](fetched_body body, std::exception_ptr error) {
+            slot_t value;
+            if (!error) {
+              value.emplace(std::move(body));
+            }
+            auto ex = state->second.get_executor();
+            net::post(ex, [state, error, value = std::move(value)]() mutable {
+              state->first(error, std::move(value));
+              state->second.reset();
+            });
+          });
+        },
+        net::use_awaitable);
   } catch (...) {
-    m->observe_fetch(seconds());
+    if (m != nullptr) {
+      m->observe_fetch(seconds());
+    }
     throw;
   }
+  if (m != nullptr) {
+    m->observe_fetch(seconds());
+    m->count_fetched_bytes(out->size);
+  }
+  co_return std::move(*out);
 }
 
 std::string retries_note(int attempts) {
@@ -117,6 +139,7 @@ net::awaitable<void> sleep_for(net::steady_timer& timer, std::chrono::millisecon
 }  // namespace
 
 struct updater::update_ctx {
+  std::uint64_t serial = 0;  // key in updater::open_updates_
   std::optional<std::string> id;
   std::optional<std::uint64_t> seq;
   std::uint64_t seq_space = 0;  // updater::seq_space_ at submit: seqs of older spaces are ignored
@@ -232,6 +255,8 @@ submit_result updater::submit(model::data_update update, done_fn on_done) {
   remember(update);
   state_.count_update_received();
   queued_bytes_ += ctx->bytes;
+  ctx->serial = next_update_serial_++;
+  open_updates_.emplace(ctx->serial, std::chrono::steady_clock::now());
   if (ctx->seq) {
     overflowed_seqs_.erase(*ctx->seq);
     inflight_seqs_.insert(*ctx->seq);
@@ -323,9 +348,7 @@ void updater::start(task t) {
           long transient_status = 0;
           bool transient_timeout = false;
           try {
-            body = co_await offload(self->impl_->pool, [self, &e] {
-              return timed_fetch(self->fetcher_, e, self->options_.metrics);
-            });
+            body = co_await timed_fetch(self->fetcher_, e, self->options_.metrics);
             break;
           } catch (const fetch_error& fe) {
             if (fe.permanent()) {
@@ -672,7 +695,15 @@ void updater::count_superseded(task& t) {
   }
 }
 
+std::optional<std::chrono::steady_clock::time_point> updater::oldest_open_since() const {
+  if (open_updates_.empty()) {
+    return std::nullopt;
+  }
+  return open_updates_.begin()->second;  // serials grow with time
+}
+
 void updater::complete_update(update_ctx& u) {
+  open_updates_.erase(u.serial);
   queued_bytes_ -= std::min(queued_bytes_, u.bytes);
   u.bytes = 0;
   if (u.seq && u.seq_space == seq_space_) {

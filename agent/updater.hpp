@@ -172,6 +172,9 @@ class updater {
   /** What one queued entry counts in queued_bytes(): its strings plus a fixed overhead. */
   static std::size_t entry_bytes(const model::data_source_entry& e) noexcept;
   bool idle() const noexcept { return pending_.empty() && running_paths_.empty(); }
+  /** When the oldest update not yet completed was submitted (queued, fetching or writing);
+   *  nullopt when none is open. */
+  std::optional<std::chrono::steady_clock::time_point> oldest_open_since() const;
   /** The highest seq such that it and every earlier-received seq finished processing. */
   std::optional<std::uint64_t> last_applied_seq() const noexcept { return watermark_; }
   /** For a seq above the watermark that already finished: whether it applied (a replayed copy
@@ -233,6 +236,9 @@ class updater {
   std::uint64_t next_seed_ = 1;
   std::uint64_t next_order_ = 1;
   std::size_t queued_bytes_ = 0;
+  /** Updates submitted and not completed: arrival serial -> when submitted. */
+  std::map<std::uint64_t, std::chrono::steady_clock::time_point> open_updates_;
+  std::uint64_t next_update_serial_ = 1;
 
   std::deque<std::string> recent_ids_;
   std::unordered_set<std::string> recent_set_;

@@ -126,6 +126,15 @@ void read_yaml(const YAML::Node& root, agent_config& c, std::vector<problem>& pr
   if (auto v = fetch.read_int("workers", 1, 64, "a worker count")) {
     c.fetch_workers = static_cast<int>(*v);
   }
+  if (auto v = fetch.read_int("max_in_flight", 1, 100000, "an entry count")) {
+    c.fetch_max_in_flight = static_cast<int>(*v);
+  }
+  if (auto v = fetch.read_int("max_per_host", 0, 1000, "a connection count")) {
+    c.fetch_max_per_host = static_cast<int>(*v);
+  }
+  if (auto v = fetch.read_int("degraded_after_ms", 0, max_ms, "a duration in milliseconds")) {
+    c.fetch_degraded_after = std::chrono::milliseconds(*v);
+  }
   fetch.read("temp_dir", c.temp_dir);
   fetch.finish();
 

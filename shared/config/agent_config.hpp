@@ -89,6 +89,10 @@ struct agent_config {
   std::uint64_t fetch_max_bytes = 1024ull * 1024 * 1024;  // fetch.max_bytes
   int fetch_max_redirects = 5;                            // fetch.max_redirects
   int fetch_workers = 4;                                  // fetch.workers, OPAL_FETCHING_WORKER_COUNT
+                                                          // (threads for engine writes)
+  int fetch_max_in_flight = 256;                          // fetch.max_in_flight (entries at once)
+  int fetch_max_per_host = 6;                             // fetch.max_per_host (0 = no limit)
+  std::chrono::milliseconds fetch_degraded_after{60000};  // fetch.degraded_after_ms (0 = never)
   std::string temp_dir;                                   // fetch.temp_dir ("" = system temp)
 
   // agent API (YAML "api")

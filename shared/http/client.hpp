@@ -22,6 +22,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -52,6 +53,26 @@ using address_filter = std::function<bool(const sockaddr* addr, socklen_t len, s
  * the thread running the transfer.
  */
 using url_filter = std::function<bool(std::string_view url, std::string* why)>;
+
+/**
+ * Keeps connections, DNS answers and TLS sessions between blocking requests (libcurl's share
+ * interface): requests given the same pool reuse a kept-alive connection to the same origin
+ * instead of connecting (and handshaking) again. Give one pool per hop (the engine, the server),
+ * never one shared with requests under source rules (a reused connection is not checked again).
+ * Thread-safe; outlives the requests using it.
+ */
+class connection_pool {
+ public:
+  connection_pool();
+  ~connection_pool();
+  connection_pool(const connection_pool&) = delete;
+  connection_pool& operator=(const connection_pool&) = delete;
+  struct impl;
+  impl& get() { return *impl_; }
+
+ private:
+  std::unique_ptr<impl> impl_;
+};
 
 struct request {
   std::string method = "GET";
@@ -86,6 +107,9 @@ struct request {
   /** Source rules' hooks; empty = every address / URL allowed. */
   address_filter allow_address;
   url_filter allow_url;
+  /** Connection reuse for perform() (null: connections closed at the end). The multi client
+   *  keeps its own connections and ignores this. */
+  std::shared_ptr<connection_pool> connections;
 };
 
 struct response {
@@ -110,9 +134,9 @@ struct transport_error {
  *  responses, after the status and headers are known (@p status). */
 using body_sink = std::function<bool(long status, std::string_view chunk)>;
 
-/** Performs one request: one libcurl easy handle per hop, on the calling thread, connections
- *  closed at the end. Thread-safe (libcurl's global state is set up once, on first use).
- *  Exceptions thrown by body_source or the sink propagate out of perform(). A streamed upload
+/** Performs one request: one libcurl easy handle per hop, on the calling thread; connections
+ *  closed at the end unless request::connections keeps them. Thread-safe (libcurl's global
+ *  state is set up once, on first use). Exceptions thrown by body_source or the sink propagate out of perform(). A streamed upload
  *  (body_source) cannot be replayed, so a 307/308 answered to one is an error when
  *  max_redirects > 0; 303 (and 301/302 to a POST) continue with a GET without the body. */
 std::variant<response, transport_error> perform(const request& req, const body_sink& sink = {});

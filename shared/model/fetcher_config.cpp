@@ -118,6 +118,19 @@ http_fetcher_config parse_fetcher_config(const std::optional<std::string>& confi
         wrong_type("config.is_json", "a boolean", value);
       }
       config.is_json = value.get<bool>();
+    } else if (key == "timeout") {
+      if (value.is_null()) {
+        continue;
+      }
+      if (!value.is_number()) {
+        wrong_type("config.timeout", "a number of seconds", value);
+      }
+      const double seconds = value.get<double>();
+      if (!(seconds > 0) || seconds > 86400) {
+        throw invalid_input("config.timeout", "must be more than 0 and at most 86400 seconds");
+      }
+      config.timeout = std::chrono::milliseconds(
+          std::max<std::int64_t>(1, static_cast<std::int64_t>(seconds * 1000)));
     } else if (key == "fetcher") {
       if (!value.is_null() && !value.is_string()) {
         wrong_type("config.fetcher", "a string", value);

@@ -85,13 +85,13 @@ TEST(http_fetcher_vs_fake_source, header_required_and_errors) {
   model::data_source_entry e;
   e.url = base(*src) + "/users";
   e.config_json = R"({"headers":{"Authorization":"Bearer src-secret"}})";
-  auto body = fetcher.fetch(e);
+  auto body = test::fetch_sync(fetcher, e);
   EXPECT_EQ(test::read_all(body.file.path()), R"({"alice":{"admin":true}})");
   EXPECT_EQ(body.root, model::json_type::object);
 
   e.config_json = std::nullopt;
   try {
-    fetcher.fetch(e);
+    test::fetch_sync(fetcher, e);
     FAIL() << "no error without the header";
   } catch (const fetch_error& err) {
     EXPECT_TRUE(err.permanent());
@@ -100,7 +100,7 @@ TEST(http_fetcher_vs_fake_source, header_required_and_errors) {
   e.url = base(*src) + "/broken";
   e.config_json = R"({"headers":{"Authorization":"Bearer src-secret"}})";
   try {
-    fetcher.fetch(e);
+    test::fetch_sync(fetcher, e);
     FAIL() << "no error for 500";
   } catch (const fetch_error& err) {
     EXPECT_FALSE(err.permanent());

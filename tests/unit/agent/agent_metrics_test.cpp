@@ -25,17 +25,17 @@ constexpr const char* source_label_text = "http://src.example:8080/data/users";
 constexpr const char* header_secret = "Bearer headersecret";
 
 /** fake_fetcher, plus URLs that fail as a timeout or a transport error would. */
-class scripted_fetcher final : public data_fetcher {
+class scripted_fetcher final : public test::blocking_fetcher {
  public:
   explicit scripted_fetcher(test::fake_fetcher& inner) : inner_(inner) {}
-  fetched_body fetch(const model::data_source_entry& e) override {
+  fetched_body fetch_now(const model::data_source_entry& e) override {
     if (e.url.find("/slow") != std::string::npos) {
       throw fetch_error("fetching http://src.example/slow failed: timed out", false, 0, true);
     }
     if (e.url.find("/down") != std::string::npos) {
       throw fetch_error("fetching http://src.example/down failed: connection refused", false);
     }
-    return inner_.fetch(e);
+    return inner_.fetch_now(e);
   }
 
  private:

@@ -15,6 +15,9 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+
 #include "agent/data_fetcher.hpp"
 #include "agent/policy_store.hpp"
 #include "agent/update_feed.hpp"
@@ -182,9 +185,56 @@ class fake_store final : public policy_store {
   std::atomic<int> max_in_flight_{0};
 };
 
-class fake_fetcher final : public data_fetcher {
+/** Runs one fetch to its end on the calling thread's behalf (tests of fetchers): the document, or
+ *  the fetch's exception rethrown. */
+inline fetched_body fetch_sync(data_fetcher& fetcher, const model::data_source_entry& entry) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool finished = false;
+  fetched_body out;
+  std::exception_ptr failure;
+  fetcher.fetch(entry, [&](fetched_body body, std::exception_ptr error) {
+    std::lock_guard lock(mu);
+    out = std::move(body);
+    failure = error;
+    finished = true;
+    cv.notify_all();
+  });
+  std::unique_lock lock(mu);
+  cv.wait(lock, [&] { return finished; });
+  if (failure) {
+    std::rethrow_exception(failure);
+  }
+  return out;
+}
+
+/** A data_fetcher whose fetches are blocking functions (fetch_now), each run on a thread of its
+ *  own pool, so a fetch a test holds up does not hold up the caller. */
+class blocking_fetcher : public data_fetcher {
  public:
-  fetched_body fetch(const model::data_source_entry& entry) override {
+  ~blocking_fetcher() override { pool_.join(); }
+  void fetch(const model::data_source_entry& entry, fetch_done done) override {
+    boost::asio::post(pool_, [this, entry, done = std::move(done)] {
+      fetched_body body;
+      try {
+        body = fetch_now(entry);
+      } catch (...) {
+        done({}, std::current_exception());
+        return;
+      }
+      done(std::move(body), nullptr);
+    });
+  }
+  virtual fetched_body fetch_now(const model::data_source_entry& entry) = 0;
+
+ private:
+  boost::asio::thread_pool pool_{16};
+};
+
+class fake_fetcher final : public blocking_fetcher {
+ public:
+  ~fake_fetcher() override = default;
+  fetched_body fetch_now(const model::data_source_entry& entry) override {
     std::string body;
     {
       std::lock_guard lock(mu_);

@@ -32,7 +32,7 @@ TEST(http_fetcher, sends_the_configured_headers_and_spools_the_body) {
     return mini_http_server::reply(http::status::ok, R"({"alice":{"roles":["admin"]}})");
   });
   http_fetcher f(small_options());
-  auto body = f.fetch(entry_for(server.url("/users?x=1"),
+  auto body = test::fetch_sync(f, entry_for(server.url("/users?x=1"),
                                 R"({"headers":{"Authorization":"Bearer s3cr3t","X-Tenant":"t1"}})"));
   EXPECT_EQ(body.root, model::json_type::object);
   EXPECT_EQ(test::read_all(body.file.path()), R"({"alice":{"roles":["admin"]}})");
@@ -51,7 +51,7 @@ TEST(http_fetcher, temp_file_is_removed_with_the_body) {
   http_fetcher f(small_options());
   std::string path;
   {
-    auto body = f.fetch(entry_for(server.url()));
+    auto body = test::fetch_sync(f, entry_for(server.url()));
     path = body.file.path();
     EXPECT_EQ(body.root, model::json_type::array);
     EXPECT_EQ(::access(path.c_str(), F_OK), 0);
@@ -65,7 +65,7 @@ TEST(http_fetcher, status_401_is_a_permanent_error_without_secrets) {
   });
   http_fetcher f(small_options());
   try {
-    f.fetch(entry_for(server.url("/users?token=s3cr3t"),
+    test::fetch_sync(f, entry_for(server.url("/users?token=s3cr3t"),
                       R"({"headers":{"Authorization":"Bearer s3cr3t"}})"));
     FAIL() << "no error";
   } catch (const fetch_error& e) {
@@ -83,7 +83,7 @@ TEST(http_fetcher, status_503_is_a_transient_error) {
   });
   http_fetcher f(small_options());
   try {
-    f.fetch(entry_for(server.url()));
+    test::fetch_sync(f, entry_for(server.url()));
     FAIL() << "no error";
   } catch (const fetch_error& e) {
     EXPECT_FALSE(e.permanent());
@@ -97,7 +97,7 @@ TEST(http_fetcher, invalid_json_names_the_byte_offset) {
   });
   http_fetcher f(small_options());
   try {
-    f.fetch(entry_for(server.url()));
+    test::fetch_sync(f, entry_for(server.url()));
     FAIL() << "no error";
   } catch (const fetch_error& e) {
     EXPECT_TRUE(e.permanent());
@@ -110,7 +110,7 @@ TEST(http_fetcher, truncated_json_is_an_error) {
     return mini_http_server::reply(http::status::ok, R"({"a":[1,2)");
   });
   http_fetcher f(small_options());
-  EXPECT_THROW(f.fetch(entry_for(server.url())), fetch_error);
+  EXPECT_THROW(test::fetch_sync(f, entry_for(server.url())), fetch_error);
 }
 
 TEST(http_fetcher, size_limit_is_enforced) {
@@ -121,7 +121,7 @@ TEST(http_fetcher, size_limit_is_enforced) {
   o.max_bytes = 1000;
   http_fetcher f(o);
   try {
-    f.fetch(entry_for(server.url()));
+    test::fetch_sync(f, entry_for(server.url()));
     FAIL() << "no error";
   } catch (const fetch_error& e) {
     EXPECT_NE(std::string(e.what()).find("1000"), std::string::npos) << e.what();
@@ -133,7 +133,7 @@ TEST(http_fetcher, non_json_body_becomes_a_json_string) {
     return mini_http_server::reply(http::status::ok, "he said \"hi\"\n\x01", "text/plain");
   });
   http_fetcher f(small_options());
-  auto body = f.fetch(entry_for(server.url(), R"({"is_json":false})"));
+  auto body = test::fetch_sync(f, entry_for(server.url(), R"({"is_json":false})"));
   EXPECT_EQ(body.root, model::json_type::string);
   EXPECT_EQ(test::read_all(body.file.path()), R"("he said \"hi\"\n\u0001")");
 }
@@ -143,7 +143,7 @@ TEST(http_fetcher, method_and_body_from_the_config) {
     return mini_http_server::reply(http::status::ok, R"({"echo":)" + r.body + "}");
   });
   http_fetcher f(small_options());
-  auto body = f.fetch(entry_for(server.url(), R"({"method":"post","data":{"q":1}})"));
+  auto body = test::fetch_sync(f, entry_for(server.url(), R"({"method":"post","data":{"q":1}})"));
   const auto reqs = server.requests();
   ASSERT_EQ(reqs.size(), 1u);
   EXPECT_EQ(reqs[0].method, "POST");
@@ -153,7 +153,7 @@ TEST(http_fetcher, method_and_body_from_the_config) {
 TEST(http_fetcher, bad_config_is_a_permanent_error) {
   http_fetcher f(small_options());
   try {
-    f.fetch(entry_for("http://127.0.0.1:1/", R"({"method":"fly"})"));
+    test::fetch_sync(f, entry_for("http://127.0.0.1:1/", R"({"method":"fly"})"));
     FAIL() << "no error";
   } catch (const fetch_error& e) {
     EXPECT_TRUE(e.permanent());
@@ -175,9 +175,9 @@ TEST(http_fetcher, an_upper_case_scheme_is_fetched) {
   std::string url = server.url("/x");
   ASSERT_EQ(url.rfind("http://", 0), 0u);
   url.replace(0, 4, "HTTP");
-  auto body = f.fetch(entry_for(url));
+  auto body = test::fetch_sync(f, entry_for(url));
   EXPECT_EQ(test::read_all(body.file.path()), "[1]");
-  EXPECT_THROW(f.fetch(entry_for("ftp://127.0.0.1/x")), fetch_error);
+  EXPECT_THROW(test::fetch_sync(f, entry_for("ftp://127.0.0.1/x")), fetch_error);
 }
 
 }  // namespace
