@@ -26,10 +26,13 @@ endpoint parse_uri(std::string_view uri) {
   std::string why;
   const auto u = parsed_url::parse(uri, {"redis"}, why);
   if (!u) {
-    const bool tls = url_scheme(uri) == "rediss";
+    const std::string scheme = url_scheme(uri);
+    if (scheme == "redis") {
+      throw std::invalid_argument(why);
+    }
     throw std::invalid_argument(fmt::format(
         "expected redis://[[user]:password@]host[:port][/db]: {}{}", why,
-        tls ? " (TLS to Redis is not supported yet)" : ""));
+        scheme == "rediss" ? " (TLS to Redis is not supported yet)" : ""));
   }
   if (u->query()) {
     throw std::invalid_argument("query parameters are not supported");
