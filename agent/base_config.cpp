@@ -2,86 +2,25 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cctype>
 #include <stdexcept>
 
 #include "shared/http/client.hpp"
+#include "shared/http/url.hpp"
 #include "shared/log/log.hpp"
 #include "shared/model/errors.hpp"
 
 namespace pdl::agent {
 
 std::string url_origin(const std::string& url) {
-  const auto sep = url.find("://");
-  if (sep == std::string::npos) {
-    return {};
-  }
-  std::string scheme = url.substr(0, sep);
-  const auto end = url.find_first_of("/?#", sep + 3);
-  std::string authority = url.substr(sep + 3, end == std::string::npos ? end : end - sep - 3);
-  if (const auto at = authority.rfind('@'); at != std::string::npos) {
-    authority.erase(0, at + 1);
-  }
-  std::string all = scheme + "://" + authority;
-  std::transform(all.begin(), all.end(), all.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  const auto colon = authority.rfind(':');
-  const bool has_port = colon != std::string::npos && authority.find(']', colon) == std::string::npos;
-  if (!has_port) {
-    all += scheme == "https" ? ":443" : ":80";
-  }
-  return all;
-}
-
-std::string resolve_location(const std::string& base, const std::string& location) {
-  if (location.find("://") != std::string::npos) {
-    return location;
-  }
-  const auto sep = base.find("://");
-  if (sep == std::string::npos) {
-    return location;
-  }
-  const auto path_start = base.find('/', sep + 3);
-  const std::string origin = base.substr(0, path_start);
-  if (location.rfind("//", 0) == 0) {
-    return base.substr(0, sep + 1) + location;
-  }
-  if (!location.empty() && location.front() == '/') {
-    return origin + location;
-  }
-  std::string path = path_start == std::string::npos ? "/" : base.substr(path_start);
-  path = path.substr(0, path.find_first_of("?#"));
-  path = path.substr(0, path.rfind('/') + 1);
-  return origin + path + location;
+  std::string why;
+  const auto u = parsed_url::parse(url, {"http", "https"}, why);
+  return u ? u->origin() : std::string();
 }
 
 namespace {
 
 bool is_redirect(long status) {
   return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
-}
-
-/** "http://host..." or "https://host..." (scheme case-insensitive), with a non-empty host. */
-bool absolute_http_url(const std::string& url) {
-  const auto sep = url.find("://");
-  if (sep == std::string::npos) {
-    return false;
-  }
-  std::string scheme = url.substr(0, sep);
-  std::transform(scheme.begin(), scheme.end(), scheme.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  if (scheme != "http" && scheme != "https") {
-    return false;
-  }
-  const auto host_end = url.find_first_of("/?#", sep + 3);
-  return host_end != sep + 3 && sep + 3 < url.size();
-}
-
-bool plain_http(const std::string& url) {
-  return url.size() >= 7 && std::equal(url.begin(), url.begin() + 7, "http://",
-                                       [](char a, char b) {
-                                         return std::tolower(static_cast<unsigned char>(a)) == b;
-                                       });
 }
 
 /** One GET, no redirect followed. @throws std::runtime_error on a transport failure. */
@@ -139,13 +78,15 @@ std::vector<model::data_source_entry> load_base_config(const base_config_request
                              " with a Location longer than " + std::to_string(max_location_bytes) +
                              " bytes");
   }
-  if (!absolute_http_url(*location)) {
+  std::string why;
+  const auto target = parsed_url::parse(*location, {"http", "https"}, why);
+  if (!target) {
     throw std::runtime_error("base data config: " + server + " answered " + status +
                              " to a Location that is not an absolute http(s) URL (an external "
-                             "source must be one)");
+                             "source must be one): " + why);
   }
-  const std::string external = "external source " + http_client::redact_url(*location);
-  if (plain_http(*location) && !request.token.empty()) {
+  const std::string external = "external source " + target->redacted();
+  if (!target->secure() && !request.token.empty()) {
     static std::atomic<bool> warned{false};
     if (!warned.exchange(true)) {
       SPDLOG_LOGGER_WARN(log::get("agent.base"), "the {} is plain http: the client token is "

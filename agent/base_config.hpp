@@ -47,10 +47,8 @@ inline constexpr std::size_t max_location_bytes = 8192;
  */
 std::vector<model::data_source_entry> load_base_config(const base_config_request& request);
 
-/** scheme://host:port of @p url, lower-cased, default port made explicit ("" if unparsable). */
+/** parsed_url::origin() of an http(s) @p url: scheme://host[:port], lower-cased, default port
+ *  elided ("" if it does not parse). */
 std::string url_origin(const std::string& url);
-
-/** Resolves a Location header against the URL it came from. */
-std::string resolve_location(const std::string& base, const std::string& location);
 
 }  // namespace pdl::agent

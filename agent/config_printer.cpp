@@ -1,10 +1,10 @@
 #include "agent/config_printer.hpp"
 
-#include <cctype>
 #include <string>
 #include <vector>
 
 #include "shared/http/client.hpp"
+#include "shared/http/url.hpp"
 
 namespace pdl::agent {
 namespace {
@@ -21,16 +21,7 @@ std::vector<std::string> redacted_urls(const std::vector<std::string>& urls) {
   return out;
 }
 
-bool is_https(const std::string& url) {
-  if (url.size() < 8) {
-    return false;
-  }
-  std::string scheme = url.substr(0, 8);
-  for (auto& ch : scheme) {
-    ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  }
-  return scheme == "https://";
-}
+bool is_https(const std::string& url) { return url_scheme(url) == "https"; }
 
 // mTLS on a hop = a client certificate is presented there (the config loader already checked
 // that the certificate comes with its key).

@@ -8,7 +8,7 @@
 namespace pdl::agent {
 
 struct ws_endpoint {
-  std::string host;      // as written (an IPv6 literal without its brackets)
+  std::string host;      // lower-cased (an IPv6 literal without its brackets)
   std::uint16_t port = 80;  // 443 by default for https/wss
   bool tls = false;      // https:// or wss://: the feed speaks WSS
   std::string target;    // "<prefix>/ws", always starting with '/'
@@ -20,8 +20,8 @@ struct ws_endpoint {
 
 /**
  * http://host[:port][/prefix] (or ws://) -> ws://host:port[/prefix]/ws; https:// (or wss://)
- * -> wss://host:port[/prefix]/ws. A trailing '/' on the prefix is dropped; query, fragment and
- * credentials are refused.
+ * -> wss://host:port[/prefix]/ws, parsed by parsed_url (shared/http/url). A trailing '/' on the
+ * prefix is dropped; query, fragment and credentials are refused.
  * @throws config::config_error (where = @p where) for anything else.
  */
 ws_endpoint derive_ws_endpoint(std::string_view server_url, const std::string& where = "server.url");

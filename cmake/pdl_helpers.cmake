@@ -74,10 +74,14 @@ function(pdl_add_test)
     DISCOVERY_TIMEOUT 60)
 endfunction()
 
-# pdl_shared_component(name DEPS ...): static library pdl_<name> from shared/<name>/*.cpp.
+# pdl_shared_component(name DEPS ... [EXCLUDE file.cpp ...]): static library pdl_<name> from
+# shared/<name>/*.cpp, without the EXCLUDEd files (which another target builds).
 function(pdl_shared_component name)
-  cmake_parse_arguments(C "" "" "DEPS" ${ARGN})
+  cmake_parse_arguments(C "" "" "DEPS;EXCLUDE" ${ARGN})
   file(GLOB srcs CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/shared/${name}/*.cpp)
+  foreach(excluded ${C_EXCLUDE})
+    list(REMOVE_ITEM srcs ${PROJECT_SOURCE_DIR}/shared/${name}/${excluded})
+  endforeach()
   if(srcs)
     add_library(pdl_${name} STATIC ${srcs})
     target_include_directories(pdl_${name} PUBLIC ${PROJECT_SOURCE_DIR})

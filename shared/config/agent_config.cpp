@@ -27,8 +27,8 @@ void read_ms(yaml_section& s, const char* key, std::chrono::milliseconds& out) {
 
 void check_urls(yaml_section& s, const char* key, const std::vector<std::string>& urls) {
   for (const auto& u : urls) {
-    if (!detail::is_http_url(u)) {
-      s.add_problem(key, "'" + u + "' is not an http(s) URL");
+    if (auto problem = detail::http_url_problem(u)) {
+      s.add_problem(key, *problem);
     }
   }
 }
@@ -263,9 +263,8 @@ void read_callbacks_env(const env_reader& env, agent_config& c) {
       return;
     }
     const auto url = item.get<std::string>();
-    if (!detail::is_http_url(url)) {
-      env.add_problem(name, "callbacks[" + std::to_string(i) + "]: '" + url +
-                                "' is not an http(s) URL");
+    if (auto problem = detail::http_url_problem(url)) {
+      env.add_problem(name, "callbacks[" + std::to_string(i) + "]: " + *problem);
       return;
     }
     urls.push_back(url);
@@ -279,8 +278,8 @@ void read_env(const env_reader& env, agent_config& c) {
     env.read("OPAL_SERVER_URL", urls);
     bool ok = !urls.empty();
     for (const auto& u : urls) {
-      if (!detail::is_http_url(u)) {
-        env.add_problem("OPAL_SERVER_URL", "'" + u + "' is not an http(s) URL");
+      if (auto problem = detail::http_url_problem(u)) {
+        env.add_problem("OPAL_SERVER_URL", *problem);
         ok = false;
       }
     }
@@ -290,11 +289,10 @@ void read_env(const env_reader& env, agent_config& c) {
   }
   env.read("OPAL_CLIENT_TOKEN", c.client_token);
   if (auto v = env.get("OPAL_DEFAULT_DATA_SOURCES_CONFIG_URL")) {
-    if (detail::is_http_url(*v)) {
-      c.data_config_url = *v;
+    if (auto problem = detail::http_url_problem(*v)) {
+      env.add_problem("OPAL_DEFAULT_DATA_SOURCES_CONFIG_URL", *problem);
     } else {
-      env.add_problem("OPAL_DEFAULT_DATA_SOURCES_CONFIG_URL",
-                      "'" + *v + "' is not an http(s) URL");
+      c.data_config_url = *v;
     }
   }
   env.read("OPAL_DATA_TOPICS", c.data_topics);
@@ -303,10 +301,10 @@ void read_env(const env_reader& env, agent_config& c) {
   }
 
   if (auto v = env.get("OPAL_POLICY_STORE_URL")) {
-    if (detail::is_http_url(*v)) {
-      c.policy_store_url = *v;
+    if (auto problem = detail::http_url_problem(*v)) {
+      env.add_problem("OPAL_POLICY_STORE_URL", *problem);
     } else {
-      env.add_problem("OPAL_POLICY_STORE_URL", "'" + *v + "' is not an http(s) URL");
+      c.policy_store_url = *v;
     }
   }
   if (auto v = env.get("OPAL_POLICY_STORE_AUTH_TYPE")) {
@@ -388,8 +386,8 @@ void cross_check(const agent_config& c, const env_map& env, std::vector<problem>
   if (c.reconnect_max < c.reconnect_min) {
     problems.push_back({"server.reconnect_max_ms", "must be >= server.reconnect_min_ms"});
   }
-  if (!detail::is_http_url(c.policy_store_url)) {
-    problems.push_back({"policy_store.url", "'" + c.policy_store_url + "' is not an http(s) URL"});
+  if (auto problem = detail::http_url_problem(c.policy_store_url)) {
+    problems.push_back({"policy_store.url", *problem});
   }
   if (c.policy_store_auth_type == "token" && c.policy_store_auth_token.empty()) {
     problems.push_back({"policy_store.auth_token",

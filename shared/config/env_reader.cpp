@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "shared/config/yaml_section.hpp"
+#include "shared/http/url.hpp"
 
 namespace pdl::config::detail {
 namespace {
@@ -66,10 +67,14 @@ std::optional<std::string> normalize_log_level(const std::string& level) {
   return std::nullopt;
 }
 
-bool is_http_url(const std::string& url) {
-  auto l = to_lower(url.substr(0, 8));
-  std::size_t prefix = l.rfind("http://", 0) == 0 ? 7 : l.rfind("https://", 0) == 0 ? 8 : 0;
-  return prefix != 0 && url.size() > prefix && url.find_first_of(" \t\r\n") == std::string::npos;
+bool is_http_url(const std::string& url) { return !http_url_problem(url); }
+
+std::optional<std::string> http_url_problem(const std::string& url) {
+  std::string why;
+  if (parsed_url::parse(url, {"http", "https"}, why)) {
+    return std::nullopt;
+  }
+  return "'" + redact_url(url) + "' is not an http(s) URL: " + why;
 }
 
 env_reader::env_reader(const env_map& env, std::vector<problem>& problems)

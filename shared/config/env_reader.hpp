@@ -56,7 +56,11 @@ void read_log_settings(yaml_section& log, std::string& level, std::string& forma
 /** OPAL_LOG_LEVEL, and OPAL_LOG_SERIALIZE (OPAL's switch for JSON lines) as the format. */
 void read_log_settings(const env_reader& env, std::string& level, std::string& format);
 
+/** An absolute http(s) URL that parsed_url (shared/http/url) accepts. */
 bool is_http_url(const std::string& url);
+/** Why @p url is not one: "'<url without credentials or query>' is not an http(s) URL:
+ *  <reason>"; std::nullopt when it is. */
+std::optional<std::string> http_url_problem(const std::string& url);
 std::string to_lower(std::string s);
 
 }  // namespace pdl::config::detail

@@ -65,21 +65,6 @@ std::optional<std::string> response::header(std::string_view name) const {
   return std::nullopt;
 }
 
-std::string redact_url(std::string_view url) {
-  auto cut = url.find_first_of("?#");
-  if (cut != std::string_view::npos) {
-    url = url.substr(0, cut);
-  }
-  auto scheme = url.find("://");
-  std::size_t authority = scheme == std::string_view::npos ? 0 : scheme + 3;
-  auto path = url.find('/', authority);
-  auto at = url.substr(0, path).rfind('@');
-  if (at != std::string_view::npos && at >= authority) {
-    return std::string(url.substr(0, authority)) + std::string(url.substr(at + 1));
-  }
-  return std::string(url);
-}
-
 std::vector<std::string> supported_encodings() {
   detail::global_init();
   const curl_version_info_data* info = curl_version_info(CURLVERSION_NOW);

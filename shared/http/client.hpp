@@ -31,6 +31,7 @@
 #include <variant>
 #include <vector>
 
+#include "shared/http/url.hpp"  // redact_url, parse_url: callers get them from here too
 #include "shared/log/secret.hpp"
 #include "shared/tls/tls_context.hpp"
 
@@ -150,9 +151,6 @@ inline void use_tls(request& req, const tls::client_files& files) {
   req.client_cert = files.cert_file;
   req.client_key = files.key_file;
 }
-
-/** URL without query string or userinfo, for logs and error messages. */
-std::string redact_url(std::string_view url);
 
 /** The content codings the linked libcurl decodes ("gzip", "deflate", then "br", "zstd" when
  *  present), as asked for in Accept-Encoding. */

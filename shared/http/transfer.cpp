@@ -75,21 +75,6 @@ bool is_redirect(long status) {
   return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
 
-/** @p url without its userinfo ("user:pw@"), otherwise unchanged. */
-std::string strip_userinfo(const std::string& url) {
-  const auto scheme = url.find("://");
-  if (scheme == std::string::npos) {
-    return url;
-  }
-  const std::size_t authority = scheme + 3;
-  const auto end = url.find_first_of("/?#", authority);
-  const auto at = url.substr(0, end).rfind('@');
-  if (at == std::string::npos || at < authority) {
-    return url;
-  }
-  return url.substr(0, authority) + url.substr(at + 1);
-}
-
 std::string address_text(const sockaddr* addr) {
   char text[INET6_ADDRSTRLEN] = "?";
   if (addr->sa_family == AF_INET) {
@@ -291,7 +276,7 @@ std::optional<failure> transfer::start() {
     c_.user = decoded.substr(0, colon);
     c_.password = colon == std::string::npos ? "" : decoded.substr(colon + 1);
   }
-  c_.url = strip_userinfo(req_.url);
+  c_.url = first->url;
   c_.origin = first->origin();
   c_.tls = first->tls;
   return next_hop();
@@ -509,7 +494,7 @@ transfer::outcome transfer::finished(CURLcode rc) {
     c_.origin = u->origin();
   }
   c_.tls = u->tls;
-  c_.url = strip_userinfo(next);
+  c_.url = u->url;
   ++c_.redirects;
   if (auto f = next_hop()) {
     return *f;

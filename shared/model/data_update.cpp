@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <simdjson.h>
 
+#include "shared/http/url.hpp"
 #include "shared/model/fetcher_config.hpp"
 #include "shared/model/json_validator.hpp"
 #include "shared/model/paths.hpp"
@@ -398,22 +399,17 @@ void check_entry(const data_source_entry& entry, const std::string& path,
     return;
   }
 
-  auto has_scheme = [&](std::string_view scheme) {
-    if (entry.url.size() <= scheme.size()) {
-      return false;
-    }
-    for (std::size_t i = 0; i < scheme.size(); ++i) {
-      if (std::tolower(static_cast<unsigned char>(entry.url[i])) != scheme[i]) {
-        return false;
-      }
-    }
-    return true;
-  };
-  if (!has_scheme("http://") && !has_scheme("https://")) {
-    throw invalid_input(path + ".url",
-                        entry.url.empty()
-                            ? std::string("an entry needs inline data or an http(s) url")
-                            : fmt::format("'{}' is not an http:// or https:// url", echo(entry.url)));
+  if (entry.url.empty()) {
+    throw invalid_input(path + ".url", "an entry needs inline data or an http(s) url");
+  }
+  // Echoed without userinfo, query or fragment; the url itself is forwarded as written.
+  if (const auto scheme = url_scheme(entry.url); scheme != "http" && scheme != "https") {
+    throw invalid_input(path + ".url", fmt::format("'{}' is not an http:// or https:// url",
+                                                   echo(redact_url(entry.url))));
+  }
+  if (std::string why; !parsed_url::parse(entry.url, {"http", "https"}, why)) {
+    throw invalid_input(path + ".url", fmt::format("'{}' is not a valid url: {}",
+                                                   echo(redact_url(entry.url)), why));
   }
   try {
     parse_fetcher_config(entry.config_json);

@@ -20,7 +20,8 @@ struct endpoint {
 };
 
 /**
- * Parses `redis://[[user]:password@]host[:port][/db]` (host may be an [IPv6] literal).
+ * Parses `redis://[[user]:password@]host[:port][/db]` (host may be an [IPv6] literal) with
+ * parsed_url (shared/http/url): user and password percent-decoded, host lower-cased.
  * @throws std::invalid_argument with a message that names the faulty part but never contains
  *         the password (other schemes, `rediss://` included, are refused: TLS to Redis is not
  *         supported yet).

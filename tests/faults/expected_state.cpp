@@ -3,6 +3,7 @@
 #include <optional>
 #include <stdexcept>
 
+#include "shared/http/url.hpp"
 #include "tests/fakes/opa_standin/opa_emulator.hpp"
 
 namespace pdl::test::faults {
@@ -10,19 +11,6 @@ namespace pdl::test::faults {
 using nlohmann::json;
 
 namespace {
-
-std::string percent_decode(const std::string& s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size()) {
-      out.push_back(static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16)));
-      i += 2;
-    } else {
-      out.push_back(s[i]);
-    }
-  }
-  return out;
-}
 
 void diff_into(const json& e, const json& a, const std::string& path, std::vector<std::string>& out,
                std::size_t max) {
@@ -54,7 +42,7 @@ json entry_payload(const json& entry) {
   const std::string url = entry.at("url").get<std::string>();
   auto q = url.find("?json=");
   if (q == std::string::npos) throw std::runtime_error("entry without data nor echo url");
-  return json::parse(percent_decode(url.substr(q + 6)));
+  return json::parse(pdl::percent_decode(url.substr(q + 6)));
 }
 
 json expected_document(const std::map<std::uint64_t, json>& acked,

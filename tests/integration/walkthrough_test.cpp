@@ -59,7 +59,11 @@ TEST_F(walkthrough, billing_update_reaches_only_the_subscribed_agent) {
         {"OPAL_CLIENT_API_SERVER_PORT", "0"}};
   };
   int agent_a = start_with_port("agent-a", "opal-client", {"run"}, agent_env(opa_a, "billing"));
-  int agent_b = start_with_port("agent-b", "opal-client", {"run"}, agent_env(opa_b, "other"));
+  // Agent B's server URL has an upper-case scheme: its WebSocket URL and its base config URL are
+  // derived from it (schemes are case-insensitive, RFC 3986).
+  auto env_b = agent_env(opa_b, "other");
+  env_b["OPAL_SERVER_URL"] = "HTTP://127.0.0.1:" + std::to_string(server);
+  int agent_b = start_with_port("agent-b", "opal-client", {"run"}, env_b);
   for (int port : {agent_a, agent_b}) {
     std::string url = "http://127.0.0.1:" + std::to_string(port) + "/ready";
     ASSERT_TRUE(poll_until([&] { return http_get(url).status == 200; }, 20000ms))
@@ -94,6 +98,25 @@ TEST_F(walkthrough, billing_update_reaches_only_the_subscribed_agent) {
       },
       20000ms))
       << http_get(users_a).body << all_logs();
+
+  // HTTP:// with a mixed-case host works end to end: the server accepts the entry, the agent
+  // fetches it, the store receives the data.
+  const std::string upper_url = "HTTP://LocalHost:" + std::to_string(source) + "/users";
+  auto pub_upper = run_command(binary_path("opal-client"),
+                               {"publish-data-update", token, "--uri=" + server_url, "--src-url",
+                                upper_url, "-t", "billing", "--src-config",
+                                R"({"headers":{"authorization":"bearer secret-token"}})",
+                                "--dst-path", "/users_upper"});
+  ASSERT_EQ(pub_upper.exit_code, 0) << pub_upper.output << all_logs();
+  std::string upper_a = "http://127.0.0.1:" + std::to_string(opa_a) + "/v1/data/users_upper";
+  ASSERT_TRUE(poll_until(
+      [&] {
+        auto r = http_get(upper_a);
+        auto j = json::parse(r.body, nullptr, false);
+        return r.status == 200 && j.is_object() && j.value("result", json()) == expected;
+      },
+      20000ms))
+      << http_get(upper_a).body << all_logs();
 
   // The walkthrough's own command (no --dst-path: the root) also works, since the source answers
   // an object.

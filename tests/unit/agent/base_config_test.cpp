@@ -178,9 +178,8 @@ TEST(base_config, errors_name_the_status) {
 TEST(base_config, origins_and_locations) {
   EXPECT_EQ(url_origin("http://A:80/x"), url_origin("http://a/y"));
   EXPECT_NE(url_origin("http://a:8080/"), url_origin("http://a/"));
-  EXPECT_EQ(resolve_location("http://h:1/data/config", "/x?y"), "http://h:1/x?y");
-  EXPECT_EQ(resolve_location("http://h:1/data/config", "other"), "http://h:1/data/other");
-  EXPECT_EQ(resolve_location("http://h:1/a", "http://z/b"), "http://z/b");
+  EXPECT_EQ(url_origin("HTTPS://U:pw@Opal:443/data"), "https://opal");
+  EXPECT_EQ(url_origin("ftp://a/"), "");
 }
 
 }  // namespace

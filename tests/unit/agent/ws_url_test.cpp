@@ -1,5 +1,6 @@
 #include "agent/ws_url.hpp"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "shared/config/config_error.hpp"
@@ -49,6 +50,29 @@ TEST(ws_url, bad_urls_are_refused) {
   EXPECT_THROW(derive_ws_endpoint("http://x:7002?token=1"), config::config_error);
   EXPECT_THROW(derive_ws_endpoint("http://user:pw@x"), config::config_error);
   EXPECT_THROW(derive_ws_endpoint("http://:80"), config::config_error);
+}
+
+TEST(ws_url, scheme_and_host_any_case) {
+  const auto ep = derive_ws_endpoint("HTTPS://Opal.Example.COM:8443");
+  EXPECT_TRUE(ep.tls);
+  EXPECT_EQ(ep.host, "opal.example.com");
+  EXPECT_EQ(ep.url(), "wss://opal.example.com:8443/ws");
+}
+
+TEST(ws_url, refusals_are_precise_and_never_quote_credentials) {
+  auto problem = [](std::string_view url) {
+    try {
+      (void)derive_ws_endpoint(url);
+    } catch (const config::config_error& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  EXPECT_THAT(problem("http://[::1:7002"), ::testing::HasSubstr("no closing ']'"));
+  EXPECT_THAT(problem("http://x:0"), ::testing::HasSubstr("port is not a number from 1 to 65535"));
+  EXPECT_THAT(problem("http://user:s3cret@x"), ::testing::HasSubstr("must not carry credentials"));
+  EXPECT_THAT(problem("http://user:s3cret/x@h"), ::testing::Not(::testing::HasSubstr("s3cret")));
+  EXPECT_THAT(problem("redis://x"), ::testing::HasSubstr("unsupported scheme 'redis'"));
 }
 
 TEST(ws_url, default_data_config_url) {

@@ -434,7 +434,8 @@ broadcast: {uri: "kafka://k:9092", key_prefix: "has space", retained_updates: 5,
   EXPECT_TRUE(has("broadcast.colour"));
   problems = problems_of("", {{"OPAL_BROADCAST_URI", "redis://user:hunter2@h:notaport"}});
   ASSERT_EQ(problems.size(), 1u);
-  EXPECT_THAT(problems[0], HasSubstr("env OPAL_BROADCAST_URI: port"));
+  EXPECT_THAT(problems[0],
+              HasSubstr("env OPAL_BROADCAST_URI: the port is not a number from 1 to 65535"));
   EXPECT_THAT(problems[0], ::testing::Not(HasSubstr("hunter2")));
   problems = problems_of("", {{"OPAL_BROADCAST_URI", "redis://h"}, {"OPAL_SERVER_DATA_DIR", "/d"}});
   ASSERT_EQ(problems.size(), 1u);

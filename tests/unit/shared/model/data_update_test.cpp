@@ -181,6 +181,26 @@ TEST(parse_data_update, fetching_entries_need_an_http_url) {
   EXPECT_NO_THROW(parse_data_update(R"({"entries":[{"url":"HTTPS://Example.com/x"}]})"));
 }
 
+TEST(parse_data_update, a_malformed_http_url_is_refused_precisely_without_its_credentials) {
+  EXPECT_EQ(error_of(R"({"entries":[{"url":"http://src:0/x?token=t"}]})"),
+            "entries[0].url: 'http://src:0/x' is not a valid url: the port is not a number from 1 "
+            "to 65535");
+  EXPECT_EQ(error_of(R"({"entries":[{"url":"https://u:s3cret@[::1/x"}]})"),
+            "entries[0].url: 'https://[::1/x' is not a valid url: the IPv6 address has no closing "
+            "']'");
+  EXPECT_EQ(error_of(R"({"entries":[{"url":"http://h/a%zz"}]})"),
+            "entries[0].url: 'http://h/a%zz' is not a valid url: invalid percent-escape in the "
+            "path ('%' must start %XX with two hex digits; write a literal '%' as %25)");
+  EXPECT_EQ(error_of(R"({"entries":[{"url":"ftp://u:s3cret@h/x"}]})"),
+            "entries[0].url: 'ftp://h/x' is not an http:// or https:// url");
+  // What OPAL's client fetches stays accepted, and is forwarded as written.
+  for (const char* url : {"HTTP://[::1]:8080/x", "http://u:p%40ss@Host/x?q=[1]|x#f",
+                          "http://h/a b", "https://h:/x", "http://127.1/"}) {
+    const auto u = parse_data_update(std::string(R"({"entries":[{"url":")") + url + R"("}]})");
+    EXPECT_EQ(u.entries[0].url, url);
+  }
+}
+
 TEST(parse_data_update, checks_the_fetcher_config_of_fetching_entries) {
   EXPECT_EQ(error_of(R"({"entries":[{"url":"https://s/","config":{"headers":{"X":1}}}]})"),
             "entries[0].config.headers.X: expected a string, got number");

@@ -45,16 +45,30 @@ TEST(redis_endpoint, UserAndPasswordAreDecodedAndNeverDescribed) {
   EXPECT_EQ(e.password.reveal(), "lonepass");
 }
 
+TEST(redis_endpoint, SchemeAndHostAnyCaseEmptyPortAndUnencodedAt) {
+  auto e = parse_uri("REDIS://Redis.SVC:/1");  // an empty port is the default (RFC 3986)
+  EXPECT_EQ(e.host, "redis.svc");
+  EXPECT_EQ(e.port, 6379);
+  EXPECT_EQ(e.db, 1);
+  e = parse_uri("redis://:p@ss@redis");  // the last '@' ends the userinfo, as in redis-py
+  EXPECT_EQ(e.host, "redis");
+  EXPECT_EQ(e.password.reveal(), "p@ss");
+  e = parse_uri("redis://u%3Ax:pw@redis/");
+  EXPECT_EQ(e.username, "u:x");
+  EXPECT_EQ(e.db, 0);
+}
+
 TEST(redis_endpoint, BadUrisNameThePartAndHideThePassword) {
   EXPECT_THAT(error_of("postgres://db:5432"), HasSubstr("expected redis://"));
   EXPECT_THAT(error_of("rediss://h:1"), HasSubstr("TLS to Redis is not supported"));
-  EXPECT_THAT(error_of("redis://:p@"), HasSubstr("host is missing"));
-  EXPECT_THAT(error_of("redis://h:0"), HasSubstr("port '0'"));
+  EXPECT_THAT(error_of("redis://:p@"), HasSubstr("the URL has no host"));
+  EXPECT_THAT(error_of("redis://h:0"), HasSubstr("port is not a number from 1 to 65535"));
   EXPECT_THAT(error_of("redis://h:99999"), HasSubstr("port"));
-  EXPECT_THAT(error_of("redis://h:"), HasSubstr("port"));
   EXPECT_THAT(error_of("redis://h/16"), HasSubstr("database '16'"));
   EXPECT_THAT(error_of("redis://h?x=1"), HasSubstr("query"));
-  EXPECT_THAT(error_of("redis://u:%zzsecret@h"), HasSubstr("%-escape in the password"));
+  EXPECT_THAT(error_of("redis://u:%zzsecret@h"), HasSubstr("percent-escape in the user info"));
+  EXPECT_THAT(error_of("redis://u:%zzsecret@h"), Not(HasSubstr("secret")));
+  EXPECT_THAT(error_of("redis://u:top/secret@h"), Not(HasSubstr("secret")));
   EXPECT_THAT(error_of("redis://u:topsecret@h:abc"), Not(HasSubstr("topsecret")));
   EXPECT_THAT(error_of("redis://" + std::string(5000, 'a')), HasSubstr("longer than"));
 }
