@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/source_policy.hpp"
 #include "shared/http/client.hpp"
 
 namespace pdl::agent {
@@ -78,7 +79,10 @@ json effective_config(const config::agent_config& c) {
         {"max_bytes", c.fetch_max_bytes},
         {"max_redirects", c.fetch_max_redirects},
         {"workers", c.fetch_workers},
-        {"temp_dir", c.temp_dir}}},
+        {"temp_dir", c.temp_dir},
+        {"allow", c.fetch_allow},
+        {"deny", c.fetch_deny},
+        {"effective_rules", agent_source_rules(c).describe()}}},
       {"api", {{"host", c.api_host}, {"port", c.api_port}}},
       {"agent",
        {{"data_dir", c.data_dir},

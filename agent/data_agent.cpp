@@ -7,6 +7,7 @@
 #include "agent/http_fetcher.hpp"
 #include "agent/opa_store.hpp"
 #include "agent/periodic_refresh.hpp"
+#include "agent/source_policy.hpp"
 #include "agent/supervisor.hpp"
 #include "agent/ws_update_feed.hpp"
 #include "agent/ws_url.hpp"
@@ -831,6 +832,14 @@ std::unique_ptr<data_agent> make_data_agent(net::io_context& ioc, net::thread_po
   fo.max_redirects = cfg.fetch_max_redirects;
   fo.temp_dir = cfg.temp_dir;
   fo.tls = cfg.tls;
+  fo.rules = std::make_shared<const http_client::source_rules>(agent_source_rules(cfg));
+  SPDLOG_LOGGER_INFO(log::get("agent.fetch"),
+                     "source rules: {} deny entries (built-in, own store and API, {} from "
+                     "fetch.deny), fetch.allow {}",
+                     fo.rules->describe().size() - cfg.fetch_allow.size(), cfg.fetch_deny.size(),
+                     cfg.fetch_allow.empty() ? std::string("empty (every source not denied)")
+                                             : std::to_string(cfg.fetch_allow.size()) +
+                                                   " entries (nothing else is fetched)");
   parts.fetcher = std::make_unique<http_fetcher>(fo);
 
   opa_store_options so;

@@ -51,6 +51,9 @@ fetched_body http_fetcher::fetch(const model::data_source_entry& entry) {
   }
   req.max_redirects = options_.max_redirects;
   req.max_response_bytes = options_.max_bytes;
+  if (options_.rules) {
+    http_client::apply(*options_.rules, req);
+  }
 
   fetched_body out;
   try {
@@ -109,7 +112,8 @@ fetched_body http_fetcher::fetch(const model::data_source_entry& entry) {
                         err->what == http_client::transport_error::code::too_large ||
                             err->what == http_client::transport_error::code::refused,
                         0,
-                        err->what == http_client::transport_error::code::timeout);
+                        err->what == http_client::transport_error::code::timeout,
+                        err->what == http_client::transport_error::code::refused);
     }
   } else {
     status = std::get<http_client::response>(result).status;

@@ -8,6 +8,9 @@
 //   GET /echo?json=<percent-encoded JSON> answers that JSON (200, application/json), so each
 //     fetched update carries its own deterministic payload; 400 when the JSON is missing,
 //     invalid or larger than max_echo_bytes.
+//   GET /redirect?to=<percent-encoded http(s) URL>[&status=301|302|303|307|308] answers that
+//     status (302 by default) with Location: <to>, for redirect-chain tests (source rules);
+//     400 when `to` is missing or not an http(s) URL, or the status is not a redirect.
 //   POST /_source/fail?count=N&status=S (S 400..599, default 500; N <= max_fault_count) makes
 //     the next N data requests answer S; POST /_source/hang?count=N makes the next N data
 //     requests hang (never answered). Each replaces its pending count; count=0 clears it.
@@ -69,6 +72,7 @@ class fake_data_source {
   bool authorized(const http_request& req) const;
   http_response set_fault(const http_request& req, bool hang);
   http_response echo(const http_request& req) const;
+  http_response redirect(const http_request& req) const;
   http_response set_route(const http_request& req);
   http_response set_require(const http_request& req);
   void remember(const http_request& req, bool authorized);
