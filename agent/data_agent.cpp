@@ -834,12 +834,11 @@ std::unique_ptr<data_agent> make_data_agent(net::io_context& ioc, net::thread_po
   fo.tls = cfg.tls;
   fo.rules = std::make_shared<const http_client::source_rules>(agent_source_rules(cfg));
   SPDLOG_LOGGER_INFO(log::get("agent.fetch"),
-                     "source rules: {} deny entries (built-in, own store and API, {} from "
-                     "fetch.deny), fetch.allow {}",
-                     fo.rules->describe().size() - cfg.fetch_allow.size(), cfg.fetch_deny.size(),
-                     cfg.fetch_allow.empty() ? std::string("empty (every source not denied)")
-                                             : std::to_string(cfg.fetch_allow.size()) +
-                                                   " entries (nothing else is fetched)");
+                     "source rules: {} built-in denies (link-local, cloud metadata, own store and "
+                     "API), {} from fetch.deny, {} from fetch.allow{}",
+                     fo.rules->describe().size() - cfg.fetch_deny.size() - cfg.fetch_allow.size(),
+                     cfg.fetch_deny.size(), cfg.fetch_allow.size(),
+                     cfg.fetch_allow.empty() ? "" : " (nothing else is fetched)");
   parts.fetcher = std::make_unique<http_fetcher>(fo);
 
   opa_store_options so;

@@ -311,7 +311,8 @@ std::optional<url_target> to_target(std::string_view url) {
   t.tls = parts->tls;
   t.host = lower(percent_decode(parts->host));
   std::string literal = t.host;
-  if (const auto zone = literal.find('%'); zone != std::string::npos && literal.find(':') != std::string::npos) {
+  const auto zone = literal.find('%');
+  if (zone != std::string::npos && literal.find(':') != std::string::npos) {
     literal.erase(zone);  // fe80::1%eth0
   }
   t.address = parse_ip(literal);
@@ -405,7 +406,7 @@ std::optional<source_rule> source_rule::parse(std::string_view text, std::string
     if (!rest.empty() && rest.front() == '/') {
       has_len = true;
       const auto colon = rest.find(':');
-      len_text = rest.substr(1, colon == std::string_view::npos ? std::string_view::npos : colon - 1);
+      len_text = colon == std::string_view::npos ? rest.substr(1) : rest.substr(1, colon - 1);
       rest = colon == std::string_view::npos ? std::string_view() : rest.substr(colon);
     }
     if (!rest.empty()) {
@@ -470,7 +471,8 @@ std::optional<source_rule> source_rule::parse(std::string_view text, std::string
   const int max_len = raw->v6 ? 128 : 32;
   int len = max_len;
   if (has_len) {
-    if (!all_digits(len_text) || len_text.size() > 3 || std::stoi(std::string(len_text)) > max_len) {
+    if (!all_digits(len_text) || len_text.size() > 3 ||
+        std::stoi(std::string(len_text)) > max_len) {
       why = quoted(text) + ": the prefix length is not a number from 0 to " +
             std::to_string(max_len);
       return std::nullopt;
