@@ -5,7 +5,7 @@
 namespace pdl::agent {
 namespace {
 
-constexpr std::size_t reason_count = 7;
+constexpr std::size_t reason_count = failure_reason_count;
 constexpr std::size_t max_label_chars = 256;
 
 std::size_t index_of(failure_reason r) noexcept { return static_cast<std::size_t>(r); }
@@ -25,6 +25,7 @@ const char* to_string(failure_reason r) noexcept {
     case failure_reason::store: return "store";
     case failure_reason::store_refused: return "store_refused";
     case failure_reason::timeout: return "timeout";
+    case failure_reason::source_refused: return "source_refused";
     case failure_reason::other: return "other";
   }
   return "other";

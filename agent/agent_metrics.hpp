@@ -5,6 +5,7 @@
 // string or userinfo, and no header, token or entry config is ever recorded.
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -24,8 +25,11 @@ enum class failure_reason {
   store,            // the engine was not reached or failed (5xx), after the retries
   store_refused,    // the engine refused the write (4xx)
   timeout,          // the source or the engine did not answer in time
+  source_refused,   // the source rules refused the URL, a redirect or the address (permanent)
   other,            // anything else (e.g. the agent stopping during a retry wait)
 };
+/** How many failure_reason values there are. */
+inline constexpr std::size_t failure_reason_count = 8;
 
 /** The label value: "fetch", "source_status", ... */
 const char* to_string(failure_reason r) noexcept;
@@ -100,13 +104,13 @@ class agent_metrics {
   struct source_stats {
     double last_success = 0;  // unix seconds, 0 = never
     double last_error = 0;
-    std::uint64_t failures[7] = {};  // by failure_reason
+    std::uint64_t failures[failure_reason_count] = {};  // by failure_reason
   };
   source_stats& source_slot(const std::string& source);  // mu_ held
 
   std::atomic<std::uint64_t> received_{0};
   std::atomic<std::uint64_t> applied_{0};
-  std::atomic<std::uint64_t> failed_[7] = {};
+  std::atomic<std::uint64_t> failed_[failure_reason_count] = {};
   metrics::histogram apply_seconds_;
   metrics::histogram fetch_seconds_;
   std::atomic<std::uint64_t> fetched_bytes_{0};

@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/source_policy.hpp"
 #include "shared/http/client.hpp"
 #include "shared/http/url.hpp"
 
@@ -75,7 +76,10 @@ json effective_config(const config::agent_config& c) {
         {"proxy", c.fetch_proxy ? nlohmann::json(http_client::redact_url(*c.fetch_proxy))
                                 : nlohmann::json()},
         {"no_proxy", c.fetch_no_proxy ? nlohmann::json(*c.fetch_no_proxy) : nlohmann::json()},
-        {"temp_dir", c.temp_dir}}},
+        {"temp_dir", c.temp_dir},
+        {"allow", c.fetch_allow},
+        {"deny", c.fetch_deny},
+        {"effective_rules", agent_source_rules(c).describe()}}},
       {"api", {{"host", c.api_host}, {"port", c.api_port}}},
       {"agent",
        {{"data_dir", c.data_dir},

@@ -9,7 +9,8 @@
 namespace pdl::agent {
 
 /** The document print-config prints (dump(2)). policy_store.tls_enabled: the store URL is
- *  https; policy_store.mtls and tls.mtls: a client certificate is presented on that hop. */
+ *  https; policy_store.mtls and tls.mtls: a client certificate is presented on that hop;
+ *  fetch.effective_rules: every source rule the fetcher applies, built-in ones included. */
 nlohmann::json effective_config(const config::agent_config& cfg);
 
 }  // namespace pdl::agent

@@ -7,6 +7,7 @@
 #include "agent/http_fetcher.hpp"
 #include "agent/opa_store.hpp"
 #include "agent/periodic_refresh.hpp"
+#include "agent/source_policy.hpp"
 #include "agent/supervisor.hpp"
 #include "agent/ws_update_feed.hpp"
 #include "agent/ws_url.hpp"
@@ -839,6 +840,13 @@ std::unique_ptr<data_agent> make_data_agent(net::io_context& ioc, net::thread_po
   fo.no_proxy = cfg.fetch_no_proxy;
   fo.temp_dir = cfg.temp_dir;
   fo.tls = cfg.tls;
+  fo.rules = std::make_shared<const http_client::source_rules>(agent_source_rules(cfg));
+  SPDLOG_LOGGER_INFO(log::get("agent.fetch"),
+                     "source rules: {} built-in denies (link-local, cloud metadata, own store and "
+                     "API), {} from fetch.deny, {} from fetch.allow{}",
+                     fo.rules->describe().size() - cfg.fetch_deny.size() - cfg.fetch_allow.size(),
+                     cfg.fetch_deny.size(), cfg.fetch_allow.size(),
+                     cfg.fetch_allow.empty() ? "" : " (nothing else is fetched)");
   parts.fetcher = std::make_unique<http_fetcher>(fo);
 
   opa_store_options so;

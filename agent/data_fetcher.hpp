@@ -24,20 +24,26 @@ struct fetched_body {
  *  URL's query string. @c permanent: retrying the same request will not help (4xx, bad JSON). */
 class fetch_error : public std::runtime_error {
  public:
-  fetch_error(std::string message, bool permanent, long http_status = 0, bool timed_out = false)
+  fetch_error(std::string message, bool permanent, long http_status = 0, bool timed_out = false,
+              bool refused = false)
       : std::runtime_error(std::move(message)),
-        permanent_(permanent),
+        permanent_(permanent || refused),
         status_(http_status),
-        timed_out_(timed_out) {}
+        timed_out_(timed_out),
+        refused_(refused) {}
   bool permanent() const noexcept { return permanent_; }
   long http_status() const noexcept { return status_; }
   /** The source did not answer (or stalled) within the configured timeouts. */
   bool timed_out() const noexcept { return timed_out_; }
+  /** The source rules refused the URL, a redirect hop or an address it resolved to (always
+   *  permanent). */
+  bool refused() const noexcept { return refused_; }
 
  private:
   bool permanent_;
   long status_;
   bool timed_out_;
+  bool refused_;
 };
 
 /** How a fetch ended: the document, or (body empty) an exception: a fetch_error for every

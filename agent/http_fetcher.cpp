@@ -74,7 +74,7 @@ class spool {
         using code = http_client::transport_error::code;
         throw fetch_error("fetching " + where_ + " failed: " + err->message,
                           err->what == code::too_large || err->what == code::refused, 0,
-                          err->what == code::timeout);
+                          err->what == code::timeout, err->what == code::refused);
       }
     } else {
       status = std::get<http_client::response>(r).status;
@@ -165,6 +165,9 @@ void http_fetcher::fetch(const model::data_source_entry& entry, fetch_done done)
     req.max_response_bytes = options_.max_bytes;
     req.proxy = options_.proxy;
     req.no_proxy = options_.no_proxy;
+    if (options_.rules) {
+      http_client::apply(*options_.rules, req);
+    }
     body = std::make_shared<spool>(where, cfg.is_json, options_.max_depth);
     body->open(options_.temp_dir);
   } catch (...) {

@@ -10,6 +10,7 @@
 
 #include "agent/data_fetcher.hpp"
 #include "shared/http/multi_client.hpp"
+#include "shared/http/source_rules.hpp"
 #include "shared/tls/tls_context.hpp"
 
 namespace pdl::agent {
@@ -28,6 +29,8 @@ struct http_fetcher_options {
   std::string temp_dir;  // "" = $TMPDIR or /tmp
   std::size_t max_depth = 512;
   tls::client_files tls;  // CA / client certificate for https sources (the agent's tls.*)
+  /** Source rules checked on every hop and connected address; null = none. */
+  std::shared_ptr<const http_client::source_rules> rules;
 };
 
 /**

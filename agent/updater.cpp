@@ -61,6 +61,9 @@ bool transient_store_error(const store_error& e) {
 /** The `reason` label of a failed entry (agent_metrics.hpp). */
 failure_reason classify(const std::exception& ex) {
   if (const auto* fe = dynamic_cast<const fetch_error*>(&ex)) {
+    if (fe->refused()) {
+      return failure_reason::source_refused;
+    }
     if (fe->timed_out() || fe->http_status() == 408) {
       return failure_reason::timeout;
     }

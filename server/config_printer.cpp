@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "server/source_policy.hpp"
 #include "shared/redis/endpoint.hpp"
 
 namespace pdl::server {
@@ -136,6 +137,10 @@ json effective_config(const config::server_config& cfg) {
         {"key_prefix", cfg.broadcast_key_prefix},
         {"retained_updates", cfg.broadcast_retained_updates},
         {"timeout_ms", cfg.broadcast_timeout.count()}}},
+      {"fetch",
+       {{"allow", cfg.fetch_allow},
+        {"deny", cfg.fetch_deny},
+        {"effective_rules", server_source_rules(cfg).describe()}}},
       {"log", {{"level", cfg.log_level}, {"format", cfg.log_format}}},
   };
 }

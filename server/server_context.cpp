@@ -9,6 +9,7 @@
 #include "server/openapi.hpp"
 #include "server/redis_update_log.hpp"
 #include "server/server_metrics.hpp"
+#include "server/source_policy.hpp"
 #include "shared/config/config_error.hpp"
 #include "shared/log/log.hpp"
 #include "shared/net.hpp"
@@ -93,8 +94,10 @@ std::unique_ptr<server_context> make_server_context(config::server_config cfg,
   ctx->auth = server_auth::create(ctx->cfg);
   ctx->updates = log ? std::move(log) : open_update_log(ctx->cfg);
   ctx->deliveries = std::make_unique<delivery_tracker>(ctx->cfg.tracked_updates);
+  ctx->sources = std::make_unique<const http_client::source_rules>(server_source_rules(ctx->cfg));
   ctx->intake = std::make_unique<update_intake>(*ctx->updates, ctx->subscriptions, ctx->stats,
-                                                model::parse_limits{}, ctx->deliveries.get());
+                                                model::parse_limits{}, ctx->deliveries.get(),
+                                                ctx->sources.get());
   if (auto* shared_log = dynamic_cast<redis_update_log*>(ctx->updates.get())) {
     shared_log->start_tail(ctx->intake->published_seq(),
                            [intake = ctx->intake.get()](std::uint64_t seq, model::data_update u) {

@@ -31,6 +31,8 @@ struct server_context {
   hub subscriptions;
   update_log_ptr updates;
   std::unique_ptr<delivery_tracker> deliveries;
+  /** The source rules published entries are checked against (server_source_rules). */
+  std::unique_ptr<const http_client::source_rules> sources;
   std::unique_ptr<update_intake> intake;
   std::string base_config_json;  // GET /data/config answer (when not redirected)
   std::vector<route> routes;

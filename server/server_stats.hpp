@@ -13,18 +13,21 @@ namespace pdl::server {
 
 /** Why an update was refused (label `reason` of pdl_server_updates_refused_total). */
 /** `overloaded`: more than limits.max_pending_publishes publishes were waiting (503 with
- *  Retry-After, or `false` over the WebSocket). */
+ *  Retry-After, or `false` over the WebSocket). `source_refused`: an entry's url is refused by
+ *  the source rules (422 naming the rule; docs/source-rules.md). */
 enum class refusal : std::size_t {
   unauthorized,
   forbidden,
   malformed,
   invalid,
   unavailable,
-  overloaded
+  overloaded,
+  source_refused
 };
-inline constexpr std::size_t refusal_kinds = 6;
+inline constexpr std::size_t refusal_kinds = 7;
 inline constexpr std::array<std::string_view, refusal_kinds> refusal_names{
-    "unauthorized", "forbidden", "malformed", "invalid", "unavailable", "overloaded"};
+    "unauthorized", "forbidden", "malformed", "invalid", "unavailable", "overloaded",
+    "source_refused"};
 
 struct server_stats {
   std::atomic<std::uint64_t> updates_accepted{0};

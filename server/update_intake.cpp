@@ -6,6 +6,7 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include "server/source_policy.hpp"
 #include "shared/log/log.hpp"
 #include "shared/model/topics.hpp"
 
@@ -115,12 +116,14 @@ void seed_delivery_tracker(const update_log& log, delivery_tracker& tracker) {
 }
 
 update_intake::update_intake(update_log& log, hub& subscriptions, server_stats& stats,
-                             model::parse_limits limits, delivery_tracker* tracker)
+                             model::parse_limits limits, delivery_tracker* tracker,
+                             const http_client::source_rules* sources)
     : log_(log),
       hub_(subscriptions),
       stats_(stats),
       limits_(limits),
       tracker_(tracker),
+      sources_(sources),
       published_(log.head()) {
   if (tracker_ != nullptr) {
     try {
@@ -210,9 +213,11 @@ std::size_t update_intake::release(std::uint64_t seq, std::optional<pending> p) 
 
 http_reply update_intake::submit(std::string_view body, const caller& who, std::string_view via) {
   const auto received = std::chrono::steady_clock::now();
-  auto refuse = [&](int status, std::string response) {
+  auto refuse = [&](int status, std::string response,
+                    std::optional<refusal> reason = std::nullopt) {
     ++stats_.updates_refused;
-    stats_.refused(status == 403   ? refusal::forbidden
+    stats_.refused(reason          ? *reason
+                   : status == 403 ? refusal::forbidden
                    : status == 400 ? refusal::malformed
                    : status == 422 ? refusal::invalid
                                    : refusal::unavailable);
@@ -244,6 +249,14 @@ http_reply update_intake::submit(std::string_view body, const caller& who, std::
     logger()->warn("update refused via {}: topic '{}' is not permitted by the token", via, *bad);
     return refuse(403, error_detail(fmt::format(
                            "topic '{}' is not permitted by this token's permitted_topics", *bad)));
+  }
+  if (sources_ != nullptr) {
+    try {
+      check_sources(*sources_, update);
+    } catch (const model::invalid_input& e) {
+      logger()->warn("update refused via {}: {}", via, e.what());
+      return refuse(422, validation_error_body(e), refusal::source_refused);
+    }
   }
   std::vector<std::string> sent_topics = entry_topics(update);
   std::vector<std::string> topics = model::expand_topics(update);

@@ -15,6 +15,7 @@
 #include "server/server_auth.hpp"
 #include "server/server_stats.hpp"
 #include "server/update_log.hpp"
+#include "shared/http/source_rules.hpp"
 #include "shared/model/errors.hpp"
 
 namespace pdl::server {
@@ -29,14 +30,18 @@ void seed_delivery_tracker(const update_log& log, delivery_tracker& tracker);
 
 class update_intake {
  public:
-  /** @param tracker when set, every accepted update is tracked there (delivery status). */
+  /** @param tracker when set, every accepted update is tracked there (delivery status).
+   *  @param sources when set, the source rules every fetched entry's url must pass (422 naming
+   *  the rule otherwise); it must outlive the intake. */
   update_intake(update_log& log, hub& subscriptions, server_stats& stats,
-                model::parse_limits limits = {}, delivery_tracker* tracker = nullptr);
+                model::parse_limits limits = {}, delivery_tracker* tracker = nullptr,
+                const http_client::source_rules* sources = nullptr);
 
   /**
    * Takes one DataUpdate document. The caller is already authenticated; this checks that it may
    * publish (datasource peer, 403) and its permitted_topics (403), then the body (400 malformed
-   * JSON, 422 schema), stores it (503 when the log refuses) and fans it out.
+   * JSON, 422 schema), then each fetched entry's url against the source rules (422 naming the
+   * rule), stores it (503 when the log refuses) and fans it out.
    * @return 200 {"status":"ok","id":..,"seq":..} or the refusal.
    * The update is fanned out only once the log has stored it (durably, per its fsync policy),
    * and the answer comes after the fan-out.
@@ -76,6 +81,7 @@ class update_intake {
   server_stats& stats_;
   model::parse_limits limits_;
   delivery_tracker* tracker_;
+  const http_client::source_rules* sources_;
   mutable std::mutex fanout_mu_;
   std::condition_variable fanout_cv_;
   std::uint64_t published_;                                // guarded by fanout_mu_

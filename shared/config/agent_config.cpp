@@ -8,6 +8,7 @@
 
 #include "shared/config/config_error.hpp"
 #include "shared/config/env_reader.hpp"
+#include "shared/config/source_rule_lists.hpp"
 #include "shared/config/yaml_section.hpp"
 
 namespace pdl::config {
@@ -159,6 +160,8 @@ void read_yaml(const YAML::Node& root, agent_config& c, std::vector<problem>& pr
     c.fetch_no_proxy = no_proxy;
   }
   fetch.read("temp_dir", c.temp_dir);
+  detail::read_rule_list(fetch, "allow", c.fetch_allow);
+  detail::read_rule_list(fetch, "deny", c.fetch_deny);
   fetch.finish();
 
   auto api = top.section("api");
@@ -330,6 +333,8 @@ void read_env(const env_reader& env, agent_config& c) {
   if (auto v = env.read_int("OPAL_FETCHING_WORKER_COUNT", 1, 64, "a worker count")) {
     c.fetch_workers = static_cast<int>(*v);
   }
+  detail::read_rule_list(env, "OPAL_FETCH_ALLOW", c.fetch_allow);
+  detail::read_rule_list(env, "OPAL_FETCH_DENY", c.fetch_deny);
 
   env.read("OPAL_CLIENT_API_SERVER_HOST", c.api_host);
   if (auto v = env.read_int("OPAL_CLIENT_API_SERVER_PORT", 0, 65535, "a port")) {

@@ -19,7 +19,8 @@
 //     client_key: ""
 //   fetch: {connect_timeout_ms: 5000, idle_timeout_ms: 10000, total_timeout_ms: 600000,
 //           low_speed_limit: 0, low_speed_time_ms: 30000, max_bytes: 1073741824,
-//           max_redirects: 5, workers: 4, temp_dir: ""}
+//           max_redirects: 5, workers: 4, temp_dir: "",
+//           allow: [], deny: []}         # source rules (docs/source-rules.md)
 //   api: {host: 127.0.0.1, port: 7000}
 //   log: {level: info, format: text}
 //   agent:
@@ -98,6 +99,13 @@ struct agent_config {
   std::optional<std::string> fetch_proxy;
   std::optional<std::string> fetch_no_proxy;  // fetch.no_proxy (curl's NO_PROXY syntax)
   std::string temp_dir;                                   // fetch.temp_dir ("" = system temp)
+  /** Source rules (docs/source-rules.md; entries: addresses and CIDRs with an optional port, host
+   *  names with `*.` wildcards, URL prefixes; each checked at load). fetch.allow, OPAL_FETCH_ALLOW
+   *  (comma-separated): when not empty, only sources matching an entry are fetched. fetch.deny,
+   *  OPAL_FETCH_DENY: never fetched, on top of the built-in list (link-local, cloud metadata) and
+   *  of the agent's own policy store and API addresses, which the agent adds itself. */
+  std::vector<std::string> fetch_allow;
+  std::vector<std::string> fetch_deny;
 
   // agent API (YAML "api")
   std::string api_host = "127.0.0.1";     // api.host, OPAL_CLIENT_API_SERVER_HOST

@@ -6,6 +6,7 @@
 #include "shared/config/config_error.hpp"
 #include "shared/config/data_sources.hpp"
 #include "shared/config/env_reader.hpp"
+#include "shared/config/source_rule_lists.hpp"
 #include "shared/config/yaml_section.hpp"
 #include "shared/redis/endpoint.hpp"
 
@@ -175,6 +176,11 @@ void read_yaml(const YAML::Node& root, server_config& c, std::vector<problem>& p
   }
   broadcast.finish();
 
+  auto fetch = top.section("fetch");
+  detail::read_rule_list(fetch, "allow", c.fetch_allow);
+  detail::read_rule_list(fetch, "deny", c.fetch_deny);
+  fetch.finish();
+
   auto log = top.section("log");
   detail::read_log_settings(log, c.log_level, c.log_format);
   log.finish();
@@ -234,6 +240,8 @@ void read_env(const env_reader& env, server_config& c) {
   }
   env.read("OPAL_BROADCAST_URI", c.broadcast_uri);
   env.read("OPAL_BROADCAST_CHANNEL_NAME", c.broadcast_key_prefix);
+  detail::read_rule_list(env, "OPAL_FETCH_ALLOW", c.fetch_allow);
+  detail::read_rule_list(env, "OPAL_FETCH_DENY", c.fetch_deny);
   detail::read_log_settings(env, c.log_level, c.log_format);
 }
 

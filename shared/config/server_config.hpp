@@ -38,6 +38,7 @@
 //                                  # OPAL_BROADCAST_CHANNEL_NAME
 //     retained_updates: 1000000    # the stream is trimmed to about this many updates
 //     timeout_ms: 2000             # a Redis command slower than this fails (publish: 503)
+//   fetch: {allow: [], deny: []}  # source rules checked at publish (docs/source-rules.md)
 //   log: {level: info, format: text}   # trace|debug|info|warn|error|critical|off; text|json
 // Environment (overrides the file): the variables named next to each field, plus
 // OPAL_SERVER_PORT (OPAL's deprecated alias of OPAL_SERVER_BIND_PORT, used only when it is a
@@ -116,6 +117,12 @@ struct server_config {
   std::vector<model::data_source_entry> data_config_entries;
   std::optional<std::string> external_source_url;
   std::string data_config_route = "/data/config";  // OPAL_DATA_CONFIG_ROUTE
+  /** Source rules, the agent's (docs/source-rules.md): every entry of a published update that
+   *  agents would fetch (a url, no inline data) is checked, and refused with 422 naming the rule.
+   *  fetch.allow, OPAL_FETCH_ALLOW; fetch.deny, OPAL_FETCH_DENY (comma-separated); each entry
+   *  checked at load. On top of the built-in denies and agents' default store and API addresses. */
+  std::vector<std::string> fetch_allow;
+  std::vector<std::string> fetch_deny;
 
   // limits (YAML section "limits")
   std::size_t max_body_bytes = 8 * 1024 * 1024;       // limits.max_body_bytes

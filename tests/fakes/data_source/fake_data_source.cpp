@@ -129,6 +129,22 @@ http_response fake_data_source::echo(const http_request& req) const {
   return r;
 }
 
+http_response fake_data_source::redirect(const http_request& req) const {
+  auto raw = query_param(req.query(), "to");
+  auto to = raw ? percent_decode(*raw) : std::nullopt;
+  if (!to || (to->rfind("http://", 0) != 0 && to->rfind("https://", 0) != 0)) {
+    return json_error(400, "to: expected a percent-encoded http(s) URL");
+  }
+  auto status = number_param(req.query(), "status", 301, 308, 302);
+  if (!status || *status == 304 || *status == 305 || *status == 306) {
+    return json_error(400, "status: expected 301, 302, 303, 307 or 308");
+  }
+  http_response r{static_cast<int>(*status), "application/json",
+                  nlohmann::json{{"redirect", *to}}.dump() + "\n", {}};
+  r.headers.emplace_back("Location", *to);
+  return r;
+}
+
 http_response fake_data_source::set_route(const http_request& req) {
   if (req.method != "PUT") {
     http_response r = json_error(405, "method not allowed");
@@ -264,6 +280,9 @@ http_response fake_data_source::handle(const http_request& req) {
   }
   if (path == "/echo" && (req.method == "GET" || req.method == "POST")) {
     return echo(req);
+  }
+  if (path == "/redirect" && (req.method == "GET" || req.method == "POST")) {
+    return redirect(req);
   }
   if (opts_.hangs.count(path) != 0) {
     http_response r;

@@ -9,6 +9,9 @@
 //     fetched update carries its own deterministic payload; 400 when the JSON is missing,
 //     invalid or larger than max_echo_bytes. With &trickle_ms=N (0..60000) the body goes one
 //     byte every N ms after the head (a trickling source: never idle, slow to finish).
+//   GET /redirect?to=<percent-encoded http(s) URL>[&status=301|302|303|307|308] answers that
+//     status (302 by default) with Location: <to>, for redirect-chain tests (source rules);
+//     400 when `to` is missing or not an http(s) URL, or the status is not a redirect.
 //   POST /_source/fail?count=N&status=S (S 400..599, default 500; N <= max_fault_count) makes
 //     the next N data requests answer S; POST /_source/hang?count=N makes the next N data
 //     requests hang (never answered). Each replaces its pending count; count=0 clears it.
@@ -70,6 +73,7 @@ class fake_data_source {
   bool authorized(const http_request& req) const;
   http_response set_fault(const http_request& req, bool hang);
   http_response echo(const http_request& req) const;
+  http_response redirect(const http_request& req) const;
   http_response set_route(const http_request& req);
   http_response set_require(const http_request& req);
   void remember(const http_request& req, bool authorized);

@@ -353,11 +353,14 @@ TEST(agent_metrics, reason_labels_are_the_fixed_set) {
   std::set<std::string> names;
   for (auto r : {failure_reason::fetch, failure_reason::source_status,
                  failure_reason::invalid_payload, failure_reason::store,
-                 failure_reason::store_refused, failure_reason::timeout, failure_reason::other}) {
+                 failure_reason::store_refused, failure_reason::timeout,
+                 failure_reason::source_refused, failure_reason::other}) {
     names.insert(to_string(r));
   }
   EXPECT_EQ(names, (std::set<std::string>{"fetch", "source_status", "invalid_payload", "store",
-                                          "store_refused", "timeout", "other"}));
+                                          "store_refused", "timeout", "source_refused",
+                                          "other"}));
+  EXPECT_EQ(names.size(), failure_reason_count);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "agent/config_printer.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -72,6 +73,28 @@ TEST(agent_config_printer, ServerHopMtlsAndPlaintextStore) {
   EXPECT_EQ(doc["policy_store"]["tls_enabled"], false);
   EXPECT_EQ(doc["policy_store"]["mtls"], false);
   EXPECT_EQ(doc["policy_store"]["tls_client_key"], "");
+}
+
+TEST(agent_config_printer, ShowsTheSourceRulesAndTheOnesTheAgentAdds) {
+  auto cfg = config::load_agent_config(
+      "", {{"OPAL_POLICY_STORE_URL", "http://localhost:18181"},
+           {"OPAL_CLIENT_API_SERVER_PORT", "17000"},
+           {"OPAL_FETCH_DENY", "10.0.0.0/8"},
+           {"OPAL_FETCH_ALLOW", "https://api.example.com/v1/"}});
+  const auto fetch = effective_config(cfg)["fetch"];
+  EXPECT_EQ(fetch["deny"], nlohmann::json::array({"10.0.0.0/8"}));
+  EXPECT_EQ(fetch["allow"], nlohmann::json::array({"https://api.example.com/v1/"}));
+  const auto& rules = fetch["effective_rules"];
+  const auto has = [&rules](const std::string& line) {
+    return std::find(rules.begin(), rules.end(), line) != rules.end();
+  };
+  EXPECT_TRUE(has("deny 169.254.0.0/16 (default: link-local; cloud metadata at 169.254.169.254)"))
+      << rules.dump(2);
+  EXPECT_TRUE(has("deny 127.0.0.0/8:18181 (default: the agent's policy store)")) << rules.dump(2);
+  EXPECT_TRUE(has("deny localhost:18181 (default: the agent's policy store)")) << rules.dump(2);
+  EXPECT_TRUE(has("deny 127.0.0.1:17000 (default: the agent's API)")) << rules.dump(2);
+  EXPECT_TRUE(has("deny 10.0.0.0/8 (fetch.deny)")) << rules.dump(2);
+  EXPECT_EQ(rules.back(), "allow https://api.example.com/v1/ (fetch.allow)");
 }
 
 }  // namespace

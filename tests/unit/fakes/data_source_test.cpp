@@ -136,6 +136,22 @@ TEST(data_source_faults, EchoServesTheDecodedJson) {
   EXPECT_EQ(json::parse(r.body), json::parse(R"({"v": 7,"a":[1]})"));
 }
 
+TEST(data_source_faults, RedirectAnswersLocationWithTheAskedStatus) {
+  fake_data_source s(parse_source_args({}));
+  auto r = s.handle(make_request("GET", "/redirect?to=http%3A%2F%2F127.0.0.1%3A8181%2Fv1%2Fdata"));
+  EXPECT_EQ(r.status, 302);
+  ASSERT_EQ(r.headers.size(), 1u);
+  EXPECT_EQ(r.headers[0], (std::pair<std::string, std::string>{"Location",
+                                                                "http://127.0.0.1:8181/v1/data"}));
+  EXPECT_EQ(s.handle(make_request("GET", "/redirect?status=307&to=https%3A%2F%2Fa%2F")).status,
+            307);
+  EXPECT_EQ(s.handle(make_request("GET", "/redirect")).status, 400);
+  EXPECT_EQ(s.handle(make_request("GET", "/redirect?to=file%3A%2F%2F%2Fetc")).status, 400);
+  EXPECT_EQ(s.handle(make_request("GET", "/redirect?to=http%3A%2F%2Fa%2F&status=304")).status,
+            400);
+  EXPECT_EQ(s.request_counts()["paths"]["/redirect"]["requests"], 5);
+}
+
 TEST(data_source_faults, EchoRefusesMissingBadOrInvalidJsonPrecisely) {
   fake_data_source s(parse_source_args({}));
   auto missing = s.handle(make_request("GET", "/echo?other=1"));

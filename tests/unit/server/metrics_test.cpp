@@ -105,7 +105,8 @@ TEST_F(metrics_endpoint, answers_without_auth_in_the_text_format_with_every_fami
     EXPECT_EQ(m.types.at(name), type) << name;
   }
   for (const char* reason :
-       {"unauthorized", "forbidden", "malformed", "invalid", "unavailable", "overloaded"}) {
+       {"unauthorized", "forbidden", "malformed", "invalid", "unavailable", "overloaded",
+        "source_refused"}) {
     EXPECT_NO_THROW(m.value("pdl_server_updates_refused_total", {{"reason", reason}})) << reason;
   }
   EXPECT_EQ(m.value("pdl_server_log_healthy"), 1);
