@@ -287,7 +287,7 @@ bool host_matches(std::string_view pattern, std::string_view host) {
   return pattern == host;
 }
 
-std::string quoted(std::string_view entry) { return "'" + std::string(entry) + "'"; }
+std::string in_quotes(std::string_view entry) { return "'" + std::string(entry) + "'"; }
 
 }  // namespace
 
@@ -349,7 +349,7 @@ std::optional<source_rule> source_rule::parse(std::string_view text, std::string
   }
   if (starts_with_ci(text, "http://") || starts_with_ci(text, "https://")) {
     // Quoted without user info or query: an entry is config, but a pasted URL may hold secrets.
-    const std::string shown = quoted(redact_url(text));
+    const std::string shown = in_quotes(redact_url(text));
     r.kind_ = kind::url_prefix;
     std::string problem;
     auto parts = parse_url(text, problem);
@@ -384,7 +384,7 @@ std::optional<source_rule> source_rule::parse(std::string_view text, std::string
   }
 
   if (text.find("://") != std::string_view::npos) {
-    why = quoted(redact_url(text)) + ": only http:// and https:// URL prefixes are supported";
+    why = in_quotes(redact_url(text)) + ": only http:// and https:// URL prefixes are supported";
     return std::nullopt;
   }
   // An address or CIDR, or a host name; each with an optional port.
@@ -397,7 +397,7 @@ std::optional<source_rule> source_rule::parse(std::string_view text, std::string
   if (host.front() == '[') {
     const auto close = host.find(']');
     if (close == std::string_view::npos) {
-      why = quoted(text) + ": no ']' after the IPv6 address";
+      why = in_quotes(text) + ": no ']' after the IPv6 address";
       return std::nullopt;
     }
     std::string_view rest = host.substr(close + 1);
@@ -411,7 +411,7 @@ std::optional<source_rule> source_rule::parse(std::string_view text, std::string
     }
     if (!rest.empty()) {
       if (rest.front() != ':') {
-        why = quoted(text) + ": unexpected text after ']'";
+        why = in_quotes(text) + ": unexpected text after ']'";
         return std::nullopt;
       }
       has_port = true;
@@ -442,25 +442,25 @@ std::optional<source_rule> source_rule::parse(std::string_view text, std::string
   if (has_port) {
     auto port = parse_port(port_text);
     if (!port) {
-      why = quoted(text) + ": the port is not a number from 1 to 65535";
+      why = in_quotes(text) + ": the port is not a number from 1 to 65535";
       return std::nullopt;
     }
     r.port_ = *port;
   }
   auto raw = parse_ip_raw(host);
   if (bracketed && (!raw || !raw->v6)) {
-    why = quoted(text) + ": not an IPv6 address between the brackets";
+    why = in_quotes(text) + ": not an IPv6 address between the brackets";
     return std::nullopt;
   }
   if (!raw) {
     if (has_len) {
-      why = quoted(text) + ": not a CIDR (an IPv4 or IPv6 address before the '/')";
+      why = in_quotes(text) + ": not a CIDR (an IPv4 or IPv6 address before the '/')";
       return std::nullopt;
     }
     std::string problem;
     auto name = host_pattern(host, problem);
     if (!name) {
-      why = quoted(text) + ": " + problem;
+      why = in_quotes(text) + ": " + problem;
       return std::nullopt;
     }
     r.kind_ = kind::host;
@@ -473,14 +473,14 @@ std::optional<source_rule> source_rule::parse(std::string_view text, std::string
   if (has_len) {
     if (!all_digits(len_text) || len_text.size() > 3 ||
         std::stoi(std::string(len_text)) > max_len) {
-      why = quoted(text) + ": the prefix length is not a number from 0 to " +
+      why = in_quotes(text) + ": the prefix length is not a number from 0 to " +
             std::to_string(max_len);
       return std::nullopt;
     }
     len = std::stoi(std::string(len_text));
   }
   if (masked(*raw, len) != *raw) {
-    why = quoted(text) + ": bits are set past the prefix length (the network is " +
+    why = in_quotes(text) + ": bits are set past the prefix length (the network is " +
           ip_text(masked(*raw, len)) + "/" + std::to_string(len) + ")";
     return std::nullopt;
   }
@@ -632,7 +632,7 @@ refusal source_rules::denied(const listed& l) const {
   refusal r;
   r.rule = l.rule.text();
   r.origin = l.origin;
-  r.message = "denied by " + l.origin + " rule " + quoted(l.rule.text());
+  r.message = "denied by " + l.origin + " rule " + in_quotes(l.rule.text());
   if (!l.note.empty()) {
     r.message += " (" + l.note + ")";
   }

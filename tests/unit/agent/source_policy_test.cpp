@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "agent/http_fetcher.hpp"
+#include "tests/unit/agent/fakes.hpp"
 #include "tests/unit/agent/mini_http_server.hpp"
 
 namespace pdl::agent {
@@ -63,7 +64,7 @@ TEST(agent_source_rules, TheFetcherRefusesAPermanentRefusedError) {
   e.url = store.url("/v1/data/private?token=s3cr3t");
   e.dst_path = "/copied";
   try {
-    f.fetch(e);
+    test::fetch_sync(f, e);
     FAIL() << "fetched the agent's own store";
   } catch (const fetch_error& err) {
     EXPECT_TRUE(err.refused());
@@ -78,7 +79,7 @@ TEST(agent_source_rules, TheFetcherRefusesAPermanentRefusedError) {
 
   // Without the rules the same fetch succeeds: the refusal above is theirs.
   http_fetcher open(http_fetcher_options{});
-  EXPECT_NO_THROW(open.fetch(e));
+  EXPECT_NO_THROW(test::fetch_sync(open, e));
 }
 
 TEST(agent_source_rules, OtherFetchErrorsAreNotRefusals) {
