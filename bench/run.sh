@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The benchmarks, in one command: builds the Release binaries into build-bench (only the targets
 # the benchmarks need), runs every scenario PDL_BENCH_RUNS times (default 5) and writes
-# docs/benchmarks.md (figures, targets, met / MISSED, method, OPAL's quoted figures).
+# docs/benchmarks.md (figures, targets, met / MISSED, the agent's memory by mapping, the
+# hand-written bench/notes.md, method, OPAL's quoted figures).
 #   bash bench/run.sh
 # Environment:
 #   PDL_BENCH_RUNS=5           runs per scenario (the table shows the median and min-max)
@@ -9,6 +10,8 @@
 #   PDL_BENCH_SUBSCRIBERS=10000, PDL_BENCH_UPDATES=200   sizes of the fan-out and latency scenarios
 #   PDL_BENCH_OUT=docs/benchmarks.md, PDL_BENCH_JOBS=2 (build parallelism), PDL_BENCH_MICRO=1
 #   PDL_BENCH_COMMIT=...       what the report names as the commit (default: git rev-parse, +dirty)
+#   PDL_BENCH_AGENT_ENV="MALLOC_ARENA_MAX=1 ..."   extra environment of every agent (the report
+#                              names it): to measure a setting before it goes into the code
 #   PDL_KEEP_TEST_DIRS=1       keep the temp dir (process logs, write logs, generated documents)
 # Needs ~3 GB of free memory (the OPA stand-in holds the 100 MB document as a tree) and ~300 MB
 # of temp space. Results are noisy on a busy machine: the report records the load average.
@@ -43,8 +46,10 @@ if awk -v l="$l1" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
 fi
 
 args=(--runs "$runs" --out "$out" --commit "$commit" --why "$root/bench/why.txt"
+      --notes "$root/bench/notes.md"
       --subscribers "${PDL_BENCH_SUBSCRIBERS:-10000}" --updates "${PDL_BENCH_UPDATES:-200}")
 [ -n "${PDL_BENCH_ONLY:-}" ] && args+=(--only "$PDL_BENCH_ONLY")
+[ -n "${PDL_BENCH_AGENT_ENV:-}" ] && args+=(--agent-env "$PDL_BENCH_AGENT_ENV")
 status=0
 "$build/pdl_bench" "${args[@]}" || status=$?
 
