@@ -69,6 +69,8 @@ void run_forwarding(const bench_setup& s, int run, run_result& out) {
   out.values["agent_idle_curl_deps_rss_mb"] = mib(idle.curl_deps.rss_kb);
   out.values["agent_idle_curl_deps_pss_mb"] = mib(idle.curl_deps.pss_kb);
   out.values["agent_idle_curl_deps_private_mb"] = mib(idle.curl_deps.own_kb());
+  out.values["agent_idle_openssl_rss_mb"] = mib(idle.openssl.rss_kb);
+  out.values["agent_idle_openssl_private_mb"] = mib(idle.openssl.own_kb());
   out.values["agent_idle_threads"] = static_cast<double>(idle.threads);
   out.notes["agent_idle_rss_mb"] =
       "idle VmRSS " + std::to_string(idle.vm_rss_kb) + " KiB = RssAnon " +
@@ -76,7 +78,8 @@ void run_forwarding(const bench_setup& s, int run, run_result& out) {
       " KiB; file pages by group: the executable " + std::to_string(idle.binary.rss_kb) +
       " KiB, libcurl " + std::to_string(idle.curl.rss_kb) + " KiB, libcurl's " +
       std::to_string(idle.curl_dep_names.size()) + " dependencies " +
-      std::to_string(idle.curl_deps.rss_kb) + " KiB, the other libraries " +
+      std::to_string(idle.curl_deps.rss_kb) + " KiB, OpenSSL " + std::to_string(idle.openssl.rss_kb) +
+      " KiB, the other libraries " +
       std::to_string(idle.other_libs.rss_kb) + " KiB (Rss, including their anonymous copies); " +
       std::to_string(idle.threads) + " threads";
   out.notes["agent_idle_private_mb"] =

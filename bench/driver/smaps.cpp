@@ -211,6 +211,8 @@ mem_profile read_profile(int pid) {
       p.curl.add(m.c);
     } else if (p.curl_dep_names.count(m.name) > 0) {
       p.curl_deps.add(m.c);
+    } else if (m.name.rfind("libssl.so", 0) == 0 || m.name.rfind("libcrypto.so", 0) == 0) {
+      p.openssl.add(m.c);
     } else {
       p.other_libs.add(m.c);
     }
@@ -245,6 +247,9 @@ std::string profile_table(const mem_profile& p) {
   row("libcurl.so", p.curl);
   row("libcurl's dependencies (" + std::to_string(p.curl_dep_names.size()) + " libraries)",
       p.curl_deps);
+  if (p.openssl.mappings > 0) {
+    row("OpenSSL (libssl, libcrypto: the executable's own TLS and libcurl's)", p.openssl);
+  }
   row("other shared libraries (libc, libstdc++, spdlog, fmt, simdjson, ...)", p.other_libs);
   row("[heap] (main malloc arena)", p.heap);
   row("other anonymous (thread stacks, other malloc arenas, .bss, [stack])", p.other_anon);

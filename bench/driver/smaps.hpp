@@ -2,7 +2,8 @@
 // A process's memory by mapping, from /proc/<pid>/smaps and /proc/<pid>/status: the figures the
 // agent's footprint targets are stated in (VmRSS, RssAnon, PSS, private pages, private dirty
 // file-backed pages) and the same counters summed per group of mappings: the executable,
-// libcurl, the libraries mapped only because libcurl needs them, the other libraries, the heap,
+// libcurl, the libraries mapped only because libcurl needs them, OpenSSL (when the executable
+// uses it itself, e.g. for its own TLS), the other libraries, the heap,
 // the other anonymous memory (thread stacks, malloc arenas, libraries' .bss).
 #include <atomic>
 #include <chrono>
@@ -47,6 +48,7 @@ struct mem_profile {
   mem_counts binary;        // the executable's own mappings
   mem_counts curl;          // libcurl.so*
   mem_counts curl_deps;     // libraries in libcurl's DT_NEEDED closure that nothing else needs
+  mem_counts openssl;       // libssl*, libcrypto* when the executable needs them itself too
   mem_counts other_libs;    // every other file mapping (libc, libstdc++, spdlog, ...)
   mem_counts heap;          // [heap]
   mem_counts other_anon;    // unnamed anonymous mappings, [stack], [vdso], [vvar]
@@ -63,8 +65,8 @@ mem_profile read_profile(int pid);
  *  [heap] 336 KiB, ...". */
 std::string top_private(const mem_profile& p, int n);
 
-/** A Markdown table: one row per group (executable, libcurl, libcurl's dependencies, other
- *  libraries, heap, other anonymous, total), columns Rss, PSS, Private_Clean, Private_Dirty,
+/** A Markdown table: one row per group (executable, libcurl, libcurl's dependencies, OpenSSL,
+ *  other libraries, heap, other anonymous, total), columns Rss, PSS, Private_Clean, Private_Dirty,
  *  Anonymous, in KiB. */
 std::string profile_table(const mem_profile& p);
 
