@@ -13,6 +13,9 @@
 #   PDL_BENCH_AGENT_ENV="MALLOC_ARENA_MAX=1 ..."   extra environment of every agent (the report
 #                              names it): to measure a setting before it goes into the code
 #   PDL_KEEP_TEST_DIRS=1       keep the temp dir (process logs, write logs, generated documents)
+#   PDL_BENCH_RENDER=1         measure nothing: render the report again from the last run's
+#                              build-bench/bench-results.json (after editing bench/why.txt or
+#                              bench/notes.md)
 # Needs ~3 GB of free memory (the OPA stand-in holds the 100 MB document as a tree) and ~300 MB
 # of temp space. Results are noisy on a busy machine: the report records the load average.
 set -euo pipefail
@@ -21,6 +24,12 @@ cd "$root"
 build="$root/build-bench"
 out="${PDL_BENCH_OUT:-$root/docs/benchmarks.md}"
 runs="${PDL_BENCH_RUNS:-5}"
+
+if [ "${PDL_BENCH_RENDER:-0}" = 1 ]; then
+  "$build/pdl_bench" --render "$build/bench-results.json" --out "$out" --why "$root/bench/why.txt" \
+    --notes "$root/bench/notes.md"
+  exit
+fi
 
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DPDL_BENCH=ON >/dev/null
 targets=(pdl_bench)
@@ -46,7 +55,7 @@ if awk -v l="$l1" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
 fi
 
 args=(--runs "$runs" --out "$out" --commit "$commit" --why "$root/bench/why.txt"
-      --notes "$root/bench/notes.md"
+      --notes "$root/bench/notes.md" --save "$build/bench-results.json"
       --subscribers "${PDL_BENCH_SUBSCRIBERS:-10000}" --updates "${PDL_BENCH_UPDATES:-200}")
 [ -n "${PDL_BENCH_ONLY:-}" ] && args+=(--only "$PDL_BENCH_ONLY")
 [ -n "${PDL_BENCH_AGENT_ENV:-}" ] && args+=(--agent-env "$PDL_BENCH_AGENT_ENV")

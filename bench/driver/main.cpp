@@ -1,7 +1,9 @@
 // pdl_bench: runs the benchmark scenarios (scenarios.hpp) --runs times and writes the report.
 //   pdl_bench --out docs/benchmarks.md [--runs 5] [--work DIR] [--commit abc1234]
 //             [--only forwarding,latency1,latency10,fanout,startup] [--why bench/why.txt]
-//             [--notes bench/notes.md] [--agent-env "K=V K2=V2"]
+//             [--notes bench/notes.md] [--agent-env "K=V K2=V2"] [--save results.json]
+//   pdl_bench --render results.json --out docs/benchmarks.md [--why ...] [--notes ...]
+//             renders the report again from saved measurements (after why.txt or notes.md changed)
 //             [--subscribers 10000] [--updates 200]
 // bench/run.sh builds it and calls it. Per-run values are printed as they come.
 #include <fcntl.h>
@@ -14,9 +16,14 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <set>
 #include <sstream>
+#include <stdexcept>
 #include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "bench/driver/bench_util.hpp"
 #include "bench/driver/report.hpp"
@@ -69,10 +76,47 @@ void flush_binaries() {
   }
 }
 
+/** The measurements of an invocation, so the report can be rendered again (--render) after
+ *  bench/why.txt or bench/notes.md changed, without measuring again. */
+void save_results(const std::string& path, const report_context& ctx,
+                  const std::vector<run_result>& results) {
+  nlohmann::json j = {{"commit", ctx.commit},         {"date", ctx.date},
+                      {"cores", ctx.cores},           {"cpu_model", ctx.cpu_model},
+                      {"load_before", ctx.load_before}, {"load_after", ctx.load_after},
+                      {"runs", ctx.runs},             {"subscribers", ctx.subscribers},
+                      {"latency_updates", ctx.latency_updates}, {"agent_env", ctx.agent_env},
+                      {"failures", ctx.failures},     {"results", nlohmann::json::array()}};
+  for (const auto& r : results) j["results"].push_back({{"values", r.values}, {"notes", r.notes}});
+  write_text(path, j.dump(1));
+}
+
+void load_results(const std::string& path, report_context& ctx, std::vector<run_result>& results) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot read " + path);
+  auto j = nlohmann::json::parse(in);
+  ctx.commit = j.at("commit");
+  ctx.date = j.at("date");
+  ctx.cores = j.at("cores");
+  ctx.cpu_model = j.at("cpu_model");
+  ctx.load_before = j.at("load_before");
+  ctx.load_after = j.at("load_after");
+  ctx.runs = j.at("runs");
+  ctx.subscribers = j.at("subscribers");
+  ctx.latency_updates = j.at("latency_updates");
+  ctx.agent_env = j.at("agent_env");
+  ctx.failures = j.at("failures").get<std::vector<std::string>>();
+  for (const auto& r : j.at("results")) {
+    run_result one;
+    one.values = r.at("values").get<std::map<std::string, double>>();
+    one.notes = r.at("notes").get<std::map<std::string, std::string>>();
+    results.push_back(std::move(one));
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string out_path, work, commit = "unknown", why, notes;
+  std::string out_path, work, commit = "unknown", why, notes, save, render;
   std::set<std::string> only;
   int runs = 5;
   bench_setup setup;
@@ -84,6 +128,8 @@ int main(int argc, char** argv) {
     else if (flag == "--commit") commit = v;
     else if (flag == "--why") why = v;
     else if (flag == "--notes") notes = v;
+    else if (flag == "--save") save = v;
+    else if (flag == "--render") render = v;
     else if (flag == "--agent-env") {
       // "K=V K2=V2": extra environment of every agent.
       std::stringstream ss(v);
@@ -108,6 +154,16 @@ int main(int argc, char** argv) {
   if (out_path.empty()) {
     std::fprintf(stderr, "pdl_bench: --out FILE is required\n");
     return 2;
+  }
+  if (!render.empty()) {
+    report_context ctx;
+    std::vector<run_result> results;
+    load_results(render, ctx, results);
+    ctx.why_file = why;
+    ctx.notes_file = notes;
+    write_text(out_path, render_report(ctx, results));
+    std::cout << "wrote " << out_path << " from " << render << "\n";
+    return 0;
   }
   pdl::log::init("warn");
   flush_binaries();
@@ -184,6 +240,7 @@ int main(int argc, char** argv) {
     }
   }
   ctx.load_after = loadavg();
+  if (!save.empty()) save_results(save, ctx, results);
   write_text(out_path, render_report(ctx, results));
   std::cout << "wrote " << out_path << "\n";
   if (own_work && std::getenv("PDL_KEEP_TEST_DIRS") == nullptr) {

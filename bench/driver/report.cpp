@@ -95,6 +95,13 @@ std::string fmt(double v) {
   return buf;
 }
 
+/** A count (threads): no decimals unless it is a median between two. */
+std::string fmt_count(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, v == std::floor(v) ? "%.0f" : "%.1f", v);
+  return buf;
+}
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   auto n = v.size();
@@ -297,8 +304,9 @@ std::string render_report(const report_context& ctx, const std::vector<run_resul
     std::string count = vals.size() < runs.size()
                             ? " (" + std::to_string(vals.size()) + "/" + std::to_string(runs.size()) + " runs)"
                             : "";
-    o << "| " << f.label << " | " << fmt(med) << unit << count << " | " << fmt(*lo) << "–"
-      << fmt(*hi) << unit << " | " << (f.target_text[0] ? f.target_text : "—") << " | " << result
+    auto show = [&](double v) { return f.unit[0] ? fmt(v) : fmt_count(v); };
+    o << "| " << f.label << " | " << show(med) << unit << count << " | " << show(*lo) << "–"
+      << show(*hi) << unit << " | " << (f.target_text[0] ? f.target_text : "—") << " | " << result
       << " |\n";
   }
   o << "\n";
