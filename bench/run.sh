@@ -26,9 +26,12 @@ out="${PDL_BENCH_OUT:-$root/docs/benchmarks.md}"
 runs="${PDL_BENCH_RUNS:-5}"
 
 if [ "${PDL_BENCH_RENDER:-0}" = 1 ]; then
+  # The micro-benchmarks' section is appended below after a measuring run: keep the last one.
+  micro_section="$(sed -n '/^## Micro-benchmarks/,$p' "$out" 2>/dev/null || true)"
   "$build/pdl_bench" --render "$build/bench-results.json" --out "$out" --why "$root/bench/why.txt" \
     --notes "$root/bench/notes.md"
-  exit
+  [ -n "$micro_section" ] && printf '\n%s\n' "$micro_section" >> "$out"
+  exit 0
 fi
 
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DPDL_BENCH=ON >/dev/null
