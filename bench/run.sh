@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The benchmarks, in one command: builds the Release binaries into build-bench (only the targets
 # the benchmarks need), runs every scenario PDL_BENCH_RUNS times (default 5) and writes
-# docs/benchmarks.md (figures, targets, met / MISSED, method, OPAL's quoted figures).
+# docs/benchmarks.md (figures, targets, met / MISSED, the agent's memory by mapping, the
+# hand-written bench/notes.md, method, OPAL's quoted figures).
 #   bash bench/run.sh
 # Environment:
 #   PDL_BENCH_RUNS=5           runs per scenario (the table shows the median and min-max)
@@ -9,7 +10,12 @@
 #   PDL_BENCH_SUBSCRIBERS=10000, PDL_BENCH_UPDATES=200   sizes of the fan-out and latency scenarios
 #   PDL_BENCH_OUT=docs/benchmarks.md, PDL_BENCH_JOBS=2 (build parallelism), PDL_BENCH_MICRO=1
 #   PDL_BENCH_COMMIT=...       what the report names as the commit (default: git rev-parse, +dirty)
+#   PDL_BENCH_AGENT_ENV="MALLOC_ARENA_MAX=1 ..."   extra environment of every agent (the report
+#                              names it): to measure a setting before it goes into the code
 #   PDL_KEEP_TEST_DIRS=1       keep the temp dir (process logs, write logs, generated documents)
+#   PDL_BENCH_RENDER=1         measure nothing: render the report again from the last run's
+#                              build-bench/bench-results.json (after editing bench/why.txt or
+#                              bench/notes.md)
 # Needs ~3 GB of free memory (the OPA stand-in holds the 100 MB document as a tree) and ~300 MB
 # of temp space. Results are noisy on a busy machine: the report records the load average.
 set -euo pipefail
@@ -18,6 +24,15 @@ cd "$root"
 build="$root/build-bench"
 out="${PDL_BENCH_OUT:-$root/docs/benchmarks.md}"
 runs="${PDL_BENCH_RUNS:-5}"
+
+if [ "${PDL_BENCH_RENDER:-0}" = 1 ]; then
+  # The micro-benchmarks' section is appended below after a measuring run: keep the last one.
+  micro_section="$(sed -n '/^## Micro-benchmarks/,$p' "$out" 2>/dev/null || true)"
+  "$build/pdl_bench" --render "$build/bench-results.json" --out "$out" --why "$root/bench/why.txt" \
+    --notes "$root/bench/notes.md"
+  [ -n "$micro_section" ] && printf '\n%s\n' "$micro_section" >> "$out"
+  exit 0
+fi
 
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DPDL_BENCH=ON >/dev/null
 targets=(pdl_bench)
@@ -43,8 +58,10 @@ if awk -v l="$l1" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
 fi
 
 args=(--runs "$runs" --out "$out" --commit "$commit" --why "$root/bench/why.txt"
+      --notes "$root/bench/notes.md" --save "$build/bench-results.json"
       --subscribers "${PDL_BENCH_SUBSCRIBERS:-10000}" --updates "${PDL_BENCH_UPDATES:-200}")
 [ -n "${PDL_BENCH_ONLY:-}" ] && args+=(--only "$PDL_BENCH_ONLY")
+[ -n "${PDL_BENCH_AGENT_ENV:-}" ] && args+=(--agent-env "$PDL_BENCH_AGENT_ENV")
 status=0
 "$build/pdl_bench" "${args[@]}" || status=$?
 

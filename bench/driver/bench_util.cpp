@@ -15,7 +15,6 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <map>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -143,36 +142,6 @@ double cpu_ms(int pid) {
     if (i == 15) stime = std::atof(field.c_str());
   }
   return (utime + stime) * 1000.0 / static_cast<double>(::sysconf(_SC_CLK_TCK));
-}
-
-std::string top_mappings(int pid, int n) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/smaps");
-  std::map<std::string, std::int64_t> kb;
-  std::string line, current = "[anon]";
-  while (std::getline(in, line)) {
-    if (line.compare(0, 4, "Rss:") == 0) {
-      kb[current] += std::atoll(line.c_str() + 4);
-    } else if (!line.empty() && std::isxdigit(static_cast<unsigned char>(line[0])) &&
-               line.find('-') < line.find(' ')) {
-      // "addr-addr perms offset dev inode   path"
-      std::istringstream ls(line);
-      std::string range, perms, offset, dev, inode, path;
-      ls >> range >> perms >> offset >> dev >> inode;
-      std::getline(ls >> std::ws, path);
-      auto slash = path.rfind('/');
-      current = path.empty() ? "[anon]" : slash == std::string::npos ? path : path.substr(slash + 1);
-    }
-  }
-  std::vector<std::pair<std::int64_t, std::string>> v;
-  for (const auto& [name, k] : kb) v.emplace_back(k, name);
-  std::sort(v.rbegin(), v.rend());
-  std::string out;
-  char buf[64];
-  for (int i = 0; i < n && i < static_cast<int>(v.size()); ++i) {
-    std::snprintf(buf, sizeof buf, " %.1f MB", static_cast<double>(v[i].first) / 1024.0);
-    out += (i ? ", " : "") + v[i].second + buf;
-  }
-  return out;
 }
 
 std::vector<write_entry> write_log_reader::read_new() {

@@ -26,10 +26,6 @@ mem_status read_mem(int pid);
 /** CPU time (user + system) the process has used so far, in ms (10 ms resolution). */
 double cpu_ms(int pid);
 
-/** The @p n mappings holding the most resident memory (/proc/<pid>/smaps, summed per file
- *  name; "[anon]" for anonymous memory), e.g. "libcrypto.so.3 4.1 MB, opal-client 3.0 MB". */
-std::string top_mappings(int pid, int n);
-
 /** One line of opa-standin --write-log. */
 struct write_entry {
   std::int64_t applied_ns = 0;

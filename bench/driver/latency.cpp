@@ -51,7 +51,7 @@ void run_latency(const bench_setup& s, int run, int agents, run_result& out) {
   for (int k = 0; k < agents; ++k) {
     stores.push_back(f.start_standin());
     logs.push_back(std::make_unique<write_log_reader>(stores.back().write_log));
-    as.push_back(&f.start_agent(stores.back()));
+    as.push_back(&f.start_agent(stores.back(), "bench", s.agent_env));
   }
   for (auto* a : as) f.wait_ready(*a);
   std::string ds = f.token("datasource");

@@ -1,8 +1,12 @@
 // pdl_bench: runs the benchmark scenarios (scenarios.hpp) --runs times and writes the report.
 //   pdl_bench --out docs/benchmarks.md [--runs 5] [--work DIR] [--commit abc1234]
 //             [--only forwarding,latency1,latency10,fanout,startup] [--why bench/why.txt]
+//             [--notes bench/notes.md] [--agent-env "K=V K2=V2"] [--save results.json]
+//   pdl_bench --render results.json --out docs/benchmarks.md [--why ...] [--notes ...]
+//             renders the report again from saved measurements (after why.txt or notes.md changed)
 //             [--subscribers 10000] [--updates 200]
 // bench/run.sh builds it and calls it. Per-run values are printed as they come.
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -12,14 +16,20 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <set>
 #include <sstream>
+#include <stdexcept>
 #include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "bench/driver/bench_util.hpp"
 #include "bench/driver/report.hpp"
 #include "bench/driver/scenarios.hpp"
 #include "shared/log/log.hpp"
+#include "tests/support/process.hpp"
 
 namespace {
 
@@ -51,10 +61,62 @@ std::string utc_now() {
   return buf;
 }
 
+/** Writes back the page cache of the binaries the scenarios start. bench/run.sh has usually
+ *  just linked them, and until the kernel writes a fresh file back, smaps counts its pages as
+ *  the mapping process's Private_Dirty: ~5 MB of the agent's text would pass for its own dirty
+ *  memory. */
+void flush_binaries() {
+  for (const char* name : {"opal-client", "opal-server", "opa-standin", "fake-data-source",
+                           "bench_ws_swarm"}) {
+    int fd = ::open(pdl::test::binary_path(name).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      ::fsync(fd);
+      ::close(fd);
+    }
+  }
+}
+
+/** The measurements of an invocation, so the report can be rendered again (--render) after
+ *  bench/why.txt or bench/notes.md changed, without measuring again. */
+void save_results(const std::string& path, const report_context& ctx,
+                  const std::vector<run_result>& results) {
+  nlohmann::json j = {{"commit", ctx.commit},         {"date", ctx.date},
+                      {"cores", ctx.cores},           {"cpu_model", ctx.cpu_model},
+                      {"load_before", ctx.load_before}, {"load_after", ctx.load_after},
+                      {"runs", ctx.runs},             {"subscribers", ctx.subscribers},
+                      {"latency_updates", ctx.latency_updates}, {"agent_env", ctx.agent_env},
+                      {"failures", ctx.failures},     {"results", nlohmann::json::array()}};
+  for (const auto& r : results) j["results"].push_back({{"values", r.values}, {"notes", r.notes}});
+  write_text(path, j.dump(1));
+}
+
+void load_results(const std::string& path, report_context& ctx, std::vector<run_result>& results) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot read " + path);
+  auto j = nlohmann::json::parse(in);
+  ctx.commit = j.at("commit");
+  ctx.date = j.at("date");
+  ctx.cores = j.at("cores");
+  ctx.cpu_model = j.at("cpu_model");
+  ctx.load_before = j.at("load_before");
+  ctx.load_after = j.at("load_after");
+  ctx.runs = j.at("runs");
+  ctx.subscribers = j.at("subscribers");
+  ctx.latency_updates = j.at("latency_updates");
+  ctx.agent_env = j.at("agent_env");
+  ctx.failures = j.at("failures").get<std::vector<std::string>>();
+  for (const auto& r : j.at("results")) {
+    run_result one;
+    one.values = r.at("values").get<std::map<std::string, double>>();
+    one.notes = r.at("notes").get<std::map<std::string, std::string>>();
+    results.push_back(std::move(one));
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string out_path, work, commit = "unknown", why;
+  std::string out_path, work, commit = "unknown", why, notes, save, render;
   std::set<std::string> only;
   int runs = 5;
   bench_setup setup;
@@ -65,7 +127,21 @@ int main(int argc, char** argv) {
     else if (flag == "--work") work = v;
     else if (flag == "--commit") commit = v;
     else if (flag == "--why") why = v;
-    else if (flag == "--subscribers") setup.subscribers = std::stoi(v);
+    else if (flag == "--notes") notes = v;
+    else if (flag == "--save") save = v;
+    else if (flag == "--render") render = v;
+    else if (flag == "--agent-env") {
+      // "K=V K2=V2": extra environment of every agent.
+      std::stringstream ss(v);
+      for (std::string kv; ss >> kv;) {
+        auto eq = kv.find('=');
+        if (eq == std::string::npos || eq == 0) {
+          std::fprintf(stderr, "pdl_bench: --agent-env wants K=V, got %s\n", kv.c_str());
+          return 2;
+        }
+        setup.agent_env[kv.substr(0, eq)] = kv.substr(eq + 1);
+      }
+    }    else if (flag == "--subscribers") setup.subscribers = std::stoi(v);
     else if (flag == "--updates") setup.latency_updates = std::stoi(v);
     else if (flag == "--only") {
       std::stringstream ss(v);
@@ -79,7 +155,18 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "pdl_bench: --out FILE is required\n");
     return 2;
   }
+  if (!render.empty()) {
+    report_context ctx;
+    std::vector<run_result> results;
+    load_results(render, ctx, results);
+    ctx.why_file = why;
+    ctx.notes_file = notes;
+    write_text(out_path, render_report(ctx, results));
+    std::cout << "wrote " << out_path << " from " << render << "\n";
+    return 0;
+  }
   pdl::log::init("warn");
+  flush_binaries();
   // The server and the swarm each hold one descriptor per subscriber; children inherit this.
   rlimit rl{};
   if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -105,6 +192,10 @@ int main(int argc, char** argv) {
   ctx.subscribers = setup.subscribers;
   ctx.latency_updates = setup.latency_updates;
   ctx.why_file = why;
+  ctx.notes_file = notes;
+  for (const auto& [k, v] : setup.agent_env) {
+    ctx.agent_env += (ctx.agent_env.empty() ? "" : " ") + k + "=" + v;
+  }
 
   if (wanted("forwarding")) {
     setup.doc_100mb = work + "/doc-100mb.json";
@@ -149,6 +240,7 @@ int main(int argc, char** argv) {
     }
   }
   ctx.load_after = loadavg();
+  if (!save.empty()) save_results(save, ctx, results);
   write_text(out_path, render_report(ctx, results));
   std::cout << "wrote " << out_path << "\n";
   if (own_work && std::getenv("PDL_KEEP_TEST_DIRS") == nullptr) {

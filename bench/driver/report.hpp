@@ -1,7 +1,8 @@
 #pragma once
 // docs/benchmarks.md from the runs: machine and commit, one table row per figure (median and
-// min-max over the runs, the target, met / MISSED), a "Why" line per miss, the method of each
-// figure, and OPAL's figures quoted from the issue.
+// min-max over the runs, the target, met / MISSED), a "Why" line per miss, the agent's memory by
+// mapping, the hand-written notes (bench/notes.md), the method of each figure, and OPAL's
+// figures quoted from the issue.
 #include <string>
 #include <vector>
 
@@ -20,6 +21,8 @@ struct report_context {
   int subscribers = 0;
   int latency_updates = 0;
   std::string why_file;        // bench/why.txt: "figure_id: explanation" lines (optional)
+  std::string agent_env;       // extra environment of the agents ("K=V ..."), empty if none
+  std::string notes_file;      // bench/notes.md: hand-written sections, copied in (optional)
   std::vector<std::string> failures;  // "run 2, fanout: <what>"
 };
 

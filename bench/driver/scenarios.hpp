@@ -20,10 +20,14 @@ struct bench_setup {
   std::string doc_17mb;
   int latency_updates = 200;   // measured updates per latency scenario (after 20 warm-up)
   int subscribers = 10000;
+  /** Extra environment of every agent (PDL_BENCH_AGENT_ENV), e.g. MALLOC_ARENA_MAX=1 to measure
+   *  a setting before it goes into the code; the report names it. */
+  std::map<std::string, std::string> agent_env;
 };
 
-/** Agent idle RSS, peak RSS and timings forwarding the 100 MB document, against a direct PUT
- *  and a raw loopback copy measured in the same run. */
+/** The agent's idle memory (VmRSS, private, PSS, libcurl's share), its peak private memory and
+ *  VmHWM while forwarding the 100 MB document, and the forwarding's timings against a direct
+ *  PUT and a raw loopback copy measured in the same run. */
 void run_forwarding(const bench_setup& s, int run, run_result& out);
 
 /** Publish accepted -> applied in the store(s), 1 KB inline PUT, to @p agents agents. */

@@ -17,7 +17,7 @@ void run_startup(const bench_setup& s, int run, run_result& out) {
     fleet f(base + "/empty");
     f.start_server();
     auto store = f.start_standin();
-    auto& a = f.start_agent(store);
+    auto& a = f.start_agent(store, "bench", s.agent_env);
     f.wait_ready(a);
     out.values["start_empty_ms"] = static_cast<double>(a.ready_ns - a.started_ns) / 1e6;
   }
@@ -34,7 +34,7 @@ void run_startup(const bench_setup& s, int run, run_result& out) {
     f.start_server({{"OPAL_DATA_CONFIG_SOURCES", sources.dump()}});
     auto store = f.start_standin();
     write_log_reader log(store.write_log);
-    auto& a = f.start_agent(store);
+    auto& a = f.start_agent(store, "bench", s.agent_env);
     f.wait_ready(a);
     out.values["start_17mb_ms"] = static_cast<double>(a.ready_ns - a.started_ns) / 1e6;
     auto e = log.wait_for("/v1/data/base", std::chrono::seconds(5));
