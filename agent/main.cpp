@@ -1,4 +1,6 @@
 // opal-client: parse flags, load config, build the agent, run until SIGTERM/SIGINT.
+#include <malloc.h>
+
 #include <algorithm>
 #include <condition_variable>
 #include <csignal>
@@ -64,6 +66,9 @@ pdl::config::agent_config load(const std::string& path, const std::string& port_
 
 int run_agent(const pdl::config::agent_config& cfg) {
   using namespace pdl;
+  // One malloc arena: glibc would give every thread that allocates (the loop, the fetch client,
+  // the pool) its own, each ~25 KiB of private memory kept for good (docs/benchmarks.md).
+  ::mallopt(M_ARENA_MAX, 1);
   try {
     log::init(cfg.log_level, cfg.log_format == "json" ? log::format::json : log::format::text);
   } catch (const std::invalid_argument& e) {
@@ -72,7 +77,8 @@ int run_agent(const pdl::config::agent_config& cfg) {
   }
   auto logger = log::get("agent.main");
   net::io_context ioc(1);
-  // One thread more than concurrent entries, so the engine probe is not queued behind fetches.
+  // Engine writes and file work only (fetches hold no thread), plus one so the engine probe is
+  // not queued behind writes to a hung engine.
   net::thread_pool pool(static_cast<std::size_t>(std::max(1, cfg.fetch_workers)) + 1);
   std::unique_ptr<agent::data_agent> agent;
   try {

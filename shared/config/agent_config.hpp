@@ -89,8 +89,9 @@ struct agent_config {
                                                           // for libcurl, rounded up)
   std::uint64_t fetch_max_bytes = 1024ull * 1024 * 1024;  // fetch.max_bytes
   int fetch_max_redirects = 5;                            // fetch.max_redirects
-  int fetch_workers = 4;                                  // fetch.workers, OPAL_FETCHING_WORKER_COUNT
-                                                          // (threads for engine writes)
+  int fetch_workers = 2;                                  // fetch.workers, OPAL_FETCHING_WORKER_COUNT
+                                                          // (threads for engine writes; fetches
+                                                          // hold none)
   int fetch_max_in_flight = 256;                          // fetch.max_in_flight (entries at once)
   int fetch_max_per_host = 6;                             // fetch.max_per_host (0 = no limit)
   std::chrono::milliseconds fetch_degraded_after{60000};  // fetch.degraded_after_ms (0 = never)

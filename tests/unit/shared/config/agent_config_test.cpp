@@ -28,7 +28,7 @@ TEST(AgentConfig, Defaults) {
   EXPECT_EQ(c.fetch_idle_timeout, 10000ms);
   EXPECT_EQ(c.fetch_total_timeout, 600000ms);
   EXPECT_EQ(c.fetch_low_speed_limit, 0u);
-  EXPECT_EQ(c.fetch_workers, 4);
+  EXPECT_EQ(c.fetch_workers, 2);
   EXPECT_EQ(c.api_port, 7000);
   EXPECT_EQ(c.log_level, "info");
 }
