@@ -885,6 +885,7 @@ std::unique_ptr<data_agent> make_data_agent(net::io_context& ioc, net::thread_po
       ro.default_callbacks.push_back(base + "/data/callback_report");
     }
     ro.token = cfg.client_token;
+    ro.rules = fo.rules;
     ro.tls = cfg.tls;
     for (const auto& u : cfg.server_urls) {
       ro.token_origins.push_back(url_origin(u));

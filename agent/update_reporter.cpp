@@ -161,6 +161,9 @@ void update_reporter::report(const std::optional<std::string>& update_id,
       if (!has_header(req, "content-type")) {
         req.headers.emplace_back("Content-Type", secret("application/json"));
       }
+      if (options_.rules) {
+        http_client::apply(*options_.rules, req);
+      }
       requests.push_back(std::move(req));
     }
   }
@@ -215,6 +218,7 @@ void update_reporter::drain() {
         }
         continue;
       }
+      ++self->failed_;
       const std::string what = status == 0 ? error : "HTTP " + std::to_string(status);
       if (self->failing_urls_.insert(where).second) {
         SPDLOG_LOGGER_WARN(logger(), "report callback {} failed: {} (further failures of this "

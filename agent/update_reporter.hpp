@@ -24,6 +24,7 @@
 
 #include "agent/updater.hpp"
 #include "shared/http/client.hpp"
+#include "shared/http/source_rules.hpp"
 #include "shared/log/secret.hpp"
 
 namespace boost::asio {
@@ -40,6 +41,9 @@ struct reporter_options {
   std::size_t max_queue = 1000;                // requests waiting; beyond, the oldest is dropped
   std::chrono::milliseconds timeout{10000};
   tls::client_files tls;  // the agent's tls.* (server hop)
+  /** The source rules, applied to the callbacks an update names (a publisher chooses those,
+   *  as it chooses sources); the configured default callbacks are the operator's. Null: none. */
+  std::shared_ptr<const http_client::source_rules> rules;
 };
 
 /** Performs one request; returns the HTTP status, or 0 with @p error set. Blocking. */
@@ -68,6 +72,8 @@ class update_reporter {
   void stop();
   std::size_t queued() const noexcept { return queue_.size(); }
   std::uint64_t sent() const noexcept { return sent_; }
+  /** Requests that failed (a status other than 2xx, a transport error, a refused URL). */
+  std::uint64_t failed() const noexcept { return failed_; }
 
   /** The DataUpdateReport body: {"update_id","reports":[{"entry","fetched","saved","hash"}],
    *  "policy_hash":null,"user_data":{}}. */
@@ -93,6 +99,7 @@ class update_reporter {
   bool stopped_ = false;
   bool overflow_logged_ = false;
   std::uint64_t sent_ = 0;
+  std::uint64_t failed_ = 0;
 };
 
 }  // namespace pdl::agent

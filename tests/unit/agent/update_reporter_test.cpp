@@ -133,3 +133,35 @@ TEST(update_reporter, the_queue_is_bounded) {
 
 }  // namespace
 }  // namespace pdl::agent
+
+namespace pdl::agent {
+namespace {
+
+TEST(update_reporter, callbacks_an_update_names_pass_the_source_rules) {
+  mini_http_server server([](const test::seen_request&) {
+    return mini_http_server::reply(http::status::ok, R"({"status":"ok"})");
+  });
+  mini_http_server engine([](const test::seen_request&) {
+    return mini_http_server::reply(http::status::ok, "{}");
+  });
+  net::io_context ioc;
+  net::thread_pool pool(2);
+  reporter_options o;
+  o.default_callbacks = {server.url("/data/callback_report")};
+  auto rules = std::make_shared<http_client::source_rules>(http_client::source_rules::with_defaults());
+  // The agent denies its own engine's address; the server's port stays allowed.
+  rules->deny_endpoint("127.0.0.1", engine.port(), "the policy store", false);
+  o.rules = rules;
+  update_reporter reporter(ioc, pool, o);
+  const std::string callbacks = R"({"callbacks":[")" + engine.url("/v1/data/leak") +
+                                R"(","http://169.254.169.254/latest/meta-data"]})";
+  reporter.report("u1", callbacks, {fetched_report()});
+  ASSERT_TRUE(run_until(ioc, [&] { return reporter.sent() + reporter.failed() == 3; }));
+  EXPECT_EQ(reporter.sent(), 1u);
+  EXPECT_EQ(server.requests().size(), 1u);  // the operator's own callback
+  EXPECT_TRUE(engine.requests().empty());   // never reached
+  pool.join();
+}
+
+}  // namespace
+}  // namespace pdl::agent
