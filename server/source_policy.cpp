@@ -14,16 +14,6 @@ namespace {
 // A refusal echoes the source (redacted): bounded, as every echo of peer text.
 constexpr std::size_t max_echoed_url_bytes = 256;
 
-void add(const std::vector<std::string>& entries, const char* origin, bool allow,
-         http_client::source_rules& rules) {
-  for (const auto& e : entries) {
-    std::string why;
-    if (!(allow ? rules.add_allow(e, origin, why) : rules.add_deny(e, origin, why))) {
-      throw std::invalid_argument(std::string(origin) + ": " + why);
-    }
-  }
-}
-
 }  // namespace
 
 http_client::source_rules server_source_rules(const config::server_config& cfg) {
@@ -36,8 +26,8 @@ http_client::source_rules server_source_rules(const config::server_config& cfg) 
   }
   rules.deny_endpoint(agent_defaults.api_host, agent_defaults.api_port,
                       "agents' default API address", false);
-  add(cfg.fetch_deny, "fetch.deny", false, rules);
-  add(cfg.fetch_allow, "fetch.allow", true, rules);
+  rules.add_setting(cfg.fetch_deny, "fetch.deny", false);
+  rules.add_setting(cfg.fetch_allow, "fetch.allow", true);
   return rules;
 }
 

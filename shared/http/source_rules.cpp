@@ -565,6 +565,16 @@ bool source_rules::add_allow(std::string_view entry, std::string origin, std::st
   return true;
 }
 
+void source_rules::add_setting(const std::vector<std::string>& entries, const std::string& origin,
+                               bool allow) {
+  for (const auto& e : entries) {
+    std::string why;
+    if (!(allow ? add_allow(e, origin, why) : add_deny(e, origin, why))) {
+      throw std::invalid_argument(origin + ": " + why);
+    }
+  }
+}
+
 void source_rules::deny_endpoint(std::string_view host, std::uint16_t port,
                                  const std::string& note, bool local_interfaces) {
   std::string h = lower(host);

@@ -130,6 +130,10 @@ class source_rules {
                 std::string note = {});
   /** The allow list's entries (all from one setting: @p origin names it in refusals). */
   bool add_allow(std::string_view entry, std::string origin, std::string& why);
+  /** Adds every entry of one setting (@p origin, "fetch.allow" or "fetch.deny") to the allow or
+   *  the deny list. @throws std::invalid_argument naming the setting and what is wrong. */
+  void add_setting(const std::vector<std::string>& entries, const std::string& origin,
+                   bool allow);
 
   /**
    * Denies connections to one of our own services listening at @p host : @p port (a policy store
