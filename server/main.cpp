@@ -99,6 +99,9 @@ int main(int argc, char** argv) {
     if (check->parsed()) {
       pdl::log::init("error");
       pdl::server::server_auth::check_keys(cfg);
+      for (const auto& line : cfg.ignored_env) {
+        std::cerr << "warning: ignored: " << line << "\n";
+      }
       std::cout << "config OK\n";
       return 0;
     }
@@ -108,6 +111,9 @@ int main(int argc, char** argv) {
       return 0;
     }
     init_logging(cfg);
+    for (const auto& line : cfg.ignored_env) {
+      SPDLOG_LOGGER_WARN(pdl::log::get("server.config"), "ignored: {}", line);
+    }
     return pdl::server::run_until_signalled(std::move(cfg));
   } catch (const pdl::config::config_error& e) {
     print_problems(e);

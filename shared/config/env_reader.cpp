@@ -81,11 +81,23 @@ env_reader::env_reader(const env_map& env, std::vector<problem>& problems)
     : env_(&env), problems_(&problems) {}
 
 const std::string* env_reader::get(const std::string& name) const {
+  asked_.insert(name);
   auto it = env_->find(name);
   if (it == env_->end() || it->second.empty()) {
     return nullptr;
   }
   return &it->second;
+}
+
+std::vector<std::string> env_reader::unread_opal_variables() const {
+  std::vector<std::string> out;
+  for (const auto& [name, value] : *env_) {
+    if (name.rfind("OPAL_", 0) == 0 && !value.empty() && asked_.count(name) == 0) {
+      out.push_back(name);
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 void env_reader::add_problem(const std::string& name, std::string message) const {

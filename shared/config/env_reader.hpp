@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -37,9 +38,13 @@ class env_reader {
 
   void add_problem(const std::string& name, std::string message) const;
 
+  /** The OPAL_* variables set (non-empty) that no read asked for, sorted. */
+  std::vector<std::string> unread_opal_variables() const;
+
  private:
   const env_map* env_;
   std::vector<problem>* problems_;
+  mutable std::set<std::string> asked_;
 };
 
 /** Comma-separated list, items trimmed, empty items dropped. */

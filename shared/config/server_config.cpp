@@ -6,6 +6,7 @@
 #include "shared/config/config_error.hpp"
 #include "shared/config/data_sources.hpp"
 #include "shared/config/env_reader.hpp"
+#include "shared/config/opal_settings.hpp"
 #include "shared/config/source_rule_lists.hpp"
 #include "shared/config/yaml_section.hpp"
 #include "shared/redis/endpoint.hpp"
@@ -238,6 +239,13 @@ void read_env(const env_reader& env, server_config& c) {
       c.data_config_route = *v;
     }
   }
+  bool publisher = true;
+  env.read("OPAL_PUBLISHER_ENABLED", publisher);
+  if (!publisher) {
+    env.add_problem("OPAL_PUBLISHER_ENABLED",
+                    "false is not supported: publishing is always on here, guarded by "
+                    "datasource tokens (remove the variable, and mint no datasource tokens)");
+  }
   env.read("OPAL_BROADCAST_URI", c.broadcast_uri);
   env.read("OPAL_BROADCAST_CHANNEL_NAME", c.broadcast_key_prefix);
   detail::read_rule_list(env, "OPAL_FETCH_ALLOW", c.fetch_allow);
@@ -337,6 +345,11 @@ server_config load_server_config(const std::string& yaml_path, const env_map& en
   }
   if (!problems.empty()) {
     throw config_error(std::move(problems));
+  }
+  for (const auto& name : reader.unread_opal_variables()) {
+    if (!detail::is_kubernetes_service_link(name, env.at(name))) {
+      c.ignored_env.push_back(name + ": " + detail::why_the_server_ignores(name));
+    }
   }
   return c;
 }

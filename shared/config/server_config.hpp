@@ -141,11 +141,16 @@ struct server_config {
   // logging
   std::string log_level = "info";        // log.level, OPAL_LOG_LEVEL
   std::string log_format = "text";       // log.format: text or json
+
+  /** OPAL_* variables set but not read, each "NAME: why" (not implemented, fixed here, an
+   *  agent's setting, or unknown): warned about at start and by check-config. */
+  std::vector<std::string> ignored_env;
 };
 
 /**
  * Builds the server config. @p yaml_path may be empty (no file). Environment variables override
- * the file; unknown OPAL_* variables are ignored (OPAL has 176 of them). Kubernetes' injected
+ * the file; OPAL_* variables it does not read are listed in server_config::ignored_env, each
+ * with the reason (OPAL has 176 of them), never silently ignored. Kubernetes' injected
  * OPAL_SERVER_PORT=tcp://host:port (a Service named opal-server) is recognised and ignored.
  * @throws config_error listing every problem, each naming its YAML path or variable.
  */

@@ -444,3 +444,46 @@ broadcast: {uri: "kafka://k:9092", key_prefix: "has space", retained_updates: 5,
 
 }  // namespace
 }  // namespace pdl::config
+
+namespace pdl::config {
+namespace {
+
+TEST(ServerConfig, OpalVariablesItDoesNotReadAreNamedWithTheReason) {
+  const env_map env{{"OPAL_SERVER_HOST", "0.0.0.0"},           // read
+                    {"OPAL_LOG_LEVEL", "debug"},               // read
+                    {"OPAL_POLICY_REPO_URL", "https://github.com/org/policy.git"},
+                    {"OPAL_POLICY_STORE_URL", "http://opa:8181"},  // the agent's
+                    {"OPAL_BROADCAST_REPLAY_BUFFER_SIZE", "100"},
+                    {"OPAL_CLIENT_LOAD_LIMIT_NOTATION", "10/second"},
+                    {"OPAL_LOG_COLORIZE", "false"},
+                    {"OPAL_SERVR_HOST", "typo"},
+                    {"OPAL_STATISTICS_ENABLED", ""},              // empty: unset
+                    // Kubernetes' service links for Services named opal-server / opal-client:
+                    {"OPAL_SERVER_SERVICE_HOST", "10.0.0.7"},
+                    {"OPAL_SERVER_SERVICE_PORT_HTTP", "7002"},
+                    {"OPAL_SERVER_PORT_7002_TCP_ADDR", "10.0.0.7"},
+                    {"OPAL_CLIENT_PORT", "tcp://10.0.0.8:7000"},
+                    {"PATH", "/usr/bin"}};
+  const auto c = load_server_config("", env);
+  EXPECT_EQ(c.host, "0.0.0.0");
+  EXPECT_THAT(
+      c.ignored_env,
+      ::testing::ElementsAre(
+          HasSubstr("OPAL_BROADCAST_REPLAY_BUFFER_SIZE: the Redis backbone reconnects"),
+          HasSubstr("OPAL_CLIENT_LOAD_LIMIT_NOTATION: no /loadlimit"),
+          HasSubstr("OPAL_LOG_COLORIZE: loguru's settings have no equivalent"),
+          HasSubstr("OPAL_POLICY_REPO_URL: policy sync (a git repository or a bundle server) is "
+                    "not implemented"),
+          HasSubstr("OPAL_POLICY_STORE_URL: an agent (opal-client) setting"),
+          HasSubstr("OPAL_SERVR_HOST: not an opal-server setting (a typo")));
+  EXPECT_TRUE(load_server_config("", {}).ignored_env.empty());
+}
+
+TEST(ServerConfig, PublishingCannotBeSwitchedOff) {
+  EXPECT_THAT(problems_of("", {{"OPAL_PUBLISHER_ENABLED", "false"}}),
+              ::testing::Contains(HasSubstr("OPAL_PUBLISHER_ENABLED: false is not supported")));
+  EXPECT_TRUE(load_server_config("", {{"OPAL_PUBLISHER_ENABLED", "true"}}).ignored_env.empty());
+}
+
+}  // namespace
+}  // namespace pdl::config

@@ -1,0 +1,104 @@
+#include "shared/config/opal_settings.hpp"
+
+#include <array>
+#include <utility>
+
+namespace pdl::config::detail {
+namespace {
+
+struct rule {
+  std::string_view prefix;  // a whole name, or a prefix ending in '_'
+  std::string_view why;
+};
+
+constexpr std::string_view agent_setting =
+    "an agent (opal-client) setting: opal-server does not read it";
+
+// First match wins: the agent's OPAL_POLICY_STORE_* before the policy-sync OPAL_POLICY_*.
+constexpr std::array<rule, 33> rules{{
+    {"OPAL_CLIENT_LOAD_LIMIT_NOTATION", "no /loadlimit; limits.* bound connections and "
+                                        "pending publishes"},
+    {"OPAL_CLIENT_", agent_setting},
+    {"OPAL_POLICY_STORE_", agent_setting},
+    {"OPAL_DATA_TOPICS", agent_setting},
+    {"OPAL_DATA_UPDATER_", agent_setting},
+    {"OPAL_DATA_STORE_", agent_setting},
+    {"OPAL_DEFAULT_DATA_", agent_setting},
+    {"OPAL_DEFAULT_UPDATE_", agent_setting},
+    {"OPAL_FETCHING_", agent_setting},
+    {"OPAL_HTTP_FETCHER_", agent_setting},
+    {"OPAL_FETCH_PROVIDER_MODULES", agent_setting},
+    {"OPAL_INLINE_", agent_setting},
+    {"OPAL_OFFLINE_MODE_", agent_setting},
+    {"OPAL_OPA_HEALTH_CHECK_", agent_setting},
+    {"OPAL_SHOULD_REPORT_", agent_setting},
+    {"OPAL_SERVER_URL", agent_setting},
+    {"OPAL_POLICY_", "policy sync (a git repository or a bundle server) is not implemented: "
+                     "this server distributes data only"},
+    {"OPAL_REPO_WATCHER_", "policy sync is not implemented: this server distributes data only"},
+    {"OPAL_FILTER_FILE_EXTENSIONS", "policy sync is not implemented"},
+    {"OPAL_BUNDLE_IGNORE", "policy sync is not implemented"},
+    {"OPAL_SCOPES", "scopes are not implemented (one data plane per server)"},
+    {"OPAL_REDIS_URL", "scopes are not implemented; the backbone's Redis is OPAL_BROADCAST_URI"},
+    {"OPAL_BASE_DIR", "scopes are not implemented; the update log's directory is "
+                      "OPAL_SERVER_DATA_DIR"},
+    {"OPAL_BROADCAST_", "the Redis backbone reconnects, replays from its update log and reports "
+                        "its health by itself (docs/replicas.md): not configurable"},
+    {"OPAL_STATISTICS_", "/statistics is always on (master token or a listener JWT)"},
+    {"OPAL_ENABLE_METRICS", "metrics are Prometheus text at /metrics, always on (no statsd)"},
+    {"OPAL_ENABLE_DATADOG_APM", "no Datadog APM; metrics are Prometheus text at /metrics"},
+    {"OPAL_LOG_", "loguru's settings have no equivalent; log.level (OPAL_LOG_LEVEL) and "
+                  "log.format (OPAL_LOG_SERIALIZE) are read"},
+    {"OPAL_AUTH_JWKS_", "the public key is served at the fixed /.well-known/jwks.json"},
+    {"OPAL_ALL_DATA_", "OPAL's placeholder /policy-data entry is not served: the base config is "
+                       "data.config_sources (OPAL_DATA_CONFIG_SOURCES)"},
+    {"OPAL_SERVER_WORKER_COUNT", "one process; server.threads sets its I/O threads"},
+    {"OPAL_WS_", "OPAL's legacy in-process publisher helpers (unused by OPAL's server too)"},
+    {"OPAL_MAX_CHANNELS_PER_CLIENT", "no per-client channel limit; limits.max_connections "
+                                     "bounds connections"},
+}};
+
+bool matches(std::string_view name, std::string_view prefix) {
+  return prefix.back() == '_' ? name.substr(0, prefix.size()) == prefix : name == prefix;
+}
+
+}  // namespace
+
+bool is_kubernetes_service_link(std::string_view name, std::string_view value) {
+  const auto ends_with = [&](std::string_view tail) {
+    return name.size() >= tail.size() && name.substr(name.size() - tail.size()) == tail;
+  };
+  if (ends_with("_SERVICE_HOST") || name.find("_SERVICE_PORT") != std::string_view::npos) {
+    return true;
+  }
+  if (ends_with("_PORT")) {
+    return value.rfind("tcp://", 0) == 0 || value.rfind("udp://", 0) == 0 ||
+           value.rfind("sctp://", 0) == 0;
+  }
+  // NAME_PORT_<digits>_TCP[_PROTO|_PORT|_ADDR]
+  for (auto at = name.find("_PORT_"); at != std::string_view::npos;
+       at = name.find("_PORT_", at + 1)) {
+    std::size_t i = at + 6;
+    const std::size_t digits_start = i;
+    while (i < name.size() && name[i] >= '0' && name[i] <= '9') {
+      ++i;
+    }
+    if (i > digits_start && (name.substr(i, 4) == "_TCP" || name.substr(i, 4) == "_UDP" ||
+                             name.substr(i, 5) == "_SCTP")) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string why_the_server_ignores(std::string_view name) {
+  for (const auto& r : rules) {
+    if (matches(name, r.prefix)) {
+      return std::string(r.why);
+    }
+  }
+  return "not an opal-server setting (a typo, or an OPAL setting this server does not "
+         "implement)";
+}
+
+}  // namespace pdl::config::detail

@@ -1,0 +1,18 @@
+#pragma once
+// Internal to pdl_config: what opal-server says about an OPAL_* variable it does not read, so
+// no OPAL setting is ever silently ignored (a user swapping servers sees each one named).
+#include <string>
+#include <string_view>
+
+namespace pdl::config::detail {
+
+/** One line: why opal-server does not act on @p name (an OPAL_* variable it did not read):
+ *  not implemented (and what to use instead), fixed here, an agent's setting, or unknown. */
+std::string why_the_server_ignores(std::string_view name);
+
+/** A variable Kubernetes injects for a Service (service links: a Service named opal-server gives
+ *  OPAL_SERVER_SERVICE_HOST, OPAL_SERVER_PORT=tcp://..., OPAL_SERVER_PORT_7002_TCP_ADDR, ...):
+ *  not a setting, not worth a warning. */
+bool is_kubernetes_service_link(std::string_view name, std::string_view value);
+
+}  // namespace pdl::config::detail
