@@ -17,6 +17,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <map>
 #include <thread>
+#include <vector>
 
 #include "shared/http/transfer.hpp"
 #include "shared/log/log.hpp"
@@ -65,12 +66,14 @@ struct job {
 
 struct multi_client::impl {
   explicit impl(multi_options o)
-      : options(o), work(asio::make_work_guard(ioc)), timer(ioc) {}
+      : options(o), work(asio::make_work_guard(ioc)), timer(ioc), idle_timer(ioc) {}
 
   multi_options options;
   asio::io_context ioc;
   asio::executor_work_guard<asio::io_context::executor_type> work;
   asio::steady_timer timer;
+  asio::steady_timer idle_timer;
+  bool idle_watch = false;  // an idle check is scheduled
   CURLM* multi = nullptr;
   std::map<curl_socket_t, std::shared_ptr<watched>> sockets;
   std::map<CURL*, std::shared_ptr<job>> jobs;  // by the current hop's easy handle
@@ -186,40 +189,71 @@ struct multi_client::impl {
   void collect() {
     int left = 0;
     while (CURLMsg* msg = curl_multi_info_read(multi, &left)) {
-      if (msg->msg != CURLMSG_DONE) {
-        continue;
-      }
-      CURL* easy = msg->easy_handle;
-      const CURLcode rc = msg->data.result;  // msg dies with the handle's removal
-      auto it = jobs.find(easy);
-      if (it == jobs.end()) {
-        curl_multi_remove_handle(multi, easy);
-        continue;
-      }
-      std::shared_ptr<job> j = std::move(it->second);
-      jobs.erase(it);
-      curl_multi_remove_handle(multi, easy);
-      detail::transfer::outcome out;
-      try {
-        out = j->t->finished(rc);
-      } catch (...) {
-        complete(*j, transport_error{transport_error::code::aborted, "transfer aborted"},
-                 std::current_exception());
-        continue;
-      }
-      if (auto* f = std::get_if<detail::failure>(&out)) {
-        complete(*j, detail::to_error(*f, j->req), nullptr);
-      } else if (auto* r = std::get_if<response>(&out)) {
-        complete(*j, std::move(*r), nullptr);
-      } else {
-        add(std::move(j));  // the redirect's next hop
+      if (msg->msg == CURLMSG_DONE) {
+        CURL* easy = msg->easy_handle;
+        const CURLcode rc = msg->data.result;  // msg dies with the handle's removal
+        finish(easy, rc);
       }
     }
+  }
+
+  /** Ends the hop running on @p easy with @p rc. */
+  void finish(CURL* easy, CURLcode rc) {
+    auto it = jobs.find(easy);
+    if (it == jobs.end()) {
+      curl_multi_remove_handle(multi, easy);
+      return;
+    }
+    std::shared_ptr<job> j = std::move(it->second);
+    jobs.erase(it);
+    curl_multi_remove_handle(multi, easy);
+    detail::transfer::outcome out;
+    try {
+      out = j->t->finished(rc);
+    } catch (...) {
+      complete(*j, transport_error{transport_error::code::aborted, "transfer aborted"},
+               std::current_exception());
+      return;
+    }
+    if (auto* f = std::get_if<detail::failure>(&out)) {
+      complete(*j, detail::to_error(*f, j->req), nullptr);
+    } else if (auto* r = std::get_if<response>(&out)) {
+      complete(*j, std::move(*r), nullptr);
+    } else {
+      add(std::move(j));  // the redirect's next hop
+    }
+  }
+
+  /** libcurl runs a silent transfer only at its own deadlines, so the idle timeout is checked
+   *  here, every quarter second while transfers run. */
+  void watch_idle() {
+    if (idle_watch || jobs.empty() || closing) {
+      return;
+    }
+    idle_watch = true;
+    idle_timer.expires_after(std::chrono::milliseconds(250));
+    idle_timer.async_wait([this](error_code ec) {
+      idle_watch = false;
+      if (ec || closing) {
+        return;
+      }
+      std::vector<CURL*> expired;
+      for (auto& [easy, j] : jobs) {
+        if (j->req.idle_timeout.count() > 0 && detail::idle_expired_now(j->t->current())) {
+          expired.push_back(easy);
+        }
+      }
+      for (CURL* easy : expired) {
+        finish(easy, CURLE_ABORTED_BY_CALLBACK);
+      }
+      watch_idle();
+    });
   }
 
   void add(std::shared_ptr<job> j) {
     CURL* easy = j->t->current().easy.get();
     jobs.emplace(easy, j);
+    watch_idle();
     if (const CURLMcode mc = curl_multi_add_handle(multi, easy); mc != CURLM_OK) {
       jobs.erase(easy);
       complete(*j,
@@ -282,6 +316,7 @@ struct multi_client::impl {
     }
     sockets.clear();
     timer.cancel();
+    idle_timer.cancel();
     work.reset();
   }
 };

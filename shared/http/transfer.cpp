@@ -241,6 +241,14 @@ bool is_tls_error(CURLcode rc) {
 
 }  // namespace
 
+bool idle_expired_now(hop& h) {
+  curl_off_t down = 0;
+  curl_off_t up = 0;
+  curl_easy_getinfo(h.easy.get(), CURLINFO_SIZE_DOWNLOAD_T, &down);
+  curl_easy_getinfo(h.easy.get(), CURLINFO_SIZE_UPLOAD_T, &up);
+  return on_progress(&h, 0, down, 0, up) != 0;
+}
+
 void global_init() {
   // Never cleaned up: threads may still be in a transfer at exit.
   static const CURLcode once = curl_global_init(CURL_GLOBAL_DEFAULT);

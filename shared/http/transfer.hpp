@@ -133,6 +133,13 @@ class transfer {
   std::unique_ptr<hop> hop_;
 };
 
+/** The idle timeout's check, for a runner that does not call libcurl's progress callback while
+ *  a transfer is silent (the multi interface runs a handle only on its socket's events and
+ *  libcurl's own deadlines): true, with h.idle_expired set, when nothing moved either way for
+ *  request::idle_timeout since the request could be sent. End the hop then and report it to
+ *  transfer::finished() as CURLE_ABORTED_BY_CALLBACK. */
+bool idle_expired_now(hop& h);
+
 /** The transport_error perform() reports for @p f (the request's redacted URL appended). */
 transport_error to_error(const failure& f, const request& req);
 

@@ -338,3 +338,32 @@ TEST(ConnectionPool, BlockingRequestsReuseAPooledConnection) {
 
 }  // namespace
 }  // namespace pdl::http_client
+
+namespace pdl::http_client {
+namespace {
+
+TEST(MultiClient, TheIdleTimeoutEndsATransferNothingMovesOn) {
+  // Accepted, request read, never answered: no socket event, no libcurl deadline but ours.
+  pdl::test::threaded_server server([](int fd, const std::string&) {
+    char buf[64];
+    while (::recv(fd, buf, sizeof buf, 0) > 0) {
+    }
+    return false;
+  });
+  outcomes out;
+  multi_client client;
+  request req = get(server.url("/silent"));
+  req.connect_timeout = 200ms;  // libcurl's only timer for it, long gone when idle ends
+  req.idle_timeout = 600ms;
+  req.total_timeout = 0ms;  // nothing else would end it
+  client.start(req, {}, out.add("silent"));
+  ASSERT_TRUE(poll_until([&] { return out.count() == 1; }, 20s));
+  auto [n, r, e] = out.get("silent");
+  ASSERT_TRUE(std::holds_alternative<transport_error>(r));
+  EXPECT_EQ(std::get<transport_error>(r).what, transport_error::code::timeout);
+  EXPECT_THAT(std::get<transport_error>(r).message, HasSubstr("nothing sent or received"));
+  EXPECT_EQ(client.active(), 0u);
+}
+
+}  // namespace
+}  // namespace pdl::http_client
