@@ -46,8 +46,6 @@ class http_fetcher final : public data_fetcher {
   explicit http_fetcher(http_fetcher_options options);
   ~http_fetcher() override;
   void fetch(const model::data_source_entry& entry, fetch_done done) override;
-  /** Fetches started and not yet completed. */
-  std::size_t active() const noexcept { return client_->active(); }
 
  private:
   http_fetcher_options options_;

@@ -63,7 +63,8 @@ class write_observer {
 
 struct updater_options {
   std::vector<std::string> topics{"policy_data"};
-  /** Entries in flight at once (fetch + write); also the size of the worker pool. */
+  /** Entries in flight at once (fetch + write). A fetch holds no thread (the fetcher is
+   *  asynchronous); writes queue for the pool's threads. */
   int max_concurrency = 4;
   /** Queued entries beyond which new updates are refused (counted, health unchanged). A refused
    *  update with a seq holds the watermark below it, so the caller's reconnect replays it. The
@@ -136,8 +137,8 @@ enum class submit_result { queued, duplicate, already_applied, overflow, stopped
  *   below the applied watermark is skipped (already_applied).
  *
  * @par Thread safety
- * Everything runs on @p ioc's thread: call submit() and stop() there. Blocking fetcher and store
- * calls run on @p pool. The fetcher, store, state and observer outlive the updater.
+ * Everything runs on @p ioc's thread: call submit() and stop() there. Fetches complete through
+ * the fetcher's own callbacks (resumed on @p ioc); blocking store calls run on @p pool. The fetcher, store, state and observer outlive the updater.
  */
 class updater {
  public:

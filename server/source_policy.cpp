@@ -1,10 +1,8 @@
 #include "server/source_policy.hpp"
 
-#include <stdexcept>
 #include <string>
 
 #include "shared/config/agent_config.hpp"
-#include "shared/http/client.hpp"
 #include "shared/http/url.hpp"
 #include "shared/model/utf8.hpp"
 

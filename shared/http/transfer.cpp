@@ -302,13 +302,8 @@ std::optional<failure> transfer::next_hop() {
   if (req_.allow_url) {
     const bool first = c_.redirects == 0;
     std::string refusal;
-    bool ok = false;
-    try {
-      ok = req_.allow_url(first ? std::string_view(req_.url) : std::string_view(c_.url), &refusal);
-    } catch (...) {
-      hop_.reset();
-      std::rethrow_exception(std::current_exception());
-    }
+    const bool ok =
+        req_.allow_url(first ? std::string_view(req_.url) : std::string_view(c_.url), &refusal);
     if (!ok) {
       return failure{transport_error::code::refused,
                      (first ? "request refused" : "redirect refused") +

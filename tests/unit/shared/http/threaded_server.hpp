@@ -19,6 +19,8 @@
 #include <string>
 #include <thread>
 
+#include "tests/unit/shared/http/tiny_server.hpp"
+
 namespace pdl::test {
 
 class threaded_server {
@@ -73,16 +75,7 @@ class threaded_server {
   int most_open() const { return most_open_; }
   int requests() const { return requests_; }
 
-  static void write_all(int fd, const std::string& data) {
-    std::size_t off = 0;
-    while (off < data.size()) {
-      auto n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
-      if (n <= 0) {
-        return;
-      }
-      off += static_cast<std::size_t>(n);
-    }
-  }
+  static void write_all(int fd, const std::string& data) { tiny_server::write_all(fd, data); }
 
   /** A response with Content-Length; keep-alive unless @p close. */
   static std::string response(int status, const std::string& body, bool close = false,
