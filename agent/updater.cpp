@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "agent/backoff.hpp"
-#include "agent/sha256.hpp"
+#include "shared/auth/sha256.hpp"
 #include "agent/supervisor.hpp"
 #include "agent/topic_filter.hpp"
 #include "shared/http/client.hpp"
@@ -405,7 +405,7 @@ void updater::start(task t) {
                                 ? store_body::from_text(*t.entry.data_json)
                                 : store_body::from_file(body.file.path(), body.size);
             if (collect && rep.hash.empty()) {
-              rep.hash = sb.is_file() ? sha256_file_hex(sb.file_path) : sha256_hex(sb.text);
+              rep.hash = sb.is_file() ? auth::sha256_file_hex(sb.file_path) : auth::sha256_hex(sb.text);
             }
             if (self->options_.observer != nullptr) {
               self->options_.observer->before_write(t.path, is_put);  // nothing written yet

@@ -141,6 +141,12 @@ json effective_config(const config::server_config& cfg) {
        {{"allow", cfg.fetch_allow},
         {"deny", cfg.fetch_deny},
         {"effective_rules", server_source_rules(cfg).describe()}}},
+      {"policy",
+       {{"dir", cfg.policy_dir},
+        {"rescan_interval_ms", cfg.policy_rescan_interval.count()},
+        {"max_file_bytes", cfg.policy_max_file_bytes},
+        {"max_total_bytes", cfg.policy_max_total_bytes},
+        {"max_files", cfg.policy_max_files}}},
       {"log", {{"level", cfg.log_level}, {"format", cfg.log_format}}},
   };
 }

@@ -160,6 +160,21 @@ http_reply handle_post_data_config(server_context& ctx, const http_request& req)
   return ctx.intake->submit(req.body, std::get<caller>(who), "http");
 }
 
+http_reply handle_policy(server_context& ctx, const http_request& req) {
+  auto who = authenticate(ctx, req);
+  if (auto* refused = std::get_if<http_reply>(&who)) {
+    return std::move(*refused);
+  }
+  policy::bundle_query q;
+  try {
+    q = policy::parse_bundle_query(req.query);
+  } catch (const model::invalid_input& e) {
+    return http_reply::json(422, validation_error_body(e, "query"));
+  }
+  auto a = ctx.policies->answer(q);
+  return http_reply::json(a.status, std::move(a.body));
+}
+
 http_reply handle_policy_data(server_context&, const http_request& req) {
   http_log()->warn("GET {} from {}: this is OPAL's placeholder data source and serves {{}}",
                    req.path, req.peer);

@@ -24,6 +24,9 @@ http_reply handle_post_data_config(server_context& ctx, const http_request& req)
 std::variant<caller, http_reply> authenticate_publisher(server_context& ctx,
                                                         const http_request& req);
 http_reply handle_policy_data(server_context& ctx, const http_request& req);
+/** GET /policy: OPAL's policy bundle API (policy.dir; server/policy/policy_source.hpp). Any
+ *  valid JWT; `path` (repeatable) and `base_hash` in the query. */
+http_reply handle_policy(server_context& ctx, const http_request& req);
 /** Logged; with an update_id it also counts as the caller's (token sub) acknowledgement. */
 http_reply handle_callback_report(server_context& ctx, const http_request& req);
 /** GET /data/updates/{id}: delivery status (docs/protocol.md), datasource or listener token. */

@@ -70,6 +70,36 @@ std::size_t hub::publish(const model::data_update& update,
   return recipients.size();
 }
 
+std::size_t hub::announce(const std::vector<std::string>& topics, const std::string& data_json) {
+  struct recipient {
+    std::shared_ptr<subscriber> session;
+    std::size_t topic;
+  };
+  std::vector<recipient> recipients;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, e] : sessions_) {
+      for (std::size_t i = 0; i < topics.size(); ++i) {
+        if (e.topics.count(topics[i]) != 0) {
+          if (auto s = e.session.lock()) {
+            recipients.push_back({std::move(s), i});
+          }
+        }
+      }
+    }
+  }
+  std::vector<std::shared_ptr<const std::string>> tails(topics.size());
+  for (auto& r : recipients) {
+    auto& tail = tails[r.topic];
+    if (!tail) {
+      tail = notify_tail(data_json, rpc::new_call_id());
+    }
+    const std::string& sid = r.session->id();
+    r.session->deliver(outgoing_frame{notify_head(sid, sid, topics[r.topic]), tail, 0});
+  }
+  return recipients.size();
+}
+
 std::size_t hub::session_count() const {
   std::lock_guard lock(mu_);
   return sessions_.size();

@@ -50,6 +50,14 @@ class hub {
    */
   std::size_t publish(const model::data_update& update, const std::vector<std::string>& topics);
 
+  /**
+   * Sends a notify carrying @p data_json on each of @p topics to every session subscribed to
+   * it: one frame per session and topic, as OPAL announces a policy change on policy:<dir>
+   * topics. Not an update: no seq, not logged, not replayed (a client asks GET /policy with its
+   * hash on every connect). @return the number of frames handed over.
+   */
+  std::size_t announce(const std::vector<std::string>& topics, const std::string& data_json);
+
   std::size_t session_count() const;
   /** shut_down() on every attached session. */
   void shut_down_all();

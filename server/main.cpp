@@ -21,6 +21,7 @@ struct config_flags {
   std::optional<int> port;
   std::string port_file;
   std::optional<std::string> data_dir;
+  std::optional<std::string> policy_dir;
 
   void add_to(CLI::App* app, bool with_port_file) {
     app->add_option("--config", config_path, "YAML configuration file");
@@ -30,6 +31,9 @@ struct config_flags {
     app->add_option("--data-dir", data_dir,
                     "directory of the durable update log (OPAL_SERVER_DATA_DIR); unset: "
                     "in memory, lost on restart");
+    app->add_option("--policy-dir", policy_dir,
+                    "serve policy bundles of the .rego and data.json files here "
+                    "(OPAL_POLICY_DIR)");
     if (with_port_file) {
       app->add_option("--port-file", port_file,
                       "write the bound port here (atomically) once listening");
@@ -46,6 +50,12 @@ struct config_flags {
     }
     if (data_dir) {
       cfg.data_dir = *data_dir;
+    }
+    if (policy_dir) {
+      if (auto why = pdl::config::policy_dir_problem(*policy_dir)) {
+        throw pdl::config::config_error({pdl::config::problem{"--policy-dir", *why}});
+      }
+      cfg.policy_dir = *policy_dir;
     }
     cfg.port_file = port_file;
     return cfg;

@@ -82,6 +82,25 @@ json schemas() {
       {"type", "object"},
       {"properties",
        {{"entries", {{"type", "array"}, {"items", ref("DataSourceEntryWithPollingInterval")}}}}}};
+  s["PolicyBundle"] = {
+      {"type", "object"},
+      {"properties",
+       {{"manifest", str_list()},
+        {"hash", str()},
+        {"old_hash", nullable(str())},
+        {"data_modules",
+         {{"type", "array"},
+          {"items",
+           {{"type", "object"}, {"properties", {{"path", str()}, {"data", str()}}}}}}},
+        {"policy_modules",
+         {{"type", "array"},
+          {"items",
+           {{"type", "object"},
+            {"properties", {{"path", str()}, {"package_name", str()}, {"rego", str()}}}}}}},
+        {"deleted_files",
+         nullable({{"type", "object"},
+                   {"properties",
+                    {{"data_modules", str_list()}, {"policy_modules", str_list()}}}})}}}};
   s["DataUpdate"] = {
       {"type", "object"},
       {"required", {"entries"}},

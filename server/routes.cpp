@@ -76,6 +76,12 @@ std::vector<route> route_table(const std::string& data_config_route) {
          {403, "ErrorDetail"}, {413, "ErrorDetail"}, {422, "ValidationError"},
          {503, "ErrorDetail"}}},
        refuse_unauthenticated_publisher, true},
+      {"GET", "/policy", handle_policy,
+       {"Policy bundle of policy.dir (OPAL's bundle API): full, or a delta from base_hash; an "
+        "empty delta when no directory is configured",
+        true, "",
+        {{200, "PolicyBundle"}, {401, "ErrorDetail"}, {404, ""}, {422, "ValidationError"},
+         {503, ""}}}},
       {"GET", "/policy-data", handle_policy_data,
        {"OPAL's placeholder data source: {}", false, "", {{200, ""}}}},
       {"POST", "/data/callback_report", handle_callback_report,

@@ -22,6 +22,11 @@ std::shared_ptr<spdlog::logger> logger() {
   return l;
 }
 
+std::shared_ptr<spdlog::logger> policy_log() {
+  static auto l = log::get("server.policy");
+  return l;
+}
+
 }  // namespace
 
 struct server::impl {
@@ -42,6 +47,15 @@ server::~server() { stop(); }
 
 std::unique_ptr<server> server::start(config::server_config cfg, update_log_ptr log) {
   auto p = std::make_unique<impl>(make_server_context(std::move(cfg), std::move(log)));
+  p->ctx->policies->start([ctx = p->ctx.get()](const policy::policy_change& c) {
+    std::vector<std::string> topics;
+    for (const auto& d : c.dirs) {
+      topics.push_back("policy:" + d);
+    }
+    const std::size_t frames = ctx->subscriptions.announce(
+        topics, policy::policy_update_message(c.old_hash, c.new_hash, c.dirs));
+    policy_log()->info("policy bundle {} announced: {} notify frames", c.new_hash, frames);
+  });
   p->listener = http_listener::open(*p->ctx, p->ioc);
   p->listener->start();
   int n = std::max(1, p->ctx->cfg.threads);
@@ -81,6 +95,7 @@ void server::stop(std::chrono::milliseconds grace) {
   impl_->stopped = true;
   auto& ctx = *impl_->ctx;
   ctx.listening = false;
+  ctx.policies->stop();
   impl_->listener->stop();
   ctx.subscriptions.shut_down_all();
   auto deadline = std::chrono::steady_clock::now() + grace;

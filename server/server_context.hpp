@@ -9,6 +9,7 @@
 
 #include "server/delivery_tracker.hpp"
 #include "server/hub.hpp"
+#include "server/policy/policy_source.hpp"
 #include "server/routes.hpp"
 #include "server/server_auth.hpp"
 #include "server/server_stats.hpp"
@@ -35,6 +36,8 @@ struct server_context {
   std::unique_ptr<const http_client::source_rules> sources;
   std::unique_ptr<update_intake> intake;
   std::string base_config_json;  // GET /data/config answer (when not redirected)
+  /** GET /policy and the policy:<dir> notifies (policy.dir); started by server::start. */
+  std::unique_ptr<policy::policy_source> policies;
   std::vector<route> routes;
   std::string openapi_json;
   std::atomic<bool> listening{false};

@@ -60,8 +60,8 @@ std::vector<std::string> entry_topics(const model::data_update& u) {
 
 }  // namespace
 
-std::string validation_error_body(const model::invalid_input& e) {
-  nlohmann::json loc = nlohmann::json::array({"body"});
+std::string validation_error_body(const model::invalid_input& e, std::string_view where) {
+  nlohmann::json loc = nlohmann::json::array({where});
   std::string_view path = e.path();
   std::string part;
   auto flush = [&] {

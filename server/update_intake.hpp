@@ -21,8 +21,9 @@
 namespace pdl::server {
 
 /** 422/400 body: {"detail":[{"loc":["body",...],"msg":..,"type":"value_error"}],"error":..}.
- *  Path "entries[0].save_method" becomes loc ["body","entries",0,"save_method"]. */
-std::string validation_error_body(const model::invalid_input& e);
+ *  Path "entries[0].save_method" becomes loc ["body","entries",0,"save_method"]; @p where is
+ *  "query" for a query parameter. */
+std::string validation_error_body(const model::invalid_input& e, std::string_view where = "body");
 
 /** Tracks (delivery_tracker::accepted) the last tracker.capacity() updates @p log holds, so
  *  their ids are known after a restart. update_intake's constructor calls it. */

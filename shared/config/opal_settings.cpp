@@ -33,11 +33,14 @@ constexpr std::array<rule, 33> rules{{
     {"OPAL_OPA_HEALTH_CHECK_", agent_setting},
     {"OPAL_SHOULD_REPORT_", agent_setting},
     {"OPAL_SERVER_URL", agent_setting},
-    {"OPAL_POLICY_", "policy sync (a git repository or a bundle server) is not implemented: "
-                     "this server distributes data only"},
-    {"OPAL_REPO_WATCHER_", "policy sync is not implemented: this server distributes data only"},
-    {"OPAL_FILTER_FILE_EXTENSIONS", "policy sync is not implemented"},
-    {"OPAL_BUNDLE_IGNORE", "policy sync is not implemented"},
+    {"OPAL_POLICY_", "policy sync from a git repository or a bundle server is not implemented: "
+                     "bundles are served from policy.dir (OPAL_POLICY_DIR), which a git-sync "
+                     "sidecar or a ConfigMap can fill (docs/policy.md)"},
+    {"OPAL_REPO_WATCHER_", "policy sync from a git repository is not implemented: policy.dir "
+                           "is watched with inotify (docs/policy.md)"},
+    {"OPAL_FILTER_FILE_EXTENSIONS", "bundles hold .rego and data.json files, fixed"},
+    {"OPAL_BUNDLE_IGNORE", "files and folders whose name starts with '.' are left out of "
+                           "bundles; nothing else is configurable"},
     {"OPAL_SCOPES", "scopes are not implemented (one data plane per server)"},
     {"OPAL_REDIS_URL", "scopes are not implemented; the backbone's Redis is OPAL_BROADCAST_URI"},
     {"OPAL_BASE_DIR", "scopes are not implemented; the update log's directory is "

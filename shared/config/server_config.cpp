@@ -1,5 +1,6 @@
 #include "shared/config/server_config.hpp"
 
+#include <filesystem>
 #include <functional>
 #include <stdexcept>
 
@@ -58,6 +59,18 @@ void read_fsync(const std::string& text, const std::function<void(std::string)>&
     problem("'" + text + "' is not an fsync policy (always, interval or never)");
   }
 }
+
+}  // namespace
+
+std::vector<model::data_source_entry> default_base_entries() {
+  model::data_source_entry e;
+  e.topics = {std::string(model::default_data_topic)};
+  e.dst_path = "/pdl/base";
+  e.data_json = R"({"loaded":true})";
+  return {e};
+}
+
+namespace {
 
 void apply_sources(server_config& c, const detail::data_sources& src) {
   c.data_config_entries = src.entries;
@@ -182,6 +195,22 @@ void read_yaml(const YAML::Node& root, server_config& c, std::vector<problem>& p
   detail::read_rule_list(fetch, "deny", c.fetch_deny);
   fetch.finish();
 
+  auto policy = top.section("policy");
+  policy.read("dir", c.policy_dir);
+  if (auto v = policy.read_int("rescan_interval_ms", 100, max_seconds * 1000, "an interval")) {
+    c.policy_rescan_interval = std::chrono::milliseconds(*v);
+  }
+  if (auto v = policy.read_int("max_file_bytes", 1, max_size, "a size in bytes")) {
+    c.policy_max_file_bytes = static_cast<std::size_t>(*v);
+  }
+  if (auto v = policy.read_int("max_total_bytes", 1, max_size, "a size in bytes")) {
+    c.policy_max_total_bytes = static_cast<std::size_t>(*v);
+  }
+  if (auto v = policy.read_int("max_files", 1, 1'000'000, "a file count")) {
+    c.policy_max_files = static_cast<std::size_t>(*v);
+  }
+  policy.finish();
+
   auto log = top.section("log");
   detail::read_log_settings(log, c.log_level, c.log_format);
   log.finish();
@@ -250,6 +279,7 @@ void read_env(const env_reader& env, server_config& c) {
   env.read("OPAL_BROADCAST_CHANNEL_NAME", c.broadcast_key_prefix);
   detail::read_rule_list(env, "OPAL_FETCH_ALLOW", c.fetch_allow);
   detail::read_rule_list(env, "OPAL_FETCH_DENY", c.fetch_deny);
+  env.read("OPAL_POLICY_DIR", c.policy_dir);
   detail::read_log_settings(env, c.log_level, c.log_format);
 }
 
@@ -320,6 +350,17 @@ std::string_view to_string(fsync_policy p) {
   return "always";
 }
 
+std::optional<std::string> policy_dir_problem(const std::string& dir) {
+  if (dir.empty()) {
+    return std::nullopt;
+  }
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) {
+    return "'" + dir + "' is not a directory" + (ec ? " (" + ec.message() + ")" : "");
+  }
+  return std::nullopt;
+}
+
 env_map process_env() {
   env_map env;
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
@@ -342,6 +383,9 @@ server_config load_server_config(const std::string& yaml_path, const env_map& en
   check_broadcast(c, reader, problems);
   if (c.host.empty()) {
     problems.push_back({"server.host", "must not be empty"});
+  }
+  if (auto why = policy_dir_problem(c.policy_dir)) {
+    problems.push_back({reader.get("OPAL_POLICY_DIR") ? "env OPAL_POLICY_DIR" : "policy.dir", *why});
   }
   if (!problems.empty()) {
     throw config_error(std::move(problems));

@@ -39,6 +39,12 @@
 //     retained_updates: 1000000    # the stream is trimmed to about this many updates
 //     timeout_ms: 2000             # a Redis command slower than this fails (publish: 503)
 //   fetch: {allow: [], deny: []}  # source rules checked at publish (docs/source-rules.md)
+//   policy:                        # OPAL's policy bundle API, from a directory (docs/policy.md)
+//     dir: ""                      # .rego and data.json files; OPAL_POLICY_DIR, --policy-dir
+//     rescan_interval_ms: 10000    # besides inotify, a full rescan this often
+//     max_file_bytes: 4194304      # one file
+//     max_total_bytes: 33554432    # all files together
+//     max_files: 10000
 //   log: {level: info, format: text}   # trace|debug|info|warn|error|critical|off; text|json
 // Environment (overrides the file): the variables named next to each field, plus
 // OPAL_SERVER_PORT (OPAL's deprecated alias of OPAL_SERVER_BIND_PORT, used only when it is a
@@ -67,6 +73,11 @@ enum class fsync_policy { always, interval, never };
 std::string_view to_string(fsync_policy p);
 /** The process environment as a map (for tests: pass your own). */
 env_map process_env();
+
+/** The default base config: one inline entry on OPAL's default data topic, policy_data, that
+ *  PUTs {"loaded": true} at /pdl/base. An OPAL client counts itself ready and healthy only
+ *  after one successful data write; this gives it one that touches nothing of the user's. */
+std::vector<model::data_source_entry> default_base_entries();
 
 struct server_config {
   // listen
@@ -112,9 +123,10 @@ struct server_config {
 
   // data
   /** Base data-source config served on GET /data/config (OPAL_DATA_CONFIG_SOURCES JSON, or YAML
-   *  data.config_sources with the same shape). Default: no entries (OPAL's default PUTs {} over
-   *  the whole store). Exactly one of entries / external_source_url. */
-  std::vector<model::data_source_entry> data_config_entries;
+   *  data.config_sources with the same shape). Exactly one of entries / external_source_url.
+   *  Default: default_base_entries(), one harmless inline entry (OPAL's default PUTs {} over
+   *  the whole store; no entry at all leaves an OPAL client unhealthy forever). */
+  std::vector<model::data_source_entry> data_config_entries = default_base_entries();
   std::optional<std::string> external_source_url;
   std::string data_config_route = "/data/config";  // OPAL_DATA_CONFIG_ROUTE
   /** Source rules, the agent's (docs/source-rules.md): every entry of a published update that
@@ -123,6 +135,17 @@ struct server_config {
    *  checked at load. On top of the built-in denies and agents' default store and API addresses. */
   std::vector<std::string> fetch_allow;
   std::vector<std::string> fetch_deny;
+
+  // policy bundles (YAML section "policy")
+  /** policy.dir, OPAL_POLICY_DIR, --policy-dir: GET /policy serves bundles of the .rego and
+   *  data.json files under it, and a change is announced on policy:<dir> topics. Empty: no
+   *  policy is managed here, and GET /policy answers an empty delta (an OPAL client then
+   *  deletes none of the engine's policies). */
+  std::string policy_dir;
+  std::chrono::milliseconds policy_rescan_interval{10000};  // policy.rescan_interval_ms
+  std::size_t policy_max_file_bytes = 4 * 1024 * 1024;     // policy.max_file_bytes
+  std::size_t policy_max_total_bytes = 32 * 1024 * 1024;   // policy.max_total_bytes
+  std::size_t policy_max_files = 10000;                     // policy.max_files
 
   // limits (YAML section "limits")
   std::size_t max_body_bytes = 8 * 1024 * 1024;       // limits.max_body_bytes
@@ -155,5 +178,8 @@ struct server_config {
  * @throws config_error listing every problem, each naming its YAML path or variable.
  */
 server_config load_server_config(const std::string& yaml_path, const env_map& env);
+
+/** Why @p dir cannot be policy.dir (it is not a directory), or nullopt (fine, or empty). */
+std::optional<std::string> policy_dir_problem(const std::string& dir);
 
 }  // namespace pdl::config

@@ -1,4 +1,4 @@
-#include "agent/sha256.hpp"
+#include "shared/auth/sha256.hpp"
 
 #include <openssl/evp.h>
 
@@ -7,7 +7,7 @@
 #include <stdexcept>
 #include <vector>
 
-namespace pdl::agent {
+namespace pdl::auth {
 namespace {
 
 struct ctx_free {
@@ -67,4 +67,4 @@ std::string sha256_file_hex(const std::string& path) {
   return finish(ctx.get());
 }
 
-}  // namespace pdl::agent
+}  // namespace pdl::auth

@@ -1,9 +1,9 @@
 #pragma once
-// SHA-256 over OpenSSL's EVP, for the hashes in OPAL's DataUpdateReport.
+// SHA-256 over OpenSSL's EVP: the hashes in OPAL's DataUpdateReport, the policy bundles' digests.
 #include <string>
 #include <string_view>
 
-namespace pdl::agent {
+namespace pdl::auth {
 
 /** Lower-case hex digest of @p bytes. */
 std::string sha256_hex(std::string_view bytes);
@@ -12,4 +12,4 @@ std::string sha256_hex(std::string_view bytes);
  *  @throws std::runtime_error when the file cannot be read. */
 std::string sha256_file_hex(const std::string& path);
 
-}  // namespace pdl::agent
+}  // namespace pdl::auth
