@@ -15,7 +15,7 @@ constexpr std::string_view agent_setting =
     "an agent (opal-client) setting: opal-server does not read it";
 
 // First match wins: the agent's OPAL_POLICY_STORE_* before the policy-sync OPAL_POLICY_*.
-constexpr std::array<rule, 33> rules{{
+constexpr std::array<rule, 51> rules{{
     {"OPAL_CLIENT_LOAD_LIMIT_NOTATION", "no /loadlimit; limits.* bound connections and "
                                         "pending publishes"},
     {"OPAL_CLIENT_", agent_setting},
@@ -33,6 +33,19 @@ constexpr std::array<rule, 33> rules{{
     {"OPAL_OPA_HEALTH_CHECK_", agent_setting},
     {"OPAL_SHOULD_REPORT_", agent_setting},
     {"OPAL_SERVER_URL", agent_setting},
+    {"OPAL_SERVER_WS_URL", agent_setting},
+    {"OPAL_SERVER_PUBSUB_URL", agent_setting},
+    {"OPAL_POLICY_UPDATER_", agent_setting},
+    {"OPAL_POLICY_SUBSCRIPTION_DIRS", agent_setting},
+    {"OPAL_KEEP_ALIVE_INTERVAL", agent_setting},
+    {"OPAL_SCOPE_ID", agent_setting},
+    {"OPAL_SPLIT_ROOT_DATA", agent_setting},
+    {"OPAL_STORE_BACKUP_", agent_setting},
+    {"OPAL_WAIT_ON_SERVER_LOAD", agent_setting},
+    {"OPAL_OPA_V0_COMPAT", agent_setting},
+    {"OPAL_EXCLUDE_POLICY_STORE_SECRETS", agent_setting},
+    {"OPAL_DEFAULT_OPAL_SERVER_CONNECTIVITY_DISABLED", agent_setting},
+    {"OPAL_OPAL_CLIENT_STAT_ID", agent_setting},
     {"OPAL_POLICY_", "policy sync from a git repository or a bundle server is not implemented: "
                      "bundles are served from policy.dir (OPAL_POLICY_DIR), which a git-sync "
                      "sidecar or a ConfigMap can fill (docs/policy.md)"},
@@ -42,6 +55,13 @@ constexpr std::array<rule, 33> rules{{
     {"OPAL_BUNDLE_IGNORE", "files and folders whose name starts with '.' are left out of "
                            "bundles; nothing else is configurable"},
     {"OPAL_SCOPES", "scopes are not implemented (one data plane per server)"},
+    {"OPAL_SCOPES_", "scopes are not implemented (one data plane per server)"},
+    {"OPAL_ALLOWED_ORIGINS", "no CORS: the API is for services and agents, not browsers"},
+    {"OPAL_DATA_CALLBACK_DEFAULT_ROUTE", "callbacks are the agent's; POST /data/callback_report "
+                                         "is fixed"},
+    {"OPAL_LEADER_LOCK_FILE_PATH", "one process, no leader election (policy.dir is read by "
+                                   "every replica)"},
+    {"OPAL_NO_RPC_LOGS", "RPC frames are never logged; log.level sets the rest"},
     {"OPAL_REDIS_URL", "scopes are not implemented; the backbone's Redis is OPAL_BROADCAST_URI"},
     {"OPAL_BASE_DIR", "scopes are not implemented; the update log's directory is "
                       "OPAL_SERVER_DATA_DIR"},

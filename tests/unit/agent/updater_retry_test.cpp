@@ -6,7 +6,7 @@
 
 #include <algorithm>
 
-#include "agent/sha256.hpp"
+#include "shared/auth/sha256.hpp"
 #include "shared/net.hpp"
 #include "tests/unit/agent/fakes.hpp"
 #include "tests/unit/agent/loop.hpp"
@@ -259,10 +259,10 @@ TEST_F(updater_retry_test, reports_carry_fetched_saved_and_the_hash_of_the_bytes
     by_path[r.entry.dst_path] = r;
   }
   EXPECT_TRUE(by_path["/inline"].saved);
-  EXPECT_EQ(by_path["/inline"].hash, sha256_hex("[1, 2]"));
+  EXPECT_EQ(by_path["/inline"].hash, auth::sha256_hex("[1, 2]"));
   EXPECT_TRUE(by_path["/doc"].fetched);
   EXPECT_TRUE(by_path["/doc"].saved);
-  EXPECT_EQ(by_path["/doc"].hash, sha256_hex(R"({"hello":"world"})"));
+  EXPECT_EQ(by_path["/doc"].hash, auth::sha256_hex(R"({"hello":"world"})"));
   EXPECT_TRUE(by_path["/refused"].fetched);
   EXPECT_FALSE(by_path["/refused"].saved);
   EXPECT_FALSE(by_path["/none"].fetched);
@@ -272,7 +272,7 @@ TEST_F(updater_retry_test, reports_carry_fetched_saved_and_the_hash_of_the_bytes
 
 TEST(sha256, matches_the_known_digest) {
   // OPAL's documented example hashes this exact text (opal-reference.md §2.7).
-  EXPECT_EQ(sha256_hex(R"({"hello": "world"})"),
+  EXPECT_EQ(auth::sha256_hex(R"({"hello": "world"})"),
             "5f8f04f6a3a892aaabbddb6cf273894493773960d4a325b105fee46eef4304f1");
 }
 

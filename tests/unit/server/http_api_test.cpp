@@ -230,7 +230,9 @@ TEST_F(http_api, base_data_config_needs_a_token) {
   EXPECT_EQ(call(port(), "GET", "/data/config").status, 401);
   auto r = call(port(), "GET", "/data/config", mint(port(), "client"));
   ASSERT_EQ(r.status, 200) << r.body;
-  EXPECT_EQ(r.json(), json::parse(R"({"entries":[]})"));
+  EXPECT_EQ(r.json(), json::parse(R"({"entries":[{"url":"","config":null,"topics":["policy_data"],
+      "dst_path":"/pdl/base","save_method":"PUT","data":{"loaded":true},
+      "periodic_update_interval":null}]})"));
 }
 
 TEST_F(http_api, policy_data_placeholder_and_callback_report) {

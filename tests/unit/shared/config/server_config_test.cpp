@@ -28,9 +28,14 @@ TEST(ServerConfig, DefaultsWithoutFileOrEnv) {
   EXPECT_TRUE(c.master_token.empty());
   EXPECT_EQ(c.private_key_format, auth::key_format::pem);
   EXPECT_EQ(c.public_key_format, auth::key_format::ssh);
-  EXPECT_TRUE(c.data_config_entries.empty());
+  // One harmless inline entry, so an OPAL client's first data transaction succeeds.
+  ASSERT_EQ(c.data_config_entries.size(), 1U);
+  EXPECT_EQ(c.data_config_entries[0].dst_path, "/pdl/base");
+  EXPECT_EQ(c.data_config_entries[0].topics, std::vector<std::string>{"policy_data"});
+  EXPECT_EQ(c.data_config_entries[0].data_json, R"({"loaded":true})");
   EXPECT_FALSE(c.external_source_url);
   EXPECT_EQ(c.data_config_route, "/data/config");
+  EXPECT_TRUE(c.policy_dir.empty());
   EXPECT_EQ(c.log_level, "info");
   EXPECT_EQ(c.log_format, "text");
 }
@@ -472,8 +477,8 @@ TEST(ServerConfig, OpalVariablesItDoesNotReadAreNamedWithTheReason) {
           HasSubstr("OPAL_BROADCAST_REPLAY_BUFFER_SIZE: the Redis backbone reconnects"),
           HasSubstr("OPAL_CLIENT_LOAD_LIMIT_NOTATION: no /loadlimit"),
           HasSubstr("OPAL_LOG_COLORIZE: loguru's settings have no equivalent"),
-          HasSubstr("OPAL_POLICY_REPO_URL: policy sync (a git repository or a bundle server) is "
-                    "not implemented"),
+          HasSubstr("OPAL_POLICY_REPO_URL: policy sync from a git repository or a bundle "
+                    "server is not implemented: bundles are served from policy.dir"),
           HasSubstr("OPAL_POLICY_STORE_URL: an agent (opal-client) setting"),
           HasSubstr("OPAL_SERVR_HOST: not an opal-server setting (a typo")));
   EXPECT_TRUE(load_server_config("", {}).ignored_env.empty());
@@ -483,6 +488,49 @@ TEST(ServerConfig, PublishingCannotBeSwitchedOff) {
   EXPECT_THAT(problems_of("", {{"OPAL_PUBLISHER_ENABLED", "false"}}),
               ::testing::Contains(HasSubstr("OPAL_PUBLISHER_ENABLED: false is not supported")));
   EXPECT_TRUE(load_server_config("", {{"OPAL_PUBLISHER_ENABLED", "true"}}).ignored_env.empty());
+}
+
+}  // namespace
+}  // namespace pdl::config
+
+namespace pdl::config {
+namespace {
+
+TEST(ServerConfig, PolicySectionAndOpalPolicyDir) {
+  const std::string dir = ::testing::TempDir();
+  test::yaml_file f("policy: {dir: " + dir + ", rescan_interval_ms: 500, max_file_bytes: 100, "
+                    "max_total_bytes: 1000, max_files: 7}\n");
+  auto c = load_server_config(f.path(), {});
+  EXPECT_EQ(c.policy_dir, dir);
+  EXPECT_EQ(c.policy_rescan_interval, std::chrono::milliseconds(500));
+  EXPECT_EQ(c.policy_max_file_bytes, 100U);
+  EXPECT_EQ(c.policy_max_total_bytes, 1000U);
+  EXPECT_EQ(c.policy_max_files, 7U);
+  EXPECT_TRUE(c.ignored_env.empty());
+  EXPECT_EQ(load_server_config("", {{"OPAL_POLICY_DIR", dir}}).policy_dir, dir);
+}
+
+TEST(ServerConfig, APolicyDirThatIsNotADirectoryIsNamed) {
+  auto problems_of = [](const std::string& yaml, const env_map& env) {
+    std::vector<std::string> out;
+    test::yaml_file f(yaml);
+    try {
+      (void)load_server_config(f.path(), env);
+    } catch (const config_error& e) {
+      for (const auto& p : e.problems()) {
+        out.push_back(p.where + ": " + p.message);
+      }
+    }
+    return out;
+  };
+  EXPECT_THAT(problems_of("policy: {dir: /no/such/dir}\n", {}),
+              ::testing::ElementsAre(HasSubstr("policy.dir: '/no/such/dir' is not a directory")));
+  EXPECT_THAT(problems_of("", {{"OPAL_POLICY_DIR", "/etc/hostname"}}),
+              ::testing::ElementsAre(
+                  HasSubstr("env OPAL_POLICY_DIR: '/etc/hostname' is not a directory")));
+  EXPECT_THAT(problems_of("policy: {rescan_interval_ms: 1, folders: 2}\n", {}),
+              ::testing::ElementsAre(HasSubstr("policy.rescan_interval_ms"),
+                                     HasSubstr("policy.folders")));
 }
 
 }  // namespace
