@@ -41,6 +41,16 @@ void collect(const server_context& ctx, metrics::writer& w) {
           num(st.pending_publishes));
   w.counter("pdl_server_connections_refused_total",
             "Connections refused over limits.max_connections.", num(st.connections_refused));
+  if (ctx.policies && ctx.policies->enabled()) {
+    const auto p = ctx.policies->status();
+    w.gauge("pdl_server_policy_dir_ok",
+            "1 when the last read of policy.dir succeeded; 0: the last good bundle is served.",
+            p.ok ? 1.0 : 0.0);
+    w.gauge("pdl_server_policy_files", "Policy and data modules in the served bundle.",
+            static_cast<double>(p.files));
+    w.counter("pdl_server_policy_changes_total", "New policy bundles announced since start.",
+              static_cast<double>(p.changes));
+  }
 
   const auto sessions = ctx.sessions.list();
   const std::uint64_t published = ctx.intake ? ctx.intake->published_seq() : 0;

@@ -8,6 +8,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "tests/support/process.hpp"
 #include "tests/unit/agent/temp_dir.hpp"
 #include "tests/unit/server/test_server.hpp"
 #include "tests/unit/server/ws_client.hpp"
@@ -122,6 +123,17 @@ TEST_F(policy_api, a_change_is_announced_on_each_subscribed_policy_topic) {
   // The data subscriber got nothing: its next frame is the answer to a ping.
   auto id = data.call("_ping_", "{}");
   EXPECT_EQ(data.expect_response(id).result_json, R"("pong")");
+}
+
+TEST_F(policy_api, a_broken_file_shows_in_metrics_and_the_last_good_bundle_is_served) {
+  auto metrics = [&] { return call(port(), "GET", "/metrics").body; };
+  EXPECT_THAT(metrics(), ::testing::HasSubstr("\npdl_server_policy_dir_ok 1\n"));
+  EXPECT_THAT(metrics(), ::testing::HasSubstr("\npdl_server_policy_files 3\n"));
+  const std::string good = call(port(), "GET", "/policy", client_).body;
+  write(dir_, "rbac/data.json", "{\"roles\": ");
+  ASSERT_TRUE(test::poll_until(
+      [&] { return metrics().find("\npdl_server_policy_dir_ok 0\n") != std::string::npos; }));
+  EXPECT_EQ(call(port(), "GET", "/policy", client_).body, good);
 }
 
 TEST(policy_api_defaults, without_a_directory_the_answer_is_an_empty_delta) {
