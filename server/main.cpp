@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include "server/config_printer.hpp"
+#include "server/policy/policy_source.hpp"
 #include "server/server.hpp"
 #include "server/server_auth.hpp"
 #include "server/version.hpp"
@@ -111,6 +112,11 @@ int main(int argc, char** argv) {
       pdl::server::server_auth::check_keys(cfg);
       for (const auto& line : cfg.ignored_env) {
         std::cerr << "warning: ignored: " << line << "\n";
+      }
+      if (!cfg.policy_dir.empty()) {
+        // What run would serve: a bad file is a warning (run keeps serving the last good
+        // bundle), and CI can check a ConfigMap before it ships.
+        std::cerr << pdl::server::policy::check_directory(cfg) << "\n";
       }
       std::cout << "config OK\n";
       return 0;

@@ -105,13 +105,7 @@ std::unique_ptr<server_context> make_server_context(config::server_config cfg,
                            });
   }
   ctx->base_config_json = model::data_source_config_to_json(ctx->cfg.data_config_entries);
-  policy::source_options po;
-  po.dir = ctx->cfg.policy_dir;
-  po.limits.max_file_bytes = ctx->cfg.policy_max_file_bytes;
-  po.limits.max_total_bytes = ctx->cfg.policy_max_total_bytes;
-  po.limits.max_files = ctx->cfg.policy_max_files;
-  po.rescan_interval = ctx->cfg.policy_rescan_interval;
-  ctx->policies = std::make_unique<policy::policy_source>(std::move(po));
+  ctx->policies = std::make_unique<policy::policy_source>(policy::options_of(ctx->cfg));
   ctx->routes = route_table(ctx->cfg.data_config_route);
   ctx->openapi_json = build_openapi(ctx->routes);
   ctx->server_id = rpc::new_call_id();

@@ -242,4 +242,24 @@ policy_source::status_view policy_source::status() const {
   return v;
 }
 
+source_options options_of(const config::server_config& cfg) {
+  source_options o;
+  o.dir = cfg.policy_dir;
+  o.limits.max_file_bytes = cfg.policy_max_file_bytes;
+  o.limits.max_total_bytes = cfg.policy_max_total_bytes;
+  o.limits.max_files = cfg.policy_max_files;
+  o.rescan_interval = cfg.policy_rescan_interval;
+  return o;
+}
+
+std::string check_directory(const config::server_config& cfg) {
+  const auto o = options_of(cfg);
+  try {
+    const snapshot s = read_snapshot(o.dir, list_directory(o.dir, o.limits), o.limits);
+    return fmt::format("policy.dir: {} modules, bundle {}", s.files.size(), s.hash);
+  } catch (const scan_error& e) {
+    return fmt::format("warning: policy.dir: {}", e.what());
+  }
+}
+
 }  // namespace pdl::server::policy

@@ -20,6 +20,7 @@
 
 #include "server/policy/bundle.hpp"
 #include "server/policy/policy_files.hpp"
+#include "shared/config/server_config.hpp"
 
 namespace pdl::server::policy {
 
@@ -103,5 +104,12 @@ class policy_source {
   listing last_listing_;  // watcher thread only
   bool reread_ = false;   // watcher thread only: the last read failed
 };
+
+/** One read of cfg.policy_dir as the server would do it, for check-config: "policy.dir: N
+ *  modules, bundle <hash>" or "warning: policy.dir: <file>: <why>". */
+std::string check_directory(const config::server_config& cfg);
+
+/** The watcher's options from the server's config. */
+source_options options_of(const config::server_config& cfg);
 
 }  // namespace pdl::server::policy

@@ -1,5 +1,7 @@
 // OPAL server settings this server does not act on are named at start and by check-config, each
 // with the reason; none is silently ignored.
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -42,6 +44,29 @@ TEST_F(opal_settings, check_config_and_run_name_every_opal_setting_they_ignore) 
   EXPECT_NE(refused.output.find("OPAL_PUBLISHER_ENABLED: false is not supported"),
             std::string::npos)
       << refused.output;
+}
+
+TEST_F(opal_settings, check_config_reads_the_policy_directory_as_run_would) {
+  const std::string dir = ::testing::TempDir() + "/pdl-check-policy";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir + "/authz");
+  std::ofstream(dir + "/authz/authz.rego") << "package authz\n";
+  auto good = run_command(binary_path("opal-server"), {"check-config", "--policy-dir", dir}, {});
+  EXPECT_EQ(good.exit_code, 0) << good.output;
+  EXPECT_NE(good.output.find("policy.dir: 1 modules, bundle "), std::string::npos) << good.output;
+  std::ofstream(dir + "/authz/data.json") << "{\"users\": [";
+  auto bad = run_command(binary_path("opal-server"), {"check-config"}, {{"OPAL_POLICY_DIR", dir}});
+  EXPECT_EQ(bad.exit_code, 0) << "run would start and keep serving the last good bundle";
+  EXPECT_NE(bad.output.find("warning: policy.dir: authz/data.json: not JSON: "),
+            std::string::npos)
+      << bad.output;
+  auto missing = run_command(binary_path("opal-server"), {"check-config"},
+                             {{"OPAL_POLICY_DIR", dir + "/nope"}});
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_NE(missing.output.find("env OPAL_POLICY_DIR: '" + dir + "/nope' is not a directory"),
+            std::string::npos)
+      << missing.output;
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
