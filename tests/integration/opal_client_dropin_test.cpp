@@ -166,6 +166,18 @@ class opal_client_dropin : public process_fixture {
     }
   }
 
+  /** The started client turns ready and healthy after OPAL's start-up exchanges, having asked
+   *  GET /policy?path=. once: @p bundles gets that request. Fatal failures otherwise. */
+  void wait_ready_with_one_bundle(std::vector<fake_opal_client::request_record>& bundles) {
+    ASSERT_TRUE(wait_until([&] { return client->ready() && client->healthy(); }))
+        << diagnostics();
+    EXPECT_TRUE(client->problems().empty()) << diagnostics();
+    expect_opal_start();
+    bundles = server_requests("/policy");
+    ASSERT_EQ(bundles.size(), 1u) << diagnostics();
+    EXPECT_EQ(bundles[0].url, url(server) + "/policy?path=.");
+  }
+
   static bool iequals(std::string a, std::string b) {
     auto lower = [](std::string s) {
       for (auto& c : s) {
@@ -201,14 +213,10 @@ TEST_F(opal_client_dropin, default_server_ready_without_an_update_and_opa_left_a
 
   start_server();
   auto& c = start_client();
-  ASSERT_TRUE(wait_until([&] { return c.ready() && c.healthy(); })) << diagnostics();
-  EXPECT_TRUE(c.problems().empty()) << diagnostics();
-  expect_opal_start();
+  std::vector<fake_opal_client::request_record> bundles;
+  ASSERT_NO_FATAL_FAILURE(wait_ready_with_one_bundle(bundles));
 
   // The bundle: an empty delta (so the client deletes nothing), and a base config it can apply.
-  auto bundles = server_requests("/policy");
-  ASSERT_EQ(bundles.size(), 1u) << diagnostics();
-  EXPECT_EQ(bundles[0].url, url(server) + "/policy?path=.");
   ASSERT_EQ(bundles[0].status, 200) << bundles[0].response_body;
   const json bundle = json::parse(bundles[0].response_body);
   ASSERT_TRUE(bundle["hash"].is_string()) << bundle;
@@ -288,14 +296,10 @@ TEST_F(opal_client_dropin, policy_directory_full_bundle_then_deltas_follow_its_c
 
   start_server({{"OPAL_POLICY_DIR", policy_dir.string()}});
   auto& c = start_client();
-  ASSERT_TRUE(wait_until([&] { return c.ready() && c.healthy(); })) << diagnostics();
-  EXPECT_TRUE(c.problems().empty()) << diagnostics();
-  expect_opal_start();
+  std::vector<fake_opal_client::request_record> bundles;
+  ASSERT_NO_FATAL_FAILURE(wait_ready_with_one_bundle(bundles));
 
   // The full bundle, as OPAL's server makes it from a repository.
-  auto bundles = server_requests("/policy");
-  ASSERT_EQ(bundles.size(), 1u) << diagnostics();
-  EXPECT_EQ(bundles[0].url, url(server) + "/policy?path=.");
   const json full = json::parse(bundles[0].response_body);
   const std::string h1 = full.value("hash", "");
   EXPECT_TRUE(std::regex_match(h1, hex40)) << full;
