@@ -129,6 +129,7 @@ const policy_file* snapshot::find(std::string_view path) const {
 
 snapshot snapshot::index_only() const {
   snapshot s = *this;
+  s.full_json.reset();
   for (auto& f : s.files) {
     f.text.clear();
     f.text.shrink_to_fit();

@@ -29,9 +29,12 @@ struct snapshot {
   std::vector<policy_file> files;  // sorted by path
   std::set<std::string> dirs;      // every directory, relative; "." is the top
   std::size_t total_bytes = 0;
+  /** The full bundle of everything, made once by whoever builds the snapshot (may be null). */
+  std::shared_ptr<const std::string> full_json;
 
   const policy_file* find(std::string_view path) const;
-  /** The same snapshot without file texts, for the history deltas are computed against. */
+  /** The same snapshot without file texts (nor full_json), for the history deltas are
+   *  computed against. */
   snapshot index_only() const;
 };
 

@@ -156,6 +156,8 @@ void policy_source::rescan(bool force) {
   last_listing_ = std::move(l);
   reread_ = false;
   const bool top_data = next.find("data.json") != nullptr;
+  // The answer most requests get, made here so the I/O threads only copy it.
+  next.full_json = std::make_shared<const std::string>(full_bundle(next, {"."}));
   auto fresh = std::make_shared<const snapshot>(std::move(next));
   std::shared_ptr<const snapshot> before;
   {
@@ -228,7 +230,13 @@ bundle_answer policy_source::answer(const bundle_query& q) const {
     return {404, detail_body("requested path " + *missing +
                              " was not found in the policy directory")};
   }
-  return {200, base ? delta_bundle(*base, *now, q.paths) : full_bundle(*now, q.paths)};
+  if (base) {
+    return {200, delta_bundle(*base, *now, q.paths)};
+  }
+  if (q.paths == std::vector<std::string>{"."} && now->full_json) {
+    return {200, *now->full_json};
+  }
+  return {200, full_bundle(*now, q.paths)};
 }
 
 policy_source::status_view policy_source::status() const {
