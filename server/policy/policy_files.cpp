@@ -218,7 +218,8 @@ std::optional<std::string> rego_package(std::string_view text) {
       return std::nullopt;
     }
     std::string_view ref = line.substr(b, e - b + 1);
-    if (ref.find_first_of(" \t") != std::string_view::npos) {
+    // A ref is identifiers, dots and ["string"] parts: printable ASCII without blanks.
+    if (!std::all_of(ref.begin(), ref.end(), [](char c) { return c > ' ' && c < 0x7f; })) {
       return std::nullopt;
     }
     return std::string(ref);

@@ -43,6 +43,8 @@ TEST(rego_package, is_the_first_statement_after_comments_and_blank_lines) {
   EXPECT_EQ(rego_package("packages x\n"), std::nullopt);
   EXPECT_EQ(rego_package("package\n"), std::nullopt);
   EXPECT_EQ(rego_package("package a b\n"), std::nullopt);
+  EXPECT_EQ(rego_package("package a\rb\n"), std::nullopt);  // control characters (the fuzzer)
+  EXPECT_EQ(rego_package(std::string("package a\0b\n", 12)), std::nullopt);
   EXPECT_EQ(rego_package(""), std::nullopt);
 }
 
