@@ -19,7 +19,7 @@
 //     client_key: ""
 //   fetch: {connect_timeout_ms: 5000, idle_timeout_ms: 10000, total_timeout_ms: 600000,
 //           low_speed_limit: 0, low_speed_time_ms: 30000, max_bytes: 1073741824,
-//           max_redirects: 5, workers: 4, temp_dir: "",
+//           max_redirects: 5, workers: 2, temp_dir: "",
 //           allow: [], deny: []}         # source rules (docs/source-rules.md)
 //   api: {host: 127.0.0.1, port: 7000}
 //   log: {level: info, format: text}
