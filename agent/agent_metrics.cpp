@@ -26,6 +26,7 @@ const char* to_string(failure_reason r) noexcept {
     case failure_reason::store_refused: return "store_refused";
     case failure_reason::timeout: return "timeout";
     case failure_reason::source_refused: return "source_refused";
+    case failure_reason::secret_missing: return "secret_missing";
     case failure_reason::other: return "other";
   }
   return "other";

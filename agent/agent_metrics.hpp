@@ -26,10 +26,11 @@ enum class failure_reason {
   store_refused,    // the engine refused the write (4xx)
   timeout,          // the source or the engine did not answer in time
   source_refused,   // the source rules refused the URL, a redirect or the address (permanent)
+  secret_missing,   // a ${secret:NAME} in the entry's headers is not in the agent's secrets
   other,            // anything else (e.g. the agent stopping during a retry wait)
 };
 /** How many failure_reason values there are. */
-inline constexpr std::size_t failure_reason_count = 8;
+inline constexpr std::size_t failure_reason_count = 9;
 
 /** The label value: "fetch", "source_status", ... */
 const char* to_string(failure_reason r) noexcept;

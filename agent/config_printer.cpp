@@ -77,6 +77,7 @@ json effective_config(const config::agent_config& c) {
                                 : nlohmann::json()},
         {"no_proxy", c.fetch_no_proxy ? nlohmann::json(*c.fetch_no_proxy) : nlohmann::json()},
         {"temp_dir", c.temp_dir},
+        {"secrets_dir", c.fetch_secrets_dir},
         {"allow", c.fetch_allow},
         {"deny", c.fetch_deny},
         {"effective_rules", agent_source_rules(c).describe()}}},

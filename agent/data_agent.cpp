@@ -1,5 +1,7 @@
 #include "agent/data_agent.hpp"
 
+#include <cstdlib>
+
 #include <nlohmann/json.hpp>
 
 #include "agent/backoff.hpp"
@@ -847,6 +849,12 @@ std::unique_ptr<data_agent> make_data_agent(net::io_context& ioc, net::thread_po
                      fo.rules->describe().size() - cfg.fetch_deny.size() - cfg.fetch_allow.size(),
                      cfg.fetch_deny.size(), cfg.fetch_allow.size(),
                      cfg.fetch_allow.empty() ? "" : " (nothing else is fetched)");
+  fo.secrets = std::make_shared<const secret_refs>(
+      cfg.fetch_secrets_dir, [](const std::string& name) -> std::optional<std::string> {
+        const char* v = std::getenv(name.c_str());
+        return v != nullptr && *v != '\0' ? std::optional<std::string>(v) : std::nullopt;
+      });
+  fo.blocking = [&pool](std::function<void()> work) { net::post(pool, std::move(work)); };
   parts.fetcher = std::make_unique<http_fetcher>(fo);
 
   opa_store_options so;

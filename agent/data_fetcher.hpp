@@ -46,6 +46,13 @@ class fetch_error : public std::runtime_error {
   bool refused_;
 };
 
+/** A `${secret:NAME}` in the entry's headers could not be resolved (agent/secret_refs.hpp):
+ *  permanent, and counted under its own reason. */
+class secret_error : public fetch_error {
+ public:
+  explicit secret_error(std::string message) : fetch_error(std::move(message), true) {}
+};
+
 /** How a fetch ended: the document, or (body empty) an exception: a fetch_error for every
  *  expected failure. */
 using fetch_done = std::function<void(fetched_body body, std::exception_ptr error)>;

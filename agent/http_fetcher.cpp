@@ -135,6 +135,16 @@ http_fetcher::http_fetcher(http_fetcher_options options) : options_(std::move(op
 http_fetcher::~http_fetcher() = default;
 
 void http_fetcher::fetch(const model::data_source_entry& entry, fetch_done done) {
+  if (options_.blocking) {
+    options_.blocking([this, entry, done = std::move(done)]() mutable {
+      start(entry, std::move(done));
+    });
+    return;
+  }
+  start(entry, std::move(done));
+}
+
+void http_fetcher::start(const model::data_source_entry& entry, fetch_done done) {
   const std::string where = http_client::redact_url(entry.url);
   std::shared_ptr<spool> body;
   http_client::request req;
@@ -151,6 +161,19 @@ void http_fetcher::fetch(const model::data_source_entry& entry, fetch_done done)
     req.method = cfg.method;
     req.url = entry.url;
     http_client::use_tls(req, options_.tls);
+    for (auto& [name, value] : cfg.headers) {
+      if (!secret_refs::has_reference(value.reveal())) {
+        continue;
+      }
+      if (!options_.secrets) {
+        throw secret_error("header '" + name + "': ${secret:...} references are not resolved here");
+      }
+      try {
+        value = options_.secrets->resolve(name, value);
+      } catch (const std::runtime_error& e) {
+        throw secret_error(e.what());
+      }
+    }
     req.headers = std::move(cfg.headers);
     req.body = std::move(cfg.body);
     req.connect_timeout = options_.connect_timeout;

@@ -4,11 +4,13 @@
 // while validating it, so memory stays bounded whatever the document's size.
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 
 #include "agent/data_fetcher.hpp"
+#include "agent/secret_refs.hpp"
 #include "shared/http/multi_client.hpp"
 #include "shared/http/source_rules.hpp"
 #include "shared/tls/tls_context.hpp"
@@ -31,6 +33,11 @@ struct http_fetcher_options {
   tls::client_files tls;  // CA / client certificate for https sources (the agent's tls.*)
   /** Source rules checked on every hop and connected address; null = none. */
   std::shared_ptr<const http_client::source_rules> rules;
+  /** ${secret:NAME} in header values (agent/secret_refs.hpp); null = references are refused. */
+  std::shared_ptr<const secret_refs> secrets;
+  /** Runs a fetch's preparation (reading secrets, creating its temp file) where blocking is
+   *  allowed: the agent's worker pool. Unset: inline, on the caller's thread (tests). */
+  std::function<void(std::function<void()>)> blocking;
 };
 
 /**
@@ -48,6 +55,8 @@ class http_fetcher final : public data_fetcher {
   void fetch(const model::data_source_entry& entry, fetch_done done) override;
 
  private:
+  /** Builds the request (config, secrets, temp file) and starts the transfer. */
+  void start(const model::data_source_entry& entry, fetch_done done);
   http_fetcher_options options_;
   std::unique_ptr<http_client::multi_client> client_;
 };

@@ -60,6 +60,9 @@ bool transient_store_error(const store_error& e) {
 
 /** The `reason` label of a failed entry (agent_metrics.hpp). */
 failure_reason classify(const std::exception& ex) {
+  if (dynamic_cast<const secret_error*>(&ex) != nullptr) {
+    return failure_reason::secret_missing;
+  }
   if (const auto* fe = dynamic_cast<const fetch_error*>(&ex)) {
     if (fe->refused()) {
       return failure_reason::source_refused;

@@ -1,6 +1,7 @@
 #include "shared/config/agent_config.hpp"
 
 #include <algorithm>
+#include <filesystem>
 #include <functional>
 #include <iterator>
 
@@ -162,6 +163,7 @@ void read_yaml(const YAML::Node& root, agent_config& c, std::vector<problem>& pr
   fetch.read("temp_dir", c.temp_dir);
   detail::read_rule_list(fetch, "allow", c.fetch_allow);
   detail::read_rule_list(fetch, "deny", c.fetch_deny);
+  fetch.read("secrets_dir", c.fetch_secrets_dir);
   fetch.finish();
 
   auto api = top.section("api");
@@ -335,6 +337,7 @@ void read_env(const env_reader& env, agent_config& c) {
   }
   detail::read_rule_list(env, "OPAL_FETCH_ALLOW", c.fetch_allow);
   detail::read_rule_list(env, "OPAL_FETCH_DENY", c.fetch_deny);
+  env.read("OPAL_FETCH_SECRETS_DIR", c.fetch_secrets_dir);
 
   env.read("OPAL_CLIENT_API_SERVER_HOST", c.api_host);
   if (auto v = env.read_int("OPAL_CLIENT_API_SERVER_PORT", 0, 65535, "a port")) {
@@ -409,6 +412,12 @@ void cross_check(const agent_config& c, const env_map& env, std::vector<problem>
   }
   if (c.retry_max < c.retry_base) {
     problems.push_back({"retry.max_ms", "must be >= retry.base_ms"});
+  }
+  if (std::error_code ec; !c.fetch_secrets_dir.empty() &&
+                          !std::filesystem::is_directory(c.fetch_secrets_dir, ec)) {
+    const bool from_env = env.count("OPAL_FETCH_SECRETS_DIR") != 0;
+    problems.push_back({from_env ? "env OPAL_FETCH_SECRETS_DIR" : "fetch.secrets_dir",
+                        "'" + c.fetch_secrets_dir + "' is not a directory"});
   }
 }
 

@@ -20,7 +20,8 @@
 //   fetch: {connect_timeout_ms: 5000, idle_timeout_ms: 10000, total_timeout_ms: 600000,
 //           low_speed_limit: 0, low_speed_time_ms: 30000, max_bytes: 1073741824,
 //           max_redirects: 5, workers: 2, temp_dir: "",
-//           allow: [], deny: []}         # source rules (docs/source-rules.md)
+//           allow: [], deny: [],         # source rules (docs/source-rules.md)
+//           secrets_dir: ""}             # ${secret:NAME} in src-config headers (docs/secrets.md)
 //   api: {host: 127.0.0.1, port: 7000}
 //   log: {level: info, format: text}
 //   agent:
@@ -107,6 +108,10 @@ struct agent_config {
    *  of the agent's own policy store and API addresses, which the agent adds itself. */
   std::vector<std::string> fetch_allow;
   std::vector<std::string> fetch_deny;
+  /** fetch.secrets_dir, OPAL_FETCH_SECRETS_DIR: where `${secret:NAME}` in an entry's header
+   *  values is looked up (the file NAME; a mounted Kubernetes Secret), before the variable
+   *  OPAL_SECRET_<NAME>. Checked at load: a directory. */
+  std::string fetch_secrets_dir;
 
   // agent API (YAML "api")
   std::string api_host = "127.0.0.1";     // api.host, OPAL_CLIENT_API_SERVER_HOST

@@ -203,6 +203,36 @@ save_method parse_save_method(std::string_view s, const std::string& path) {
                       fmt::format("unknown save_method '{}' (expected PUT or PATCH)", echo(s)));
 }
 
+blob_ref read_blob(sj::value& v, const std::string& path, const parse_limits& limits) {
+  sj::object obj = get_object(v, path);
+  blob_ref blob;
+  bool has_hash = false;
+  bool has_size = false;
+  for_each_field(obj, path, [&](const std::string& key, sj::value& value) {
+    const std::string field_path = join(path, key);
+    if (key == "sha256") {
+      blob.sha256 = read_string(value, field_path, limits);
+      if (blob.sha256.size() != 64 ||
+          blob.sha256.find_first_not_of("0123456789abcdef") != std::string::npos) {
+        throw invalid_input(field_path, "expected 64 lower-case hexadecimal digits");
+      }
+      has_hash = true;
+    } else if (key == "size") {
+      const auto t = type_of(value, field_path);
+      if (t != sj::json_type::number || value.get_uint64().get(blob.size)) {
+        throw invalid_input(field_path, "expected a non-negative integer");
+      }
+      has_size = true;
+    } else {
+      raw_value(value, field_path, limits.max_depth);
+    }
+  });
+  if (!has_hash || !has_size) {
+    throw invalid_input(join(path, has_hash ? "size" : "sha256"), "required field is missing");
+  }
+  return blob;
+}
+
 data_source_entry read_entry(sj::value& v, const std::string& path, const parse_limits& limits,
                              bool with_interval) {
   sj::object obj = get_object(v, path);
@@ -245,6 +275,28 @@ data_source_entry read_entry(sj::value& v, const std::string& path, const parse_
       } else {
         entry.data_json = std::string(raw_value(value, field_path, limits.max_depth));
       }
+    } else if (key == "fetched_by") {
+      if (type_of(value, field_path) == sj::json_type::null) {
+        consume_null(value, field_path);
+        entry.fetched_by.reset();
+        return;
+      }
+      const std::string who = read_string(value, field_path, limits);
+      if (who == "server") {
+        entry.fetched_by = fetched_by::server;
+      } else if (who == "agent") {
+        entry.fetched_by = fetched_by::agent;
+      } else {
+        throw invalid_input(field_path,
+                            fmt::format("unknown value '{}' (expected server or agent)", echo(who)));
+      }
+    } else if (key == "blob") {
+      if (type_of(value, field_path) == sj::json_type::null) {
+        consume_null(value, field_path);
+        entry.blob.reset();
+        return;
+      }
+      entry.blob = read_blob(value, field_path, limits);
     } else if (key == "periodic_update_interval" && with_interval) {
       const auto t = type_of(value, field_path);
       if (t == sj::json_type::null) {

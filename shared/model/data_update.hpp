@@ -19,6 +19,20 @@ inline constexpr std::string_view default_data_topic = "policy_data";
 
 enum class save_method { put, patch };
 
+/** Who fetches an entry's url: each agent (OPAL's way), or the server once for every agent
+ *  (docs/fetch-once.md). Extra field "fetched_by"; OPAL peers ignore it. */
+enum class fetched_by { agent, server };
+std::string_view to_string(fetched_by f);
+
+/** Where the server keeps the bytes it fetched for an entry: their SHA-256 (64 lower-case hex
+ *  digits) and size. Extra field "blob"; set only by the server. */
+struct blob_ref {
+  std::string sha256;
+  std::uint64_t size = 0;
+
+  friend bool operator==(const blob_ref&, const blob_ref&) = default;
+};
+
 /** One instruction: where the data comes from and where in the policy store it goes. */
 struct data_source_entry {
   std::string url;                          // may be "" when data is inline
@@ -28,6 +42,8 @@ struct data_source_entry {
   save_method method = save_method::put;
   std::optional<std::string> data_json;     // raw JSON text of inline data, nullopt = null
   std::optional<double> periodic_update_interval;  // seconds; base config entries only
+  std::optional<model::fetched_by> fetched_by;     // "fetched_by"; nullopt = the server's default
+  std::optional<blob_ref> blob;                    // "blob": set by the server that fetched url
 
   friend bool operator==(const data_source_entry&, const data_source_entry&) = default;
 };

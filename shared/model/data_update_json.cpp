@@ -39,6 +39,18 @@ void append_entry(std::string& out, const data_source_entry& entry, bool with_in
   out += to_string(entry.method);
   out += R"(","data":)";
   append_raw(out, entry.data_json);
+  if (entry.fetched_by) {
+    out += R"(,"fetched_by":")";
+    out += to_string(*entry.fetched_by);
+    out += '"';
+  }
+  if (entry.blob) {
+    out += R"(,"blob":{"sha256":)";
+    append_json_string(out, entry.blob->sha256);
+    out += R"(,"size":)";
+    out += std::to_string(entry.blob->size);
+    out += '}';
+  }
   if (with_interval) {
     out += R"(,"periodic_update_interval":)";
     const auto& interval = entry.periodic_update_interval;
@@ -52,6 +64,10 @@ void append_entry(std::string& out, const data_source_entry& entry, bool with_in
 }
 
 }  // namespace
+
+std::string_view to_string(fetched_by f) {
+  return f == fetched_by::server ? "server" : "agent";
+}
 
 std::string_view to_string(save_method m) {
   return m == save_method::patch ? "PATCH" : "PUT";

@@ -354,12 +354,13 @@ TEST(agent_metrics, reason_labels_are_the_fixed_set) {
   for (auto r : {failure_reason::fetch, failure_reason::source_status,
                  failure_reason::invalid_payload, failure_reason::store,
                  failure_reason::store_refused, failure_reason::timeout,
-                 failure_reason::source_refused, failure_reason::other}) {
+                 failure_reason::source_refused, failure_reason::secret_missing,
+                 failure_reason::other}) {
     names.insert(to_string(r));
   }
   EXPECT_EQ(names, (std::set<std::string>{"fetch", "source_status", "invalid_payload", "store",
                                           "store_refused", "timeout", "source_refused",
-                                          "other"}));
+                                          "secret_missing", "other"}));
   EXPECT_EQ(names.size(), failure_reason_count);
 }
 
