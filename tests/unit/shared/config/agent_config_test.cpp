@@ -313,3 +313,29 @@ fetch:
 
 }  // namespace
 }  // namespace pdl::config
+
+namespace pdl::config {
+namespace {
+
+TEST(AgentConfig, SecretsDirFromYamlOrEnvMustBeADirectory) {
+  const std::string dir = ::testing::TempDir();
+  test::yaml_file f("fetch: {secrets_dir: " + dir + "}\n");
+  EXPECT_EQ(load_agent_config(f.path(), {}).fetch_secrets_dir, dir);
+  EXPECT_EQ(load_agent_config("", {{"OPAL_FETCH_SECRETS_DIR", dir}}).fetch_secrets_dir, dir);
+  auto problem = [](const std::string& yaml, const env_map& env) {
+    test::yaml_file g(yaml);
+    try {
+      (void)load_agent_config(g.path(), env);
+    } catch (const config_error& e) {
+      return e.problems().at(0).where + ": " + e.problems().at(0).message;
+    }
+    return std::string();
+  };
+  EXPECT_EQ(problem("fetch: {secrets_dir: /no/such}\n", {}),
+            "fetch.secrets_dir: '/no/such' is not a directory");
+  EXPECT_EQ(problem("", {{"OPAL_FETCH_SECRETS_DIR", "/no/such"}}),
+            "env OPAL_FETCH_SECRETS_DIR: '/no/such' is not a directory");
+}
+
+}  // namespace
+}  // namespace pdl::config

@@ -361,3 +361,52 @@ TEST(save_method, has_opal_spelling) {
 
 }  // namespace
 }  // namespace pdl::model
+
+namespace pdl::model {
+namespace {
+
+TEST(parse_data_update, fetched_by_and_blob_are_read_and_written_only_when_set) {
+  const auto u = parse_data_update(
+      R"({"entries":[{"url":"https://s/a","fetched_by":"server",)"
+      R"("blob":{"sha256":")" + std::string(64, 'a') + R"(","size":12,"extra":1}}]})");
+  ASSERT_EQ(u.entries.size(), 1U);
+  EXPECT_EQ(u.entries[0].fetched_by, fetched_by::server);
+  ASSERT_TRUE(u.entries[0].blob);
+  EXPECT_EQ(u.entries[0].blob->size, 12U);
+  const std::string out = to_json(u);
+  EXPECT_NE(out.find(R"("fetched_by":"server","blob":{"sha256":")" + std::string(64, 'a') +
+                     R"(","size":12})"),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(parse_data_update(out), u);
+  // An OPAL-shaped entry comes out without the extra fields.
+  const std::string plain = to_json(parse_data_update(R"({"entries":[{"url":"https://s/"}]})"));
+  EXPECT_EQ(plain.find("fetched_by"), std::string::npos);
+  EXPECT_EQ(plain.find("blob"), std::string::npos);
+  EXPECT_FALSE(parse_data_update(R"({"entries":[{"url":"https://s/","fetched_by":null}]})")
+                   .entries[0]
+                   .fetched_by);
+}
+
+TEST(parse_data_update, bad_fetched_by_and_blob_name_the_field) {
+  auto error = [](const std::string& json) {
+    try {
+      parse_data_update(json);
+    } catch (const invalid_input& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  };
+  EXPECT_EQ(error(R"({"entries":[{"url":"https://s/","fetched_by":"everyone"}]})"),
+            "entries[0].fetched_by: unknown value 'everyone' (expected server or agent)");
+  EXPECT_EQ(error(R"({"entries":[{"url":"https://s/","blob":{"sha256":"ABC","size":1}}]})"),
+            "entries[0].blob.sha256: expected 64 lower-case hexadecimal digits");
+  EXPECT_EQ(error(R"({"entries":[{"url":"https://s/","blob":{"sha256":")" +
+                  std::string(64, 'b') + R"(","size":-1}}]})"),
+            "entries[0].blob.size: expected a non-negative integer");
+  EXPECT_EQ(error(R"({"entries":[{"url":"https://s/","blob":{"size":1}}]})"),
+            "entries[0].blob.sha256: required field is missing");
+}
+
+}  // namespace
+}  // namespace pdl::model
