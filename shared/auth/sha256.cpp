@@ -44,6 +44,16 @@ std::string finish(EVP_MD_CTX* ctx) {
 
 }  // namespace
 
+sha256_stream::sha256_stream() : ctx_(new_ctx().release()) {}
+
+sha256_stream::~sha256_stream() { EVP_MD_CTX_free(ctx_); }
+
+void sha256_stream::update(std::string_view bytes) {
+  EVP_DigestUpdate(ctx_, bytes.data(), bytes.size());
+}
+
+std::string sha256_stream::finish() { return pdl::auth::finish(ctx_); }
+
 std::string sha256_hex(std::string_view bytes) {
   auto ctx = new_ctx();
   EVP_DigestUpdate(ctx.get(), bytes.data(), bytes.size());

@@ -3,7 +3,25 @@
 #include <string>
 #include <string_view>
 
+struct evp_md_ctx_st;
+
 namespace pdl::auth {
+
+/** SHA-256 over bytes that arrive in pieces (a fetched body on its way to disk). */
+class sha256_stream {
+ public:
+  sha256_stream();
+  ~sha256_stream();
+  sha256_stream(const sha256_stream&) = delete;
+  sha256_stream& operator=(const sha256_stream&) = delete;
+
+  void update(std::string_view bytes);
+  /** The lower-case hex digest; call once. */
+  std::string finish();
+
+ private:
+  evp_md_ctx_st* ctx_;
+};
 
 /** Lower-case hex digest of @p bytes. */
 std::string sha256_hex(std::string_view bytes);
