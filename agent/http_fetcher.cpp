@@ -135,7 +135,11 @@ http_fetcher::http_fetcher(http_fetcher_options options) : options_(std::move(op
 http_fetcher::~http_fetcher() = default;
 
 void http_fetcher::fetch(const model::data_source_entry& entry, fetch_done done) {
-  if (options_.blocking) {
+  // Only an entry that names secrets reads files before its transfer: that one is prepared on
+  // the pool; the others start at once (the pool may be busy with slow engine writes).
+  const bool reads_secrets =
+      entry.config_json && secret_refs::has_reference(*entry.config_json);
+  if (options_.blocking && reads_secrets) {
     options_.blocking([this, entry, done = std::move(done)]() mutable {
       start(entry, std::move(done));
     });

@@ -35,8 +35,9 @@ struct http_fetcher_options {
   std::shared_ptr<const http_client::source_rules> rules;
   /** ${secret:NAME} in header values (agent/secret_refs.hpp); null = references are refused. */
   std::shared_ptr<const secret_refs> secrets;
-  /** Runs a fetch's preparation (reading secrets, creating its temp file) where blocking is
-   *  allowed: the agent's worker pool. Unset: inline, on the caller's thread (tests). */
+  /** Runs the preparation of a fetch that names secrets (reading them, creating its temp file)
+   *  where blocking is allowed: the agent's worker pool. Other fetches, and all when unset,
+   *  are prepared inline on the caller's thread. */
   std::function<void(std::function<void()>)> blocking;
 };
 

@@ -100,6 +100,10 @@ TEST(secret_refs, the_fetcher_sends_the_value_and_fails_a_missing_one_as_secret_
   ASSERT_EQ(server.requests().size(), 1u);
   EXPECT_EQ(server.requests()[0].header("authorization"), "Bearer s3cr3t");
   EXPECT_EQ(offloaded, 1u) << "secrets are read on the pool, not the caller's strand";
+  model::data_source_entry plain = e;
+  plain.config_json = R"({"headers":{"Authorization":"Bearer s3cr3t"}})";
+  (void)test::fetch_sync(f, plain);
+  EXPECT_EQ(offloaded, 1u) << "an entry without secrets starts at once";
 
   e.config_json = R"({"headers":{"Authorization":"Bearer ${secret:nope}"}})";
   try {
