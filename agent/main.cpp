@@ -76,6 +76,9 @@ int run_agent(const pdl::config::agent_config& cfg) {
     return exit_config;
   }
   auto logger = log::get("agent.main");
+  for (const auto& line : cfg.ignored_env) {
+    SPDLOG_LOGGER_WARN(log::get("agent.config"), "ignored: {}", line);
+  }
   net::io_context ioc(1);
   // Engine writes and file work only (fetches hold no thread), plus one so the engine probe is
   // not queued behind writes to a hung engine.
@@ -189,6 +192,9 @@ int main(int argc, char** argv) {
     return exit_config;
   }
   if (check->parsed()) {
+    for (const auto& line : cfg.ignored_env) {
+      std::cerr << "warning: ignored: " << line << "\n";
+    }
     std::cout << "configuration OK\n";
     return 0;
   }

@@ -9,6 +9,7 @@
 
 #include "shared/config/config_error.hpp"
 #include "shared/config/env_reader.hpp"
+#include "shared/config/opal_settings.hpp"
 #include "shared/config/source_rule_lists.hpp"
 #include "shared/config/yaml_section.hpp"
 
@@ -427,10 +428,17 @@ agent_config load_agent_config(const std::string& yaml_path, const env_map& env)
   std::vector<problem> problems;
   agent_config c;
   read_yaml(detail::load_yaml_file(yaml_path, problems), c, problems);
-  read_env(env_reader(env, problems), c);
+  env_reader reader(env, problems);
+  read_env(reader, c);
   cross_check(c, env, problems);
   if (!problems.empty()) {
     throw config_error(std::move(problems));
+  }
+  for (const auto& name : reader.unread_opal_variables()) {
+    if (!detail::is_kubernetes_service_link(name, env.at(name)) &&
+        !detail::is_agent_secret_variable(name)) {
+      c.ignored_env.push_back(name + ": " + detail::why_the_agent_ignores(name));
+    }
   }
   return c;
 }

@@ -142,6 +142,10 @@ struct agent_config {
   bool report_on_updates = false;         // reports.enabled, OPAL_SHOULD_REPORT_ON_DATA_UPDATES
   std::vector<std::string> report_callbacks;  // reports.callbacks, OPAL_DEFAULT_UPDATE_CALLBACKS;
                                               // empty = <first server url>/data/callback_report
+
+  /** OPAL_* variables set but not read, each "NAME: why" (a server's setting, an OPAL client
+   *  feature not implemented here, or unknown): warned about at start and by check-config. */
+  std::vector<std::string> ignored_env;
 };
 
 /** @throws config_error listing every problem, each naming its YAML path or variable. */

@@ -81,6 +81,46 @@ constexpr std::array<rule, 51> rules{{
                                      "bounds connections"},
 }};
 
+constexpr std::string_view server_setting =
+    "an opal-server setting: opal-client does not read it";
+
+// First match wins.
+constexpr std::array<rule, 27> agent_rules{{
+    {"OPAL_INLINE_OPA_", "no inline OPA: run OPA (or another engine) beside the agent and set "
+                         "OPAL_POLICY_STORE_URL"},
+    {"OPAL_POLICY_UPDATER_", "the agent loads data only: OPA gets its policies by its own means "
+                             "(OPA bundles, files); opal-server serves OPAL clients' policy "
+                             "bundles (docs/policy.md)"},
+    {"OPAL_POLICY_SUBSCRIPTION_DIRS", "the agent loads data only (no policy updater)"},
+    {"OPAL_POLICY_STORE_TYPE", "the engine is OPA's data API (PUT/PATCH /v1/data), fixed"},
+    {"OPAL_POLICY_STORE_POLICY_PATHS_TO_IGNORE", "the agent writes no policies"},
+    {"OPAL_POLICY_STORE_CONN_RETRY", "retry.* (attempts, base_ms, max_ms) bounds engine retries"},
+    {"OPAL_POLICY_STORE_", "not implemented for the engine connection; policy_store.* lists what "
+                           "is (opal-client print-config)"},
+    {"OPAL_OFFLINE_MODE_", "agent.data_dir (OPAL_CLIENT_DATA_DIR) keeps a backup of the engine's "
+                           "data and the last applied seq"},
+    {"OPAL_STORE_BACKUP_", "agent.data_dir (OPAL_CLIENT_DATA_DIR) keeps the backup"},
+    {"OPAL_OPA_HEALTH_CHECK_", "no system.opal policy: /ready, /healthy and /status on the "
+                               "agent's API say the same"},
+    {"OPAL_SPLIT_ROOT_DATA", "a PUT at the root is written as one document"},
+    {"OPAL_SCOPE_ID", "scopes are not implemented"},
+    {"OPAL_WAIT_ON_SERVER_LOAD", "no /loadlimit gate: the agent reconnects with backoff"},
+    {"OPAL_FETCH_PROVIDER_MODULES", "HTTP(S) sources only (libcurl); no provider plugins"},
+    {"OPAL_DATA_UPDATER_ENABLED", "the data updater is what the agent is: always on"},
+    {"OPAL_DATA_STORE_", "not implemented"},
+    {"OPAL_DEFAULT_UPDATE_CALLBACK", "reports.callbacks (OPAL_DEFAULT_UPDATE_CALLBACKS) is read"},
+    {"OPAL_SERVER_WS_URL", "derived from OPAL_SERVER_URL"},
+    {"OPAL_SERVER_PUBSUB_URL", "derived from OPAL_SERVER_URL"},
+    {"OPAL_OPA_V0_COMPAT", "the agent runs no OPA"},
+    {"OPAL_EXCLUDE_POLICY_STORE_SECRETS", "secrets never appear in /statistics or logs here"},
+    {"OPAL_AUTH_", server_setting},
+    {"OPAL_BROADCAST_", server_setting},
+    {"OPAL_DATA_CONFIG_", server_setting},
+    {"OPAL_POLICY_", server_setting},
+    {"OPAL_SERVER_", server_setting},
+    {"OPAL_STATISTICS_", server_setting},
+}};
+
 bool matches(std::string_view name, std::string_view prefix) {
   return prefix.back() == '_' ? name.substr(0, prefix.size()) == prefix : name == prefix;
 }
@@ -121,6 +161,20 @@ std::string why_the_server_ignores(std::string_view name) {
     }
   }
   return "not an opal-server setting (a typo, or an OPAL setting this server does not "
+         "implement)";
+}
+
+bool is_agent_secret_variable(std::string_view name) {
+  return name.substr(0, 12) == "OPAL_SECRET_";
+}
+
+std::string why_the_agent_ignores(std::string_view name) {
+  for (const auto& r : agent_rules) {
+    if (matches(name, r.prefix)) {
+      return std::string(r.why);
+    }
+  }
+  return "not an opal-client setting (a typo, or an OPAL setting this agent does not "
          "implement)";
 }
 

@@ -10,6 +10,13 @@ namespace pdl::config::detail {
  *  not implemented (and what to use instead), fixed here, an agent's setting, or unknown. */
 std::string why_the_server_ignores(std::string_view name);
 
+/** The same for opal-client (our agent): a server's setting, an OPAL client feature we do not
+ *  implement (with what to use instead), or unknown. OPAL_SECRET_* are never listed (they are
+ *  read when an entry names them: agent/secret_refs.hpp). */
+std::string why_the_agent_ignores(std::string_view name);
+/** Whether @p name is one of the agent's secrets by reference (OPAL_SECRET_*). */
+bool is_agent_secret_variable(std::string_view name);
+
 /** A variable Kubernetes injects for a Service (service links: a Service named opal-server gives
  *  OPAL_SERVER_SERVICE_HOST, OPAL_SERVER_PORT=tcp://..., OPAL_SERVER_PORT_7002_TCP_ADDR, ...):
  *  not a setting, not worth a warning. */

@@ -46,6 +46,17 @@ TEST_F(opal_settings, check_config_and_run_name_every_opal_setting_they_ignore) 
       << refused.output;
 }
 
+TEST_F(opal_settings, the_agent_names_every_opal_setting_it_ignores_too) {
+  auto check = run_command(binary_path("opal-client"), {"check-config"},
+                           {{"OPAL_INLINE_OPA_ENABLED", "true"},
+                            {"OPAL_SECRET_BILLING_TOKEN", "not-a-warning"}});
+  EXPECT_EQ(check.exit_code, 0) << check.output;
+  EXPECT_NE(check.output.find("warning: ignored: OPAL_INLINE_OPA_ENABLED: no inline OPA"),
+            std::string::npos)
+      << check.output;
+  EXPECT_EQ(check.output.find("OPAL_SECRET_BILLING_TOKEN"), std::string::npos) << check.output;
+}
+
 TEST_F(opal_settings, check_config_reads_the_policy_directory_as_run_would) {
   const std::string dir = ::testing::TempDir() + "/pdl-check-policy";
   std::filesystem::remove_all(dir);

@@ -339,3 +339,31 @@ TEST(AgentConfig, SecretsDirFromYamlOrEnvMustBeADirectory) {
 
 }  // namespace
 }  // namespace pdl::config
+
+namespace pdl::config {
+namespace {
+
+TEST(AgentConfig, OpalVariablesItDoesNotReadAreNamedWithTheReason) {
+  const env_map env{{"OPAL_SERVER_URL", "http://s:7002"},        // read
+                    {"OPAL_INLINE_OPA_ENABLED", "true"},
+                    {"OPAL_POLICY_UPDATER_ENABLED", "false"},
+                    {"OPAL_AUTH_MASTER_TOKEN", "m"},              // the server's
+                    {"OPAL_CLIENT_TOKN", "typo"},
+                    {"OPAL_SECRET_BILLING_TOKEN", "s3cr3t"},       // a secret by reference
+                    {"OPAL_CLIENT_PORT", "tcp://10.0.0.8:7000"},   // a Kubernetes service link
+                    {"PATH", "/usr/bin"}};
+  const auto c = load_agent_config("", env);
+  EXPECT_THAT(c.ignored_env,
+              ::testing::ElementsAre(
+                  HasSubstr("OPAL_AUTH_MASTER_TOKEN: an opal-server setting"),
+                  HasSubstr("OPAL_CLIENT_TOKN: not an opal-client setting (a typo"),
+                  HasSubstr("OPAL_INLINE_OPA_ENABLED: no inline OPA"),
+                  HasSubstr("OPAL_POLICY_UPDATER_ENABLED: the agent loads data only")));
+  for (const auto& line : c.ignored_env) {
+    EXPECT_EQ(line.find("s3cr3t"), std::string::npos);
+    EXPECT_EQ(line.find("OPAL_SECRET_"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace pdl::config
