@@ -43,12 +43,7 @@ class fetching : public process_fixture {
                              {{"OPAL_AUTH_MASTER_TOKEN", master},
                               {"OPAL_SERVER_HOST", "127.0.0.1"},
                               {"OPAL_SERVER_BIND_PORT", "0"}});
-    auto mint = [&](const std::string& type) {
-      auto r = run_command(binary_path("opal-client"),
-                           {"obtain-token", master, "--uri=" + url(server), "--type", type});
-      EXPECT_EQ(r.exit_code, 0) << r.output;
-      return last_line(r.output);
-    };
+    auto mint = [&](const std::string& type) { return mint_token(server, master, type); };
     ds_token = mint("datasource");
     const std::string config = dir.file("agent.yaml");
     std::ofstream(config) << "fetch:\n" << fetch_yaml;

@@ -38,12 +38,7 @@ TEST_F(observability, both_binaries_expose_metrics_that_follow_the_updates_and_s
                                      {{"OPAL_AUTH_MASTER_TOKEN", master},
                                       {"OPAL_SERVER_HOST", "127.0.0.1"},
                                       {"OPAL_SERVER_BIND_PORT", "0"}});
-  auto mint = [&](const std::string& type) {
-    auto r = run_command(binary_path("opal-client"),
-                         {"obtain-token", master, "--uri=" + url(server), "--type", type});
-    EXPECT_EQ(r.exit_code, 0) << r.output;
-    return last_line(r.output);
-  };
+  auto mint = [&](const std::string& type) { return mint_token(server, master, type); };
   const std::string client_token = mint("client");
   const std::string ds_token = mint("datasource");
   const std::string listener_token = mint("listener");

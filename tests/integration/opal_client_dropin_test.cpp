@@ -51,12 +51,7 @@ class opal_client_dropin : public process_fixture {
                                            {"OPAL_SERVER_BIND_PORT", "0"}};
     all.insert(env.begin(), env.end());
     server = start_with_port("server", "opal-server", {"run"}, all);
-    auto mint = [&](const std::string& type) {
-      auto r = run_command(binary_path("opal-client"),
-                           {"obtain-token", master, "--uri=" + url(server), "--type", type});
-      EXPECT_EQ(r.exit_code, 0) << r.output;
-      return last_line(r.output);
-    };
+    auto mint = [&](const std::string& type) { return mint_token(server, master, type); };
     client_token = mint("client");
     ds_token = mint("datasource");
   }

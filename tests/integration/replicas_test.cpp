@@ -43,10 +43,7 @@ class replicas : public process_fixture {
   }
 
   std::string token(int server_port, const std::string& type) {
-    auto r = run_command(binary_path("opal-client"),
-                         {"obtain-token", master, "--uri=" + url(server_port), "--type", type});
-    EXPECT_EQ(r.exit_code, 0) << r.output;
-    return last_line(r.output);
+    return mint_token(server_port, master, type);
   }
 
   /** Starts agent @p name (own stand-in) against @p servers (first preferred). @return the

@@ -39,12 +39,7 @@ TEST_F(secrets_in_logs, no_token_header_value_or_store_token_in_any_line_at_trac
                      {"OPAL_SERVER_BIND_PORT", "0"}});
   const int server = start_with_port("server", "opal-server", {"run"}, server_env);
 
-  auto mint = [&](const std::string& type) {
-    auto r = run_command(binary_path("opal-client"),
-                         {"obtain-token", master, "--uri=" + url(server), "--type", type});
-    EXPECT_EQ(r.exit_code, 0) << r.output;
-    return last_line(r.output);
-  };
+  auto mint = [&](const std::string& type) { return mint_token(server, master, type); };
   const std::string client_token = mint("client");
   const std::string ds_token = mint("datasource");
   ASSERT_FALSE(client_token.empty());

@@ -65,12 +65,7 @@ TEST_F(secrets_it, the_agent_fills_in_its_own_secret_and_fails_an_unknown_one_al
                            {{"OPAL_AUTH_MASTER_TOKEN", master},
                             {"OPAL_SERVER_HOST", "127.0.0.1"},
                             {"OPAL_SERVER_BIND_PORT", "0"}});
-  auto mint = [&](const std::string& type) {
-    auto r = run_command(binary_path("opal-client"),
-                         {"obtain-token", master, "--uri=" + url(server), "--type", type});
-    EXPECT_EQ(r.exit_code, 0) << r.output;
-    return last_line(r.output);
-  };
+  auto mint = [&](const std::string& type) { return mint_token(server, master, type); };
   const std::string client = mint("client");
   const std::string datasource = mint("datasource");
   agent = start_with_port("agent", "opal-client", {"run"},

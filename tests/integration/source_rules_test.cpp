@@ -53,12 +53,7 @@ class source_rules_it : public process_fixture {
     ds_token = mint("datasource");
   }
 
-  std::string mint(const std::string& type) {
-    auto r = run_command(binary_path("opal-client"),
-                         {"obtain-token", master, "--uri=" + url(server), "--type", type});
-    EXPECT_EQ(r.exit_code, 0) << r.output;
-    return last_line(r.output);
-  }
+  std::string mint(const std::string& type) { return mint_token(server, master, type); }
 
   /** An agent writing into the stand-in at @p store_port; returns once it is connected. */
   void start_agent(int store_port, const env& extra = {}) {

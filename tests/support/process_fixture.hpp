@@ -24,6 +24,16 @@ class process_fixture : public ::testing::Test {
   /** "http://127.0.0.1:<port>" */
   static std::string url(int port) { return loopback_url(port); }
 
+  /** A JWT of @p type ("client", "datasource", "listener") from the server on @p server_port,
+   *  minted as a user would: `opal-client obtain-token <master> --uri=... --type <type>`. */
+  static std::string mint_token(int server_port, const std::string& master,
+                                const std::string& type) {
+    auto r = run_command(binary_path("opal-client"),
+                         {"obtain-token", master, "--uri=" + url(server_port), "--type", type});
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    return last_line(r.output);
+  }
+
   temp_dir dir;  // declared before procs: the group's logs live in it
   process_group procs{dir};
 };
