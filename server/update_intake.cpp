@@ -212,17 +212,28 @@ std::size_t update_intake::release(std::uint64_t seq, std::optional<pending> p) 
 }
 
 http_reply update_intake::submit(std::string_view body, const caller& who, std::string_view via) {
+  auto p = prepare(body, who, via);
+  if (auto* refused = std::get_if<http_reply>(&p)) {
+    return std::move(*refused);
+  }
+  return commit(std::get<prepared>(std::move(p)), via);
+}
+
+http_reply update_intake::refuse(int status, std::string response,
+                                 std::optional<refusal> reason) {
+  ++stats_.updates_refused;
+  stats_.refused(reason          ? *reason
+                 : status == 403 ? refusal::forbidden
+                 : status == 400 ? refusal::malformed
+                 : status == 422 ? refusal::invalid
+                                 : refusal::unavailable);
+  return http_reply::json(status, std::move(response));
+}
+
+std::variant<update_intake::prepared, http_reply> update_intake::prepare(std::string_view body,
+                                                                         const caller& who,
+                                                                         std::string_view via) {
   const auto received = std::chrono::steady_clock::now();
-  auto refuse = [&](int status, std::string response,
-                    std::optional<refusal> reason = std::nullopt) {
-    ++stats_.updates_refused;
-    stats_.refused(reason          ? *reason
-                   : status == 403 ? refusal::forbidden
-                   : status == 400 ? refusal::malformed
-                   : status == 422 ? refusal::invalid
-                                   : refusal::unavailable);
-    return http_reply::json(status, std::move(response));
-  };
   if (!who.may_publish()) {
     std::string peer = who.peer ? std::string(auth::to_string(*who.peer)) : "none";
     logger()->warn("update refused via {}: peer_type {} may not publish", via, peer);
@@ -250,6 +261,12 @@ http_reply update_intake::submit(std::string_view body, const caller& who, std::
     return refuse(403, error_detail(fmt::format(
                            "topic '{}' is not permitted by this token's permitted_topics", *bad)));
   }
+  for (std::size_t i = 0; i < update.entries.size(); ++i) {
+    if (update.entries[i].blob) {
+      return refuse(422, validation_error_body(model::invalid_input(
+                             fmt::format("entries[{}].blob", i), "is set by the server only")));
+    }
+  }
   if (sources_ != nullptr) {
     try {
       check_sources(*sources_, update);
@@ -258,6 +275,11 @@ http_reply update_intake::submit(std::string_view body, const caller& who, std::
       return refuse(422, validation_error_body(e), refusal::source_refused);
     }
   }
+  return prepared{std::move(update), received};
+}
+
+http_reply update_intake::commit(prepared p, std::string_view via) {
+  model::data_update& update = p.update;
   std::vector<std::string> sent_topics = entry_topics(update);
   std::vector<std::string> topics = model::expand_topics(update);
   if (!update.id) {
@@ -285,7 +307,7 @@ http_reply update_intake::submit(std::string_view body, const caller& who, std::
                                : release(seq, pending{std::move(update), std::move(topics)});
   ++stats_.updates_accepted;
   stats_.publish_seconds.observe(
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - received).count());
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - p.received).count());
   stats_.publishes_by_topic.add(sent_topics);
   logger()->info("update accepted via {}: id={} seq={} topics=[{}] entries={} recipients={}", via,
                  id, seq, topic_list, entries, recipients);

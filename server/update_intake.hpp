@@ -2,11 +2,13 @@
 // The one path an update takes into the server, from POST /data/config and from a datasource's
 // WebSocket `publish`: parse and validate, check the topics the token permits, expand topics,
 // assign id and seq (update_log), fan out (hub) in seq order.
+#include <chrono>
 #include <condition_variable>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <string_view>
+#include <variant>
 
 #include "server/delivery_tracker.hpp"
 
@@ -55,6 +57,19 @@ class update_intake {
    */
   http_reply submit(std::string_view body, const caller& who, std::string_view via);
 
+  /** An update that passed every check of submit() and is not stored yet. */
+  struct prepared {
+    model::data_update update;
+    std::chrono::steady_clock::time_point received;
+  };
+  /** submit()'s checks alone (peer, JSON, schema, permitted topics, source rules): the update
+   *  ready for commit(), or the refusal (counted). Never waits. */
+  std::variant<prepared, http_reply> prepare(std::string_view body, const caller& who,
+                                             std::string_view via);
+  /** submit()'s second half: stores @p p (id assigned when absent), fans it out in seq order
+   *  and answers. Waits like submit(). */
+  http_reply commit(prepared p, std::string_view via);
+
   /** Every update with seq <= this was fanned out (or lost before fan-out): replay reads the
    *  log up to here, live delivery covers what comes after. Thread-safe. */
   std::uint64_t published_seq() const;
@@ -67,6 +82,9 @@ class update_intake {
   void publish_from_log(std::uint64_t seq, model::data_update update);
 
  private:
+  /** Counts a refusal (reason from @p status unless given) and builds its reply. */
+  http_reply refuse(int status, std::string response, std::optional<refusal> reason = {});
+
   struct pending {
     model::data_update update;
     std::vector<std::string> topics;

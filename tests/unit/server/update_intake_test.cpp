@@ -86,6 +86,15 @@ TEST_F(intake_faults, a_lost_seq_does_not_hold_back_the_updates_after_it) {
   EXPECT_EQ(srv_->context().intake->published_seq(), 3u);
 }
 
+TEST_F(intake_faults, a_publisher_cannot_set_the_blob_the_server_fetched) {
+  const std::string body = R"({"entries":[{"url":"https://s/a","topics":["f"],"blob":{"sha256":")" +
+                           std::string(64, 'a') + R"(","size":3}}]})";
+  auto r = call(srv_->port(), "POST", "/data/config", datasource_, body);
+  EXPECT_EQ(r.status, 422) << r.body;
+  EXPECT_EQ(r.json()["detail"][0]["loc"], json({"body", "entries", 0, "blob"})) << r.body;
+  EXPECT_EQ(log_->head(), 0U) << "nothing stored";
+}
+
 TEST(intake_restart, updates_already_in_the_log_are_known_to_the_delivery_tracker) {
   // A server restarted on its data dir: a publisher whose POST went unanswered asks for the id.
   memory_update_log log(100);
