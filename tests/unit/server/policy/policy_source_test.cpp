@@ -95,10 +95,13 @@ TEST(policy_source, inotify_notices_a_change_and_the_delta_is_served_from_histor
   EXPECT_EQ(delta["policy_modules"][0]["rego"], "package app.rbac\nallow := true\n");
 
   // A new folder is watched too: a file added in it later is noticed.
+  // The snapshot is served before the change is reported: wait for the report itself.
+  const auto before = changes.count();
   write(d, "new/one.rego", "package one\n");
-  ASSERT_TRUE(test::poll_until([&] { return s.status().files == 2; }));
+  ASSERT_TRUE(test::poll_until([&] { return s.status().files == 2 && changes.count() > before; }));
+  const auto after_one = changes.count();
   write(d, "new/two.rego", "package two\n");
-  ASSERT_TRUE(test::poll_until([&] { return s.status().files == 3; }));
+  ASSERT_TRUE(test::poll_until([&] { return s.status().files == 3 && changes.count() > after_one; }));
   EXPECT_THAT(changes.last().dirs, ::testing::ElementsAre(".", "new"));
   s.stop();
 }
@@ -118,7 +121,8 @@ TEST(policy_source, a_configmap_update_is_one_change) {
   fs::rename(d.file("..data_tmp"), d.file("..data"));
   fs::remove_all(d.file("..v1"));
   ASSERT_TRUE(test::poll_until([&] {
-    return get(s, "")["policy_modules"][0]["rego"] == "package authz\nallow := true\n";
+    return changes.count() >= 1 &&
+           get(s, "")["policy_modules"][0]["rego"] == "package authz\nallow := true\n";
   }));
   EXPECT_EQ(changes.count(), 1U);
   EXPECT_THAT(changes.last().dirs, ::testing::ElementsAre("."));
@@ -132,8 +136,7 @@ TEST(policy_source, the_periodic_rescan_finds_changes_without_events) {
   policy_source s(o);
   s.start(changes.handler());
   write(d, "y.rego", "package y\n");
-  ASSERT_TRUE(test::poll_until([&] { return s.status().files == 2; }));
-  EXPECT_GE(changes.count(), 1U);
+  ASSERT_TRUE(test::poll_until([&] { return s.status().files == 2 && changes.count() >= 1; }));
 }
 
 TEST(policy_source, a_broken_file_keeps_the_last_good_bundle_until_it_is_fixed) {
@@ -149,7 +152,8 @@ TEST(policy_source, a_broken_file_keeps_the_last_good_bundle_until_it_is_fixed) 
   EXPECT_EQ(get(s, "")["hash"], good);
   EXPECT_EQ(changes.count(), 0U);
   write(d, "bad.rego", "package bad\nallow := true\n");
-  ASSERT_TRUE(test::poll_until([&] { return s.status().ok && s.status().files == 2; }));
+  ASSERT_TRUE(test::poll_until(
+      [&] { return s.status().ok && s.status().files == 2 && changes.count() == 1; }));
   EXPECT_EQ(changes.count(), 1U);
   EXPECT_EQ(changes.last().old_hash, good);
 }
