@@ -128,11 +128,14 @@ const policy_file* snapshot::find(std::string_view path) const {
 }
 
 snapshot snapshot::index_only() const {
-  snapshot s = *this;
-  s.full_json.reset();
-  for (auto& f : s.files) {
-    f.text.clear();
-    f.text.shrink_to_fit();
+  // Built field by field: copying the snapshot first would copy every text only to drop it.
+  snapshot s;
+  s.hash = hash;
+  s.dirs = dirs;
+  s.total_bytes = total_bytes;
+  s.files.reserve(files.size());
+  for (const auto& f : files) {
+    s.files.push_back({f.path, f.kind, f.digest, {}, f.package});
   }
   return s;
 }
