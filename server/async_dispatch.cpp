@@ -4,10 +4,12 @@
 #include <chrono>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "server/handlers.hpp"
 #include "server/routes.hpp"
 #include "server/server_context.hpp"
+#include "shared/http/url.hpp"
 #include "shared/log/log.hpp"
 #include "shared/net/offload.hpp"
 
@@ -17,6 +19,47 @@ namespace {
 std::shared_ptr<spdlog::logger> logger() {
   static auto l = log::get("server.http");
   return l;
+}
+
+std::shared_ptr<spdlog::logger> blob_logger() {
+  static auto l = log::get("server.blobs");
+  return l;
+}
+
+struct fetch_outcome {
+  std::unique_ptr<blobs::blob_store::writer> blob;
+  std::optional<blobs::source_failure> failure;
+};
+
+/** The server's fetch of @p entry, started on the publish pool (the writer's temp file is
+ *  created there); resumes on the awaiting coroutine's executor. Holds no thread while the
+ *  source answers. */
+net::awaitable<fetch_outcome> fetch_entry(server_context& ctx, model::data_source_entry entry) {
+  co_return co_await net::async_initiate<decltype(net::use_awaitable), void(fetch_outcome)>(
+      [&ctx](auto handler, model::data_source_entry e) {
+        using handler_t = decltype(handler);
+        struct state {
+          explicit state(handler_t h)
+              : handler(std::move(h)), work(net::make_work_guard(handler)) {}
+          handler_t handler;
+          net::executor_work_guard<net::associated_executor_t<handler_t>> work;
+        };
+        auto st = std::make_shared<state>(std::move(handler));
+        net::post(*ctx.publish_pool, [&ctx, e = std::move(e), st]() {
+          ctx.blob_fetcher->fetch(
+              e, [st](std::unique_ptr<blobs::blob_store::writer> blob,
+                      std::optional<blobs::source_failure> failure) {
+                auto ex = st->work.get_executor();
+                auto out = std::make_shared<fetch_outcome>(
+                    fetch_outcome{std::move(blob), std::move(failure)});
+                net::post(ex, [st, out]() mutable {
+                  st->handler(std::move(*out));
+                  st->work.reset();
+                });
+              });
+        });
+      },
+      net::use_awaitable, std::move(entry));
 }
 
 }  // namespace
@@ -63,16 +106,64 @@ http_reply overloaded_reply(server_context& ctx, std::string_view via) {
 
 net::awaitable<http_reply> publish_async(server_context& ctx, publish_slot slot, std::string body,
                                          caller who, std::string via) {
-  // The lambda references this frame, which lives until offload() has resumed it.
-  http_reply reply = co_await offload(*ctx.publish_pool, [&ctx, &body, &who, &via] {
-    return ctx.intake->submit(body, who, via);
+  // The lambdas reference this frame, which lives until offload() has resumed it.
+  auto checked = co_await offload(*ctx.publish_pool, [&ctx, &body, &who, &via] {
+    return ctx.intake->prepare(body, who, via);
   });
+  if (auto* refused = std::get_if<http_reply>(&checked)) {
+    co_return std::move(*refused);
+  }
+  auto p = std::get<update_intake::prepared>(std::move(checked));
+  // Fetch once (docs/fetch-once.md): the entries the server fetches are in the blob store,
+  // synced, before the update is appended; the publish slot is held meanwhile, no thread is.
+  nlohmann::json blob_list = nlohmann::json::array();
+  for (std::size_t i : fetched_by_server(p.update, ctx.cfg.fetched_by_default)) {
+    auto& entry = p.update.entries[i];
+    fetch_outcome got = co_await fetch_entry(ctx, entry);
+    if (got.failure) {
+      co_return ctx.intake->refuse_fetch(i, got.failure->status, got.failure->message, via);
+    }
+    std::optional<model::blob_ref> ref;
+    std::string why;
+    co_await offload(*ctx.publish_pool, [&got, &ref, &why] {
+      try {
+        ref = got.blob->commit();
+      } catch (const blobs::blob_error& e) {
+        why = e.what();
+      }
+    });
+    if (!ref) {
+      co_return ctx.intake->refuse_fetch(i, 507, why, via);
+    }
+    blob_logger()->info("entries[{}] of a publish via {}: {} fetched once, blob {} ({} bytes)", i,
+                        via, http_client::redact_url(entry.url), ref->sha256, ref->size);
+    // What agents receive: where to get the bytes and their hash, never the source's headers.
+    entry.url = ctx.blob_signer->signed_url(ctx.public_base(), ref->sha256,
+                                            std::chrono::system_clock::now());
+    entry.config_json.reset();
+    entry.fetched_by = model::fetched_by::server;
+    entry.blob = ref;
+    blob_list.push_back({{"entry", i}, {"sha256", ref->sha256}, {"size", ref->size}});
+  }
+  http_reply reply = co_await offload(*ctx.publish_pool, [&ctx, &p, &via] {
+    return ctx.intake->commit(std::move(p), via);
+  });
+  if (reply.status == 200 && !blob_list.empty()) {
+    auto answer = nlohmann::json::parse(reply.body, nullptr, false);
+    if (answer.is_object()) {
+      answer["blobs"] = std::move(blob_list);
+      reply.body = answer.dump();
+    }
+  }
   (void)slot;  // released when this frame ends, with the answer
   co_return reply;
 }
 
 net::awaitable<http_reply> dispatch_async(server_context& ctx, const http_request& req) {
   const route* r = find_route(ctx, req);
+  if (r != nullptr && r->blocking) {
+    co_return co_await offload(*ctx.read_pool, [&ctx, &req] { return dispatch(ctx, req); });
+  }
   if (r == nullptr || !r->publishes) {
     co_return dispatch(ctx, req);
   }

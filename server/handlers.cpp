@@ -1,5 +1,9 @@
 #include "server/handlers.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <chrono>
 
 #include <fmt/format.h>
@@ -38,6 +42,12 @@ std::variant<caller, http_reply> authenticate(server_context& ctx, const http_re
 }
 
 }  // namespace
+
+reply_file::~reply_file() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+  }
+}
 
 std::string error_detail(std::string_view message) {
   // Messages may quote peer text: never let an ill-formed byte turn an answer into a throw.
@@ -173,6 +183,48 @@ http_reply handle_policy(server_context& ctx, const http_request& req) {
   }
   auto a = ctx.policies->answer(q);
   return http_reply::json(a.status, std::move(a.body));
+}
+
+http_reply handle_get_blob(server_context& ctx, const http_request& req) {
+  const std::string_view sha256 = std::string_view(req.path).substr(req.path.rfind('/') + 1);
+  // A signed URL (what OPAL's client is given) needs no token; otherwise an agent's JWT.
+  const bool signed_ok =
+      !req.query.empty() && ctx.blob_signer->valid(sha256, req.query, std::chrono::system_clock::now());
+  if (!signed_ok) {
+    if (req.authorization.empty() && !req.query.empty()) {
+      auth_log()->info("GET /data/blobs/{} from {} refused: the signature is invalid or expired",
+                       sha256.substr(0, 12), req.peer);
+      return auth_failure_reply(403, "the blob URL's signature is invalid or has expired");
+    }
+    auto who = authenticate(ctx, req);
+    if (auto* refused = std::get_if<http_reply>(&who)) {
+      return std::move(*refused);
+    }
+    const auto& c = std::get<caller>(who);
+    if (!c.auth_disabled && c.peer != auth::peer_type::client) {
+      const std::string_view peer = c.peer ? auth::to_string(*c.peer) : "none";
+      auth_log()->info("GET /data/blobs/{} from {} refused: peer_type {}", sha256.substr(0, 12),
+                       req.peer, peer);
+      return auth_failure_reply(
+          403, fmt::format("blobs are read by agents (a client token), not by peer_type {}", peer));
+    }
+  }
+  auto path = ctx.blob_files->find(sha256);
+  const int fd = path ? ::open(path->c_str(), O_RDONLY | O_CLOEXEC) : -1;
+  if (fd < 0) {
+    return http_reply::json(
+        404, error_detail(fmt::format("no blob {}: it was never stored here or is no longer "
+                                      "referred to by any update",
+                                      sha256.size() == 64 ? sha256 : "with that name")));
+  }
+  struct stat st {};
+  auto file = std::make_shared<reply_file>(fd, ::fstat(fd, &st) == 0 ? st.st_size : 0);
+  http_reply r;
+  r.status = 200;
+  r.file = std::move(file);
+  r.headers.emplace_back("ETag", fmt::format("\"{}\"", sha256));
+  r.headers.emplace_back("Cache-Control", "private, max-age=31536000, immutable");
+  return r;
 }
 
 http_reply handle_policy_data(server_context&, const http_request& req) {

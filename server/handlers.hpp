@@ -23,6 +23,10 @@ http_reply handle_post_data_config(server_context& ctx, const http_request& req)
  *  (counted as a refused update). */
 std::variant<caller, http_reply> authenticate_publisher(server_context& ctx,
                                                         const http_request& req);
+/** GET /data/blobs/{sha256} (docs/fetch-once.md): a client token or a valid signature (the
+ *  query of the entry's url); the file is opened here, so run it off the I/O threads (the
+ *  route is `blocking`). 404 when the store does not have it. */
+http_reply handle_get_blob(server_context& ctx, const http_request& req);
 http_reply handle_policy_data(server_context& ctx, const http_request& req);
 /** GET /policy: OPAL's policy bundle API (policy.dir; server/policy/policy_source.hpp). Any
  *  valid JWT; `path` (repeatable) and `base_hash` in the query. */

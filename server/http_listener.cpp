@@ -1,5 +1,9 @@
 #include "server/http_listener.hpp"
 
+#include <unistd.h>
+
+#include <cerrno>
+
 #include <algorithm>
 #include <limits>
 #include <map>
@@ -16,6 +20,7 @@
 #include "shared/log/log.hpp"
 #include "shared/net.hpp"
 #include "shared/net/flex_stream.hpp"
+#include "shared/net/offload.hpp"
 
 namespace pdl::server {
 namespace {
@@ -167,6 +172,10 @@ struct http_listener::impl : std::enable_shared_from_this<http_listener::impl> {
                                            std::optional<std::uint64_t> body_left);
   static net::awaitable<void> linger_close(http_conn& conn,
                                            std::optional<std::uint64_t> body_left);
+  /** Writes @p reply, whose body is reply.file: the head, then the file in chunks, each read on
+   *  the read pool (a disk read never holds the I/O thread). @p ec: the first write's error. */
+  static net::awaitable<void> send_file(server_context& ctx, http_conn& conn, http_reply reply,
+                                        unsigned version, bool keep_alive, beast::error_code& ec);
 };
 
 net::awaitable<void> http_listener::impl::accept_loop(std::shared_ptr<impl> self) {
@@ -266,6 +275,47 @@ net::awaitable<void> http_listener::impl::linger_close(http_conn& conn,
     conn.stream.socket().shutdown(tcp::socket::shutdown_send, ec);
   }
   conn.stream.close();
+}
+
+net::awaitable<void> http_listener::impl::send_file(server_context& ctx, http_conn& conn,
+                                                    http_reply reply, unsigned version,
+                                                    bool keep_alive, beast::error_code& ec) {
+  const std::shared_ptr<const reply_file> file = std::move(reply.file);
+  http::response<http::empty_body> res{static_cast<http::status>(reply.status), version};
+  res.set(http::field::server, "pdl-opal-server");
+  res.set(http::field::content_type, reply.content_type);
+  for (auto& [name, value] : reply.headers) {
+    res.set(name, value);
+  }
+  res.content_length(file->size());
+  res.keep_alive(keep_alive);
+  http::response_serializer<http::empty_body> head{res};
+  conn.stream.expires_after(ctx.cfg.http_read_timeout);
+  co_await http::async_write_header(conn.stream, head, net::redirect_error(net::use_awaitable, ec));
+  constexpr std::size_t chunk = 256 * 1024;
+  std::vector<char> buf(static_cast<std::size_t>(std::min<std::uint64_t>(chunk, file->size())));
+  std::uint64_t at = 0;
+  while (!ec && at < file->size()) {
+    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), file->size() - at));
+    const ssize_t n = co_await offload(*ctx.read_pool, [fd = file->fd(), &buf, want, at] {
+      ssize_t got;
+      do {
+        got = ::pread(fd, buf.data(), want, static_cast<off_t>(at));
+      } while (got < 0 && errno == EINTR);
+      return got;
+    });
+    if (n <= 0) {
+      // The file shrank under us (it never should: blobs are written once). The client sees
+      // a short body and the connection closes.
+      logger()->error("blob file read failed at byte {} of {}", at, file->size());
+      ec = net::error::eof;
+      break;
+    }
+    conn.stream.expires_after(ctx.cfg.http_read_timeout);
+    co_await net::async_write(conn.stream, net::buffer(buf.data(), static_cast<std::size_t>(n)),
+                              net::redirect_error(net::use_awaitable, ec));
+    at += static_cast<std::uint64_t>(n);
+  }
 }
 
 net::awaitable<void> http_listener::impl::serve(std::shared_ptr<impl> self,
@@ -392,9 +442,13 @@ net::awaitable<void> http_listener::impl::serve(std::shared_ptr<impl> self,
       logger()->debug("{} {} from {}: {}", plain.method, plain.path, conn->peer, reply.status);
     }
     bool keep_alive = req.keep_alive();
-    auto res = to_beast(std::move(reply), req.version(), keep_alive);
-    stream.expires_after(cfg.http_read_timeout);
-    co_await http::async_write(stream, res, net::redirect_error(net::use_awaitable, ec));
+    if (reply.file) {
+      co_await send_file(ctx, *conn, std::move(reply), req.version(), keep_alive, ec);
+    } else {
+      auto res = to_beast(std::move(reply), req.version(), keep_alive);
+      stream.expires_after(cfg.http_read_timeout);
+      co_await http::async_write(stream, res, net::redirect_error(net::use_awaitable, ec));
+    }
     if (ec || !keep_alive) {
       break;
     }

@@ -82,6 +82,12 @@ std::vector<route> route_table(const std::string& data_config_route) {
         true, "",
         {{200, "PolicyBundle"}, {401, "ErrorDetail"}, {404, ""}, {422, "ValidationError"},
          {503, ""}}}},
+      {"GET", "/data/blobs/{sha256}", handle_get_blob,
+       {"A document the server fetched once for every agent (fetched_by: server), by its "
+        "SHA-256: a client token, or the signature of the entry's url",
+        true, "",
+        {{200, ""}, {401, "ErrorDetail"}, {403, "ErrorDetail"}, {404, "ErrorDetail"}}},
+       nullptr, false, true},
       {"GET", "/policy-data", handle_policy_data,
        {"OPAL's placeholder data source: {}", false, "", {{200, ""}}}},
       {"POST", "/data/callback_report", handle_callback_report,

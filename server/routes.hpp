@@ -38,6 +38,8 @@ struct route {
    *  (async_dispatch.hpp) authenticates inline, then runs the publish on the publish pool
    *  within limits.max_pending_publishes. Every other handler is cheap and runs inline. */
   bool publishes = false;
+  /** The handler may wait on the disk (or Redis): dispatch_async runs it on the read pool. */
+  bool blocking = false;
 };
 
 /** Every route, with @p data_config_route in place of /data/config. */

@@ -74,6 +74,7 @@ std::unique_ptr<server> server::start(config::server_config cfg, update_log_ptr 
       }
     });
   }
+  p->ctx->bound_port = p->listener->port();
   p->ctx->listening = true;
   const auto& tls = p->ctx->cfg.tls;
   logger()->info("listening on {}:{} ({} threads, {})", p->ctx->cfg.host, p->listener->port(), n,

@@ -1,6 +1,10 @@
 #include "server/server_context.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdlib>
+#include <filesystem>
 
 #include <fmt/format.h>
 
@@ -64,7 +68,67 @@ update_log_ptr open_update_log(const config::server_config& cfg) {
   }
 }
 
+std::uint64_t next_temp_id() {
+  static std::atomic<std::uint64_t> n{0};
+  return n.fetch_add(1);
+}
+
+/** blobs.dir, else <data_dir>/blobs, else a folder of this process's own under $TMPDIR. */
+std::string blob_dir_of(const config::server_config& cfg, bool& temporary) {
+  temporary = false;
+  if (!cfg.blobs_dir.empty()) {
+    return cfg.blobs_dir;
+  }
+  if (!cfg.data_dir.empty()) {
+    return (std::filesystem::path(cfg.data_dir) / "blobs").string();
+  }
+  temporary = true;
+  const char* tmp = std::getenv("TMPDIR");
+  return (std::filesystem::path(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") /
+          fmt::format("pdl-blobs-{}-{}", ::getpid(), next_temp_id()))
+      .string();
+}
+
+void open_blobs(server_context& ctx) {
+  const auto& cfg = ctx.cfg;
+  bool temporary = false;
+  const std::string dir = blob_dir_of(cfg, temporary);
+  try {
+    ctx.blob_files = std::make_unique<blobs::blob_store>(dir, cfg.blobs_max_bytes);
+  } catch (const blobs::blob_error& e) {
+    throw config::config_error({config::problem{"blobs.dir", e.what()}});
+  }
+  if (temporary) {
+    ctx.blob_temp_dir = dir;
+  }
+  blobs::source_fetch_options o;
+  o.total_timeout = cfg.blobs_fetch_timeout;
+  o.max_bytes = cfg.blobs_max_blob_bytes;
+  o.rules = ctx.sources.get();
+  ctx.blob_fetcher = std::make_unique<blobs::source_fetcher>(*ctx.blob_files, o);
+  const auto& key = ctx.auth->signer().key();
+  ctx.blob_signer = std::make_unique<blobs::blob_urls>(
+      blobs::derive_url_key(key.sign_rs256(blobs::url_key_label)), cfg.blobs_url_ttl);
+  log::get("server.blobs")
+      ->info("blob store in {}{}: {} blobs, {} of {} bytes used", dir,
+             temporary ? " (this process's own, removed at exit)" : "", ctx.blob_files->count(),
+             ctx.blob_files->used_bytes(), cfg.blobs_max_bytes);
+}
+
 }  // namespace
+
+std::string server_context::public_base() const {
+  if (!cfg.public_url.empty()) {
+    return cfg.public_url;
+  }
+  const std::string& h = cfg.host;
+  if (h.empty() || h == "0.0.0.0" || h == "::" || h == "[::]") {
+    return "";
+  }
+  const bool v6 = h.find(':') != std::string::npos && h.front() != '[';
+  return fmt::format("{}://{}{}{}:{}", cfg.tls.enabled() ? "https" : "http", v6 ? "[" : "", h,
+                     v6 ? "]" : "", bound_port.load());
+}
 
 server_context::server_context(config::server_config c)
     : cfg(std::move(c)),
@@ -74,6 +138,12 @@ server_context::server_context(config::server_config c)
 server_context::~server_context() {
   stop_pools();
   updates.reset();
+  blob_fetcher.reset();  // ends the transfers still running before their store goes
+  blob_files.reset();
+  if (!blob_temp_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(blob_temp_dir, ec);
+  }
 }
 
 void server_context::stop_pools() {
@@ -97,13 +167,14 @@ std::unique_ptr<server_context> make_server_context(config::server_config cfg,
   ctx->sources = std::make_unique<const http_client::source_rules>(server_source_rules(ctx->cfg));
   ctx->intake = std::make_unique<update_intake>(*ctx->updates, ctx->subscriptions, ctx->stats,
                                                 model::parse_limits{}, ctx->deliveries.get(),
-                                                ctx->sources.get());
+                                                ctx->sources.get(), ctx->cfg.fetched_by_default);
   if (auto* shared_log = dynamic_cast<redis_update_log*>(ctx->updates.get())) {
     shared_log->start_tail(ctx->intake->published_seq(),
                            [intake = ctx->intake.get()](std::uint64_t seq, model::data_update u) {
                              intake->publish_from_log(seq, std::move(u));
                            });
   }
+  open_blobs(*ctx);
   ctx->base_config_json = model::data_source_config_to_json(ctx->cfg.data_config_entries);
   ctx->policies = std::make_unique<policy::policy_source>(policy::options_of(ctx->cfg));
   ctx->routes = route_table(ctx->cfg.data_config_route);

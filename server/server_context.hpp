@@ -7,6 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "server/blobs/blob_store.hpp"
+#include "server/blobs/blob_urls.hpp"
+#include "server/blobs/source_fetch.hpp"
 #include "server/delivery_tracker.hpp"
 #include "server/hub.hpp"
 #include "server/policy/policy_source.hpp"
@@ -38,9 +41,22 @@ struct server_context {
   std::string base_config_json;  // GET /data/config answer (when not redirected)
   /** GET /policy and the policy:<dir> notifies (policy.dir); started by server::start. */
   std::unique_ptr<policy::policy_source> policies;
+  /** Fetch once (docs/fetch-once.md): the documents the server fetched for every agent, its
+   *  fetcher, and the signer of blob URLs. */
+  std::unique_ptr<blobs::blob_store> blob_files;
+  std::unique_ptr<blobs::source_fetcher> blob_fetcher;
+  std::unique_ptr<blobs::blob_urls> blob_signer;
+  /** The blob folder made for this process alone (no blobs.dir, no data_dir): removed at the
+   *  end. */
+  std::string blob_temp_dir;
   std::vector<route> routes;
   std::string openapi_json;
   std::atomic<bool> listening{false};
+  /** The port the listener bound (server.port may be 0), once listening. */
+  std::atomic<std::uint16_t> bound_port{0};
+  /** The base of the URLs agents and OPAL clients reach us at: server.public_url, else
+   *  http(s)://server.host:<bound port> unless the host is a wildcard (then "": paths only). */
+  std::string public_base() const;
   /** Open WebSocket sessions, for /statistics and /metrics. */
   session_registry sessions;
   /** GET /metrics (collectors: server_metrics.hpp). */

@@ -14,7 +14,9 @@ namespace pdl::server {
 /** Why an update was refused (label `reason` of pdl_server_updates_refused_total). */
 /** `overloaded`: more than limits.max_pending_publishes publishes were waiting (503 with
  *  Retry-After, or `false` over the WebSocket). `source_refused`: an entry's url is refused by
- *  the source rules (422 naming the rule; docs/source-rules.md). */
+ *  the source rules (422 naming the rule; docs/source-rules.md). `source_failed`: the server
+ *  fetches an entry itself and its source failed (422, 502, 504; docs/fetch-once.md) or the
+ *  blob store could not keep it (507). */
 enum class refusal : std::size_t {
   unauthorized,
   forbidden,
@@ -22,12 +24,13 @@ enum class refusal : std::size_t {
   invalid,
   unavailable,
   overloaded,
-  source_refused
+  source_refused,
+  source_failed
 };
-inline constexpr std::size_t refusal_kinds = 7;
+inline constexpr std::size_t refusal_kinds = 8;
 inline constexpr std::array<std::string_view, refusal_kinds> refusal_names{
     "unauthorized", "forbidden", "malformed", "invalid", "unavailable", "overloaded",
-    "source_refused"};
+    "source_refused", "source_failed"};
 
 struct server_stats {
   std::atomic<std::uint64_t> updates_accepted{0};

@@ -97,6 +97,19 @@ std::string validation_error_body(const model::invalid_input& e, std::string_vie
   return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+std::vector<std::size_t> fetched_by_server(const model::data_update& u,
+                                           model::fetched_by fallback) {
+  std::vector<std::size_t> out;
+  for (std::size_t i = 0; i < u.entries.size(); ++i) {
+    const auto& e = u.entries[i];
+    if (!e.data_json && !e.url.empty() &&
+        e.fetched_by.value_or(fallback) == model::fetched_by::server) {
+      out.push_back(i);
+    }
+  }
+  return out;
+}
+
 void seed_delivery_tracker(const update_log& log, delivery_tracker& tracker) {
   // A publisher whose POST got no answer (the server died) asks GET /data/updates/{id} after the
   // restart: an update the log kept must be known then, or the publisher would take a stored,
@@ -117,13 +130,15 @@ void seed_delivery_tracker(const update_log& log, delivery_tracker& tracker) {
 
 update_intake::update_intake(update_log& log, hub& subscriptions, server_stats& stats,
                              model::parse_limits limits, delivery_tracker* tracker,
-                             const http_client::source_rules* sources)
+                             const http_client::source_rules* sources,
+                             model::fetched_by fetched_by_default)
     : log_(log),
       hub_(subscriptions),
       stats_(stats),
       limits_(limits),
       tracker_(tracker),
       sources_(sources),
+      fetched_by_default_(fetched_by_default),
       published_(log.head()) {
   if (tracker_ != nullptr) {
     try {
@@ -216,7 +231,13 @@ http_reply update_intake::submit(std::string_view body, const caller& who, std::
   if (auto* refused = std::get_if<http_reply>(&p)) {
     return std::move(*refused);
   }
-  return commit(std::get<prepared>(std::move(p)), via);
+  auto& ready = std::get<prepared>(p);
+  if (!fetched_by_server(ready.update, fetched_by_default_).empty()) {
+    logger()->error("update via {} has entries the server fetches, on a path that cannot", via);
+    return refuse(500, error_detail("this path cannot fetch entries for agents"),
+                  refusal::unavailable);
+  }
+  return commit(std::move(ready), via);
 }
 
 http_reply update_intake::refuse(int status, std::string response,
@@ -228,6 +249,19 @@ http_reply update_intake::refuse(int status, std::string response,
                  : status == 422 ? refusal::invalid
                                  : refusal::unavailable);
   return http_reply::json(status, std::move(response));
+}
+
+http_reply update_intake::refuse_fetch(std::size_t entry, int status,
+                                       const std::string& message, std::string_view via) {
+  logger()->warn("update refused via {}: entries[{}]: {}", via, entry, message);
+  if (status == 422) {
+    return refuse(422,
+                  validation_error_body(model::invalid_input(
+                      fmt::format("entries[{}].url", entry), message)),
+                  refusal::source_failed);
+  }
+  return refuse(status, error_detail(fmt::format("entries[{}].url: {}", entry, message)),
+                refusal::source_failed);
 }
 
 std::variant<update_intake::prepared, http_reply> update_intake::prepare(std::string_view body,

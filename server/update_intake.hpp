@@ -31,6 +31,10 @@ std::string validation_error_body(const model::invalid_input& e, std::string_vie
  *  their ids are known after a restart. update_intake's constructor calls it. */
 void seed_delivery_tracker(const update_log& log, delivery_tracker& tracker);
 
+/** The entries of @p u the server fetches itself (docs/fetch-once.md): a url, no inline data,
+ *  and fetched_by server, or nothing said and @p fallback is server. */
+std::vector<std::size_t> fetched_by_server(const model::data_update& u, model::fetched_by fallback);
+
 class update_intake {
  public:
   /** @param tracker when set, every accepted update is tracked there (delivery status).
@@ -38,7 +42,8 @@ class update_intake {
    *  the rule otherwise); it must outlive the intake. */
   update_intake(update_log& log, hub& subscriptions, server_stats& stats,
                 model::parse_limits limits = {}, delivery_tracker* tracker = nullptr,
-                const http_client::source_rules* sources = nullptr);
+                const http_client::source_rules* sources = nullptr,
+                model::fetched_by fetched_by_default = model::fetched_by::agent);
 
   /**
    * Takes one DataUpdate document. The caller is already authenticated; this checks that it may
@@ -54,6 +59,8 @@ class update_intake {
    * publish_async() (async_dispatch.hpp), which also bounds how many wait at once.
    * Appends run concurrently (so a durable log can share one fsync among them); fan-outs are
    * released strictly in seq order, so sessions see updates in seq order.
+   * It never fetches: an update with entries the server fetches (fetched_by_server()) is
+   * refused with 500; publish_async() (async_dispatch.hpp) runs prepare, the fetch, commit.
    */
   http_reply submit(std::string_view body, const caller& who, std::string_view via);
 
@@ -69,6 +76,12 @@ class update_intake {
   /** submit()'s second half: stores @p p (id assigned when absent), fans it out in seq order
    *  and answers. Waits like submit(). */
   http_reply commit(prepared p, std::string_view via);
+
+  /** The refusal of a publish whose entry @p entry the server fetches (docs/fetch-once.md)
+   *  and could not: @p status (422, 502, 504, 507) with @p message, counted under
+   *  `source_failed` and logged. */
+  http_reply refuse_fetch(std::size_t entry, int status, const std::string& message,
+                          std::string_view via);
 
   /** Every update with seq <= this was fanned out (or lost before fan-out): replay reads the
    *  log up to here, live delivery covers what comes after. Thread-safe. */
@@ -101,6 +114,7 @@ class update_intake {
   model::parse_limits limits_;
   delivery_tracker* tracker_;
   const http_client::source_rules* sources_;
+  model::fetched_by fetched_by_default_;
   mutable std::mutex fanout_mu_;
   std::condition_variable fanout_cv_;
   std::uint64_t published_;                                // guarded by fanout_mu_

@@ -72,6 +72,34 @@ std::vector<model::data_source_entry> default_base_entries() {
 
 namespace {
 
+template <class Problem>
+void read_fetched_by(const std::string& text, Problem problem, model::fetched_by& out) {
+  if (text == "agent") {
+    out = model::fetched_by::agent;
+  } else if (text == "server") {
+    out = model::fetched_by::server;
+  } else {
+    problem("'" + text + "' is not who fetches (agent or server)");
+  }
+}
+
+/** Why @p url cannot be server.public_url, or nullopt. */
+std::optional<std::string> public_url_problem(const std::string& url) {
+  if (url.empty()) {
+    return std::nullopt;
+  }
+  if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
+    return "must start with http:// or https://";
+  }
+  if (url.find_first_of("?#@ \t\r\n") != std::string::npos) {
+    return "must be a plain http(s)://host[:port][/prefix], without user, query or fragment";
+  }
+  if (url.size() > 1024) {
+    return "is longer than 1024 characters";
+  }
+  return std::nullopt;
+}
+
 void apply_sources(server_config& c, const detail::data_sources& src) {
   c.data_config_entries = src.entries;
   c.external_source_url = src.external_source_url;
@@ -92,6 +120,7 @@ void read_yaml(const YAML::Node& root, server_config& c, std::vector<problem>& p
     c.publish_threads = static_cast<int>(*v);
   }
   server.read("data_dir", c.data_dir);
+  server.read("public_url", c.public_url);
   auto tls = server.section("tls");
   tls.read("cert_file", c.tls.cert_file);
   tls.read("key_file", c.tls.key_file);
@@ -124,7 +153,30 @@ void read_yaml(const YAML::Node& root, server_config& c, std::vector<problem>& p
   if (c.data_config_route.empty() || c.data_config_route.front() != '/') {
     data.add_problem("config_route", "must start with '/'");
   }
+  std::string fetched_by;
+  data.read("fetched_by_default", fetched_by);
+  if (!fetched_by.empty()) {
+    read_fetched_by(fetched_by,
+                    [&](std::string m) { data.add_problem("fetched_by_default", std::move(m)); },
+                    c.fetched_by_default);
+  }
   data.finish();
+
+  auto blobs = top.section("blobs");
+  blobs.read("dir", c.blobs_dir);
+  if (auto v = blobs.read_int("max_bytes", 4096, max_size, "a size in bytes")) {
+    c.blobs_max_bytes = static_cast<std::uint64_t>(*v);
+  }
+  if (auto v = blobs.read_int("max_blob_bytes", 1, max_size, "a size in bytes")) {
+    c.blobs_max_blob_bytes = static_cast<std::uint64_t>(*v);
+  }
+  if (auto v = blobs.read_int("fetch_timeout_ms", 100, max_seconds * 1000, "a timeout")) {
+    c.blobs_fetch_timeout = std::chrono::milliseconds(*v);
+  }
+  if (auto v = blobs.read_int("url_ttl_seconds", 60, max_retention_seconds, "a duration")) {
+    c.blobs_url_ttl = std::chrono::seconds(*v);
+  }
+  blobs.finish();
 
   auto limits = top.section("limits");
   auto size = [&](const char* key, std::size_t& out) {
@@ -233,6 +285,13 @@ void read_env(const env_reader& env, server_config& c) {
   }
 
   env.read("OPAL_SERVER_DATA_DIR", c.data_dir);
+  env.read("OPAL_SERVER_PUBLIC_URL", c.public_url);
+  env.read("OPAL_BLOBS_DIR", c.blobs_dir);
+  if (auto v = env.get("OPAL_DATA_FETCHED_BY_DEFAULT")) {
+    read_fetched_by(
+        *v, [&](std::string m) { env.add_problem("OPAL_DATA_FETCHED_BY_DEFAULT", std::move(m)); },
+        c.fetched_by_default);
+  }
   env.read("OPAL_SERVER_TLS_CERT_FILE", c.tls.cert_file);
   env.read("OPAL_SERVER_TLS_KEY_FILE", c.tls.key_file);
   env.read("OPAL_SERVER_TLS_CLIENT_CA_FILE", c.tls.client_ca_file);
@@ -383,6 +442,17 @@ server_config load_server_config(const std::string& yaml_path, const env_map& en
   check_broadcast(c, reader, problems);
   if (c.host.empty()) {
     problems.push_back({"server.host", "must not be empty"});
+  }
+  while (c.public_url.size() > 1 && c.public_url.back() == '/') {
+    c.public_url.pop_back();
+  }
+  if (auto why = public_url_problem(c.public_url)) {
+    problems.push_back(
+        {reader.get("OPAL_SERVER_PUBLIC_URL") ? "env OPAL_SERVER_PUBLIC_URL" : "server.public_url",
+         *why});
+  }
+  if (c.blobs_max_blob_bytes > c.blobs_max_bytes) {
+    problems.push_back({"blobs.max_blob_bytes", "is larger than blobs.max_bytes"});
   }
   if (auto why = policy_dir_problem(c.policy_dir)) {
     problems.push_back({reader.get("OPAL_POLICY_DIR") ? "env OPAL_POLICY_DIR" : "policy.dir", *why});

@@ -3,7 +3,8 @@
 // Parsed, validated (unknown keys rejected, each error names its YAML path), then immutable.
 //
 // YAML layout (every key optional; defaults below):
-//   server: {host: 127.0.0.1, port: 7002, threads: 2, publish_threads: 4, data_dir: ""}
+//   server: {host: 127.0.0.1, port: 7002, threads: 2, publish_threads: 4, data_dir: "",
+//            public_url: ""}       # how agents and OPAL clients reach us (signed blob URLs)
 //     tls:                         # HTTPS + WSS on the one listener (docs/tls.md)
 //       cert_file: ""              # PEM chain, OPAL_SERVER_TLS_CERT_FILE
 //       key_file: ""               # PEM key (unencrypted), OPAL_SERVER_TLS_KEY_FILE
@@ -23,6 +24,13 @@
 //       config: {entries: [{url: ..., topics: [...], dst_path: ..., config: {...}}]}
 //       # external_source_url: https://...
 //     config_route: /data/config
+//     fetched_by_default: agent    # agent | server: who fetches an entry that does not say
+//   blobs:                         # documents the server fetched once for every agent
+//     dir: ""                      # "" = <server.data_dir>/blobs, or a temp folder without one
+//     max_bytes: 1073741824        # all blobs together
+//     max_blob_bytes: 268435456    # one document
+//     fetch_timeout_ms: 30000      # the server's fetch of one source at publish
+//     url_ttl_seconds: 86400       # how long a signed blob URL stays valid
 //   limits: {max_body_bytes, max_header_bytes, ws_max_message_bytes, ws_send_queue,
 //            max_connections, http_read_timeout_seconds, ws_ping_interval_seconds (0 = off),
 //            retained_updates, tracked_updates, max_pending_publishes}
@@ -129,6 +137,21 @@ struct server_config {
   std::vector<model::data_source_entry> data_config_entries = default_base_entries();
   std::optional<std::string> external_source_url;
   std::string data_config_route = "/data/config";  // OPAL_DATA_CONFIG_ROUTE
+  /** data.fetched_by_default, OPAL_DATA_FETCHED_BY_DEFAULT: who fetches a published entry that
+   *  does not say (docs/fetch-once.md). agent (OPAL's behaviour) or server. */
+  model::fetched_by fetched_by_default = model::fetched_by::agent;
+
+  // blobs (YAML section "blobs"): what the server fetched once, for every agent
+  std::string blobs_dir;                                // blobs.dir, OPAL_BLOBS_DIR
+  std::uint64_t blobs_max_bytes = 1ull << 30;           // blobs.max_bytes
+  std::uint64_t blobs_max_blob_bytes = 256ull << 20;    // blobs.max_blob_bytes
+  std::chrono::milliseconds blobs_fetch_timeout{30000}; // blobs.fetch_timeout_ms
+  std::chrono::seconds blobs_url_ttl{86400};            // blobs.url_ttl_seconds
+  /** server.public_url, OPAL_SERVER_PUBLIC_URL: http(s)://host[:port][/prefix] at which agents
+   *  and OPAL clients reach this server; the base of signed blob URLs. "": derived from
+   *  server.host and port, unless the host is a wildcard (the URL is then a path only, which
+   *  our agents do not need and OPAL clients cannot open). */
+  std::string public_url;
   /** Source rules, the agent's (docs/source-rules.md): every entry of a published update that
    *  agents would fetch (a url, no inline data) is checked, and refused with 422 naming the rule.
    *  fetch.allow, OPAL_FETCH_ALLOW; fetch.deny, OPAL_FETCH_DENY (comma-separated); each entry

@@ -15,21 +15,6 @@ namespace {
 
 using nlohmann::json;
 
-std::string percent_encode(const std::string& s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) != 0 || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
-
 class fetching : public process_fixture {
  protected:
   /** Server, OPA stand-in, two sources and an agent configured by @p fetch_yaml. */

@@ -19,21 +19,6 @@ namespace {
 using nlohmann::json;
 using env = std::map<std::string, std::string>;
 
-std::string percent_encode(const std::string& s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) != 0 || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
-
 std::string fetched(const std::string& url, const std::string& dst) {
   json e = {{"url", url}, {"topics", {"policy_data"}}, {"dst_path", dst}};
   return json{{"entries", {e}}}.dump();

@@ -1,5 +1,7 @@
 #include "tests/support/http_call.hpp"
 
+#include <cctype>
+
 #include "shared/http/client.hpp"
 
 namespace pdl::test {
@@ -25,6 +27,21 @@ std::string last_line(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
   const auto nl = s.find_last_of('\n');
   return nl == std::string::npos ? s : s.substr(nl + 1);
+}
+
+std::string percent_encode(const std::string& s) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) != 0 || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
 }
 
 }  // namespace pdl::test

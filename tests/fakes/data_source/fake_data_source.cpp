@@ -117,7 +117,8 @@ http_response fake_data_source::echo(const http_request& req) const {
   if (doc->size() > max_echo_bytes) {
     return json_error(400, "json: larger than " + std::to_string(max_echo_bytes) + " bytes");
   }
-  if (!nlohmann::json::accept(*doc)) {
+  const bool as_is = query_param(req.query(), "raw").value_or("") == "1";
+  if (!as_is && !nlohmann::json::accept(*doc)) {
     return json_error(400, "json: not valid JSON");
   }
   auto trickle = number_param(req.query(), "trickle_ms", 0, 60000, 0);

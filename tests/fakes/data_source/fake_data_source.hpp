@@ -8,7 +8,8 @@
 //   GET /echo?json=<percent-encoded JSON> answers that JSON (200, application/json), so each
 //     fetched update carries its own deterministic payload; 400 when the JSON is missing,
 //     invalid or larger than max_echo_bytes. With &trickle_ms=N (0..60000) the body goes one
-//     byte every N ms after the head (a trickling source: never idle, slow to finish).
+//     byte every N ms after the head (a trickling source: never idle, slow to finish). With
+//     &raw=1 the text is answered as it is, JSON or not (a broken source).
 //   GET /redirect?to=<percent-encoded http(s) URL>[&status=301|302|303|307|308] answers that
 //     status (302 by default) with Location: <to>, for redirect-chain tests (source rules);
 //     400 when `to` is missing or not an http(s) URL, or the status is not a redirect.

@@ -1,5 +1,7 @@
 #include "shared/config/server_config.hpp"
 
+#include <algorithm>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -185,8 +187,8 @@ TEST(ServerConfig, UnknownKeyNamesItsPathAndTheExpectedKeys) {
   EXPECT_THAT(problems_of(f.path(), {}),
               ::testing::UnorderedElementsAre(
                   "server.servr: unknown key (expected one of: host, port, threads, "
-                  "publish_threads, data_dir, tls)",
-                  HasSubstr("limts: unknown key (expected one of: server, auth, data, limits")));
+                  "publish_threads, data_dir, public_url, tls)",
+                  HasSubstr("limts: unknown key (expected one of: server, auth, data, blobs, limits")));
 }
 
 TEST(ServerConfig, ReportsEveryProblemTogether) {
@@ -531,6 +533,57 @@ TEST(ServerConfig, APolicyDirThatIsNotADirectoryIsNamed) {
   EXPECT_THAT(problems_of("policy: {rescan_interval_ms: 1, folders: 2}\n", {}),
               ::testing::ElementsAre(HasSubstr("policy.rescan_interval_ms"),
                                      HasSubstr("policy.folders")));
+}
+
+TEST(ServerConfig, FetchOnceSettings) {
+  const auto d = load_server_config("", {});
+  EXPECT_EQ(d.fetched_by_default, model::fetched_by::agent);  // OPAL's behaviour
+  EXPECT_TRUE(d.public_url.empty());
+  EXPECT_TRUE(d.blobs_dir.empty());
+  EXPECT_EQ(d.blobs_max_bytes, 1ull << 30);
+
+  yaml_file f(
+      "server: {public_url: 'https://pdl.example/base/'}\n"
+      "data: {fetched_by_default: server}\n"
+      "blobs: {dir: /var/lib/pdl/blobs, max_bytes: 1048576, max_blob_bytes: 4096,\n"
+      "        fetch_timeout_ms: 2500, url_ttl_seconds: 600}\n");
+  const auto c = load_server_config(f.path(), {});
+  EXPECT_EQ(c.public_url, "https://pdl.example/base");  // the trailing slash dropped
+  EXPECT_EQ(c.fetched_by_default, model::fetched_by::server);
+  EXPECT_EQ(c.blobs_dir, "/var/lib/pdl/blobs");
+  EXPECT_EQ(c.blobs_max_bytes, 1048576u);
+  EXPECT_EQ(c.blobs_max_blob_bytes, 4096u);
+  EXPECT_EQ(c.blobs_fetch_timeout, std::chrono::milliseconds(2500));
+  EXPECT_EQ(c.blobs_url_ttl, std::chrono::seconds(600));
+
+  const auto e = load_server_config("", {{"OPAL_DATA_FETCHED_BY_DEFAULT", "server"},
+                                         {"OPAL_SERVER_PUBLIC_URL", "http://10.0.0.7:7002"},
+                                         {"OPAL_BLOBS_DIR", "/srv/blobs"}});
+  EXPECT_EQ(e.fetched_by_default, model::fetched_by::server);
+  EXPECT_EQ(e.public_url, "http://10.0.0.7:7002");
+  EXPECT_EQ(e.blobs_dir, "/srv/blobs");
+  EXPECT_TRUE(e.ignored_env.empty());
+}
+
+TEST(ServerConfig, FetchOnceSettingsAreChecked) {
+  yaml_file f(
+      "server: {public_url: 'ftp://x'}\n"
+      "data: {fetched_by_default: everyone}\n"
+      "blobs: {max_bytes: 8192, max_blob_bytes: 16384, fetch_timeout_ms: 5, colour: red}\n");
+  const auto p = problems_of(f.path(), {});
+  auto has = [&](const std::string& text) {
+    return std::any_of(p.begin(), p.end(),
+                       [&](const std::string& s) { return s.find(text) != std::string::npos; });
+  };
+  EXPECT_TRUE(has("server.public_url: must start with http:// or https://")) << p.size();
+  EXPECT_TRUE(has("data.fetched_by_default: 'everyone' is not who fetches (agent or server)"));
+  EXPECT_TRUE(has("blobs.max_blob_bytes: is larger than blobs.max_bytes"));
+  EXPECT_TRUE(has("blobs.fetch_timeout_ms"));
+  EXPECT_TRUE(has("blobs.colour"));
+  const auto q = problems_of("", {{"OPAL_SERVER_PUBLIC_URL", "https://user:pw@x.example"},
+                                  {"OPAL_DATA_FETCHED_BY_DEFAULT", "both"}});
+  EXPECT_THAT(q, ::testing::Contains(HasSubstr("env OPAL_SERVER_PUBLIC_URL: must be a plain")));
+  EXPECT_THAT(q, ::testing::Contains(HasSubstr("OPAL_DATA_FETCHED_BY_DEFAULT: 'both'")));
 }
 
 }  // namespace
