@@ -135,6 +135,21 @@ net::awaitable<http_reply> publish_async(server_context& ctx, publish_slot slot,
     if (!ref) {
       co_return ctx.intake->refuse_fetch(i, 507, why, via);
     }
+    if (ctx.shared_blobs) {
+      // Every replica must be able to serve the blob before any of them delivers the update.
+      co_await offload(*ctx.publish_pool, [&ctx, &ref, &why] {
+        try {
+          ctx.shared_blobs->put(*ref, *ctx.blob_files->find(ref->sha256));
+        } catch (const std::exception& e) {
+          why = e.what();
+        }
+      });
+      if (!why.empty()) {
+        co_return ctx.intake->refuse_fetch(
+            i, 503, "the blob could not be shared with the other replicas through Redis: " + why,
+            via);
+      }
+    }
     blob_logger()->info("entries[{}] of a publish via {}: {} fetched once, blob {} ({} bytes)", i,
                         via, http_client::redact_url(entry.url), ref->sha256, ref->size);
     // What agents receive: where to get the bytes and their hash, never the source's headers.

@@ -210,6 +210,21 @@ http_reply handle_get_blob(server_context& ctx, const http_request& req) {
     }
   }
   auto path = ctx.blob_files->find(sha256);
+  if (!path && ctx.shared_blobs && sha256.size() == 64) {
+    // Another replica fetched it: copy it from Redis once, then serve it from here.
+    try {
+      if (ctx.shared_blobs->fetch_into(*ctx.blob_files, sha256, ctx.cfg.blobs_max_blob_bytes)) {
+        path = ctx.blob_files->find(sha256);
+      }
+    } catch (const std::exception& e) {
+      http_log()->warn("GET /data/blobs/{} from {}: not copied from Redis: {}",
+                       sha256.substr(0, 12), req.peer, e.what());
+      http_reply r = http_reply::json(
+          503, error_detail("the blob is not here and Redis could not provide it, try again"));
+      r.headers.emplace_back("Retry-After", "1");
+      return r;
+    }
+  }
   const int fd = path ? ::open(path->c_str(), O_RDONLY | O_CLOEXEC) : -1;
   if (fd < 0) {
     return http_reply::json(

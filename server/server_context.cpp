@@ -106,6 +106,11 @@ void open_blobs(server_context& ctx) {
   o.max_bytes = cfg.blobs_max_blob_bytes;
   o.rules = ctx.sources.get();
   ctx.blob_fetcher = std::make_unique<blobs::source_fetcher>(*ctx.blob_files, o);
+  if (!cfg.broadcast_uri.empty()) {
+    ctx.shared_blobs = std::make_unique<blobs::redis_blobs>(
+        redis::parse_uri(cfg.broadcast_uri.reveal()), cfg.broadcast_key_prefix,
+        cfg.broadcast_timeout);
+  }
   const auto& key = ctx.auth->signer().key();
   ctx.blob_signer = std::make_unique<blobs::blob_urls>(
       blobs::derive_url_key(key.sign_rs256(blobs::url_key_label)), cfg.blobs_url_ttl);
@@ -139,6 +144,7 @@ server_context::~server_context() {
   stop_pools();
   updates.reset();
   blob_fetcher.reset();  // ends the transfers still running before their store goes
+  shared_blobs.reset();
   blob_files.reset();
   if (!blob_temp_dir.empty()) {
     std::error_code ec;

@@ -9,6 +9,7 @@
 
 #include "server/blobs/blob_store.hpp"
 #include "server/blobs/blob_urls.hpp"
+#include "server/blobs/redis_blobs.hpp"
 #include "server/blobs/source_fetch.hpp"
 #include "server/delivery_tracker.hpp"
 #include "server/hub.hpp"
@@ -46,6 +47,9 @@ struct server_context {
   std::unique_ptr<blobs::blob_store> blob_files;
   std::unique_ptr<blobs::source_fetcher> blob_fetcher;
   std::unique_ptr<blobs::blob_urls> blob_signer;
+  /** With replicas (broadcast.uri): blobs copied to Redis before the append, read from it by
+   *  the replicas that do not have them. */
+  std::unique_ptr<blobs::redis_blobs> shared_blobs;
   /** The blob folder made for this process alone (no blobs.dir, no data_dir): removed at the
    *  end. */
   std::string blob_temp_dir;

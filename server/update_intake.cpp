@@ -261,7 +261,7 @@ http_reply update_intake::refuse_fetch(std::size_t entry, int status,
                   refusal::source_failed);
   }
   return refuse(status, error_detail(fmt::format("entries[{}].url: {}", entry, message)),
-                refusal::source_failed);
+                status == 503 ? refusal::unavailable : refusal::source_failed);
 }
 
 std::variant<update_intake::prepared, http_reply> update_intake::prepare(std::string_view body,

@@ -1,0 +1,174 @@
+#include "server/blobs/redis_blobs.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "shared/log/log.hpp"
+
+namespace pdl::server::blobs {
+namespace {
+
+constexpr std::size_t chunk_bytes = 1 << 20;
+
+std::shared_ptr<spdlog::logger> logger() {
+  static auto l = log::get("server.blobs");
+  return l;
+}
+
+struct fd_closer {
+  int fd;
+  ~fd_closer() {
+    if (fd >= 0) {
+      ::close(fd);
+    }
+  }
+};
+
+std::string temp_suffix() {
+  static std::atomic<std::uint64_t> n{0};
+  return fmt::format(":part:{}-{}", ::getpid(), n.fetch_add(1));
+}
+
+}  // namespace
+
+redis_blobs::redis_blobs(redis::endpoint where, std::string key_prefix,
+                         std::chrono::milliseconds timeout)
+    : prefix_(std::move(key_prefix)) {
+  redis::client_options o;
+  o.where = std::move(where);
+  o.timeout = timeout;
+  o.max_reply_bytes = chunk_bytes + 4096;
+  o.name = "blobs";
+  client_ = std::make_unique<redis::client>(o);
+}
+
+std::string redis_blobs::key_of(std::string_view sha256) const {
+  return fmt::format("{}:blob:{}", prefix_, sha256);
+}
+
+void redis_blobs::put(const model::blob_ref& ref, const std::filesystem::path& file) {
+  const std::string key = key_of(ref.sha256);
+  const auto have = client_->call({"STRLEN", key});
+  if (have.type == redis::reply::kind::integer &&
+      static_cast<std::uint64_t>(have.integer) == ref.size && ref.size > 0) {
+    return;  // the same bytes (named by their hash) are there already
+  }
+  fd_closer in{::open(file.c_str(), O_RDONLY | O_CLOEXEC)};
+  if (in.fd < 0) {
+    throw blob_error(fmt::format("cannot read blob {}: {}", ref.sha256.substr(0, 12),
+                                 std::strerror(errno)));
+  }
+  const std::string temp = key + temp_suffix();
+  client_->call({"DEL", temp});
+  std::string buf(chunk_bytes, '\0');
+  std::uint64_t copied = 0;
+  for (;;) {
+    ssize_t n = ::read(in.fd, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0) {
+      client_->call({"DEL", temp});
+      throw blob_error(fmt::format("cannot read blob {}: {}", ref.sha256.substr(0, 12),
+                                   std::strerror(errno)));
+    }
+    if (n == 0) {
+      break;
+    }
+    client_->call({"APPEND", temp, buf.substr(0, static_cast<std::size_t>(n))});
+    if (copied == 0) {
+      client_->call({"EXPIRE", temp, "600"});  // a copy cut short by a crash goes by itself
+    }
+    copied += static_cast<std::uint64_t>(n);
+  }
+  if (copied == 0) {
+    // APPEND never ran; an empty document is not valid JSON, so this is a broken file.
+    throw blob_error(fmt::format("blob {} is empty", ref.sha256.substr(0, 12)));
+  }
+  client_->call({"RENAME", temp, key});
+  client_->call({"PERSIST", key});
+}
+
+bool redis_blobs::fetch_into(blob_store& store, std::string_view sha256,
+                             std::uint64_t max_blob_bytes) {
+  std::shared_ptr<std::mutex> flight;
+  {
+    std::lock_guard lock(flights_mu_);
+    auto& f = flights_[std::string(sha256)];
+    if (!f) {
+      f = std::make_shared<std::mutex>();
+    }
+    flight = f;
+  }
+  std::lock_guard one_at_a_time(*flight);
+  struct forget {
+    redis_blobs& self;
+    std::string sha;
+    ~forget() {
+      std::lock_guard lock(self.flights_mu_);
+      auto it = self.flights_.find(sha);
+      if (it != self.flights_.end() && it->second.use_count() <= 2) {
+        self.flights_.erase(it);
+      }
+    }
+  } cleanup{*this, std::string(sha256)};
+  if (store.find(sha256)) {
+    return true;  // the caller before us copied it
+  }
+  const std::string key = key_of(sha256);
+  const auto len = client_->call({"STRLEN", key});
+  if (len.type != redis::reply::kind::integer || len.integer <= 0) {
+    return false;
+  }
+  const auto size = static_cast<std::uint64_t>(len.integer);
+  blob_store::writer w(store, max_blob_bytes);
+  for (std::uint64_t at = 0; at < size; at += chunk_bytes) {
+    const std::uint64_t last = std::min<std::uint64_t>(at + chunk_bytes, size) - 1;
+    const auto part =
+        client_->call({"GETRANGE", key, std::to_string(at), std::to_string(last)});
+    if (part.type != redis::reply::kind::string || part.str.size() != last - at + 1) {
+      throw blob_error(fmt::format("blob {} changed in Redis while it was copied",
+                                   sha256.substr(0, 12)));
+    }
+    w.write(part.str);
+  }
+  const auto ref = w.commit();
+  if (ref.sha256 != sha256) {
+    // commit() moved it into place under its real name: that blob is whole and harmless, but it
+    // is not the one asked for.
+    logger()->error("blob {} in Redis hashes to {}: not served", sha256.substr(0, 12),
+                    ref.sha256.substr(0, 12));
+    throw blob_error(fmt::format("blob {} in Redis does not match its name", sha256.substr(0, 12)));
+  }
+  logger()->info("blob {} ({} bytes) copied from Redis", sha256, size);
+  return true;
+}
+
+std::size_t redis_blobs::retain(const std::set<std::string>& keep) {
+  std::size_t removed = 0;
+  std::string cursor = "0";
+  const std::string pattern = prefix_ + ":blob:*";
+  do {
+    const auto r = client_->call({"SCAN", cursor, "MATCH", pattern, "COUNT", "500"});
+    if (r.type != redis::reply::kind::array || r.elements.size() != 2) {
+      break;
+    }
+    cursor = r.elements[0].str;
+    for (const auto& k : r.elements[1].elements) {
+      const std::string& name = k.str;
+      const std::string sha = name.substr(name.rfind(':') + 1);
+      if (name.find(":part:") == std::string::npos && keep.count(sha) == 0) {
+        removed += static_cast<std::size_t>(client_->call({"DEL", name}).integer);
+      }
+    }
+  } while (cursor != "0");
+  return removed;
+}
+
+}  // namespace pdl::server::blobs

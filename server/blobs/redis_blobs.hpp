@@ -1,0 +1,51 @@
+#pragma once
+// Blobs shared by replicas through Redis (docs/fetch-once.md, "Replicas"): the replica that
+// fetched a source copies the blob to `<prefix>:blob:<sha256>` before it appends the update,
+// so every replica that tails the update can serve its bytes, also once the fetching replica is
+// gone. Copies go in chunks both ways (APPEND to a temporary key then RENAME; GETRANGE), so
+// neither side holds a whole document in memory. Blocking: call from a pool.
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <string_view>
+
+#include "server/blobs/blob_store.hpp"
+#include "shared/model/data_update.hpp"
+#include "shared/redis/client.hpp"
+
+namespace pdl::server::blobs {
+
+class redis_blobs {
+ public:
+  redis_blobs(redis::endpoint where, std::string key_prefix, std::chrono::milliseconds timeout);
+
+  /** Copies the file of @p ref into Redis (a no-op when the key exists with that size).
+   *  @throws redis::redis_error, blob_error (the file cannot be read). */
+  void put(const model::blob_ref& ref, const std::filesystem::path& file);
+
+  /**
+   * Copies `<prefix>:blob:<sha256>` into @p store (validated and hashed on the way: bytes that
+   * do not hash to @p sha256 are refused). One copy at a time per blob: concurrent callers for
+   * the same blob wait for the first. @return false when Redis has no such blob.
+   * @throws redis::redis_error, blob_error.
+   */
+  bool fetch_into(blob_store& store, std::string_view sha256, std::uint64_t max_blob_bytes);
+
+  /** Deletes the blobs in Redis whose hash is not in @p keep. @return how many. */
+  std::size_t retain(const std::set<std::string>& keep);
+
+  std::string key_of(std::string_view sha256) const;
+
+ private:
+  std::string prefix_;
+  std::unique_ptr<redis::client> client_;
+  std::mutex flights_mu_;
+  std::map<std::string, std::shared_ptr<std::mutex>, std::less<>> flights_;  // by sha256
+};
+
+}  // namespace pdl::server::blobs
