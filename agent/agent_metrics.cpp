@@ -27,6 +27,7 @@ const char* to_string(failure_reason r) noexcept {
     case failure_reason::timeout: return "timeout";
     case failure_reason::source_refused: return "source_refused";
     case failure_reason::secret_missing: return "secret_missing";
+    case failure_reason::blob_mismatch: return "blob_mismatch";
     case failure_reason::other: return "other";
   }
   return "other";
@@ -35,6 +36,11 @@ const char* to_string(failure_reason r) noexcept {
 std::string source_label(const model::data_source_entry& entry) {
   if (entry.data_json) {
     return "inline";
+  }
+  if (entry.blob) {
+    // Its url names the blob (a new hash per publish): one label per blob would push real
+    // sources out of the bounded table.
+    return "blob";
   }
   std::string s = http_client::redact_url(entry.url);
   if (s.empty()) {

@@ -27,16 +27,18 @@ enum class failure_reason {
   timeout,          // the source or the engine did not answer in time
   source_refused,   // the source rules refused the URL, a redirect or the address (permanent)
   secret_missing,   // a ${secret:NAME} in the entry's headers is not in the agent's secrets
+  blob_mismatch,    // a blob downloaded from the server had another size or SHA-256
   other,            // anything else (e.g. the agent stopping during a retry wait)
 };
 /** How many failure_reason values there are. */
-inline constexpr std::size_t failure_reason_count = 9;
+inline constexpr std::size_t failure_reason_count = 10;
 
 /** The label value: "fetch", "source_status", ... */
 const char* to_string(failure_reason r) noexcept;
 
-/** The `source` label of an entry: "inline" for inline data, else the URL as
- *  scheme://host[:port]/path (no query string, fragment or userinfo). */
+/** The `source` label of an entry: "inline" for inline data, "blob" for an entry the server
+ *  fetched (downloaded from the server by hash), else the URL as scheme://host[:port]/path (no
+ *  query string, fragment or userinfo). */
 std::string source_label(const model::data_source_entry& entry);
 
 /** What the data_agent reads from its io_context-thread state at scrape time. */

@@ -1,5 +1,7 @@
 #include "agent/data_agent.hpp"
 
+#include <algorithm>
+#include <atomic>
 #include <cstdlib>
 
 #include <nlohmann/json.hpp>
@@ -824,6 +826,9 @@ std::unique_ptr<data_agent> make_data_agent(net::io_context& ioc, net::thread_po
   wo.ping_interval = cfg.ws_ping_interval;
   wo.max_message_bytes = cfg.ws_max_message_bytes;
   wo.tls = cfg.tls;
+  // Blobs the server fetched come from the server the feed is connected to (first until then).
+  auto current_server = std::make_shared<std::atomic<std::size_t>>(0);
+  wo.current_server = current_server;
   data_agent_options ao;
   ao.agent_id = parts.dir ? parts.dir->agent_id() : generate_agent_id();
   wo.agent_id = ao.agent_id;
@@ -855,6 +860,21 @@ std::unique_ptr<data_agent> make_data_agent(net::io_context& ioc, net::thread_po
         return v != nullptr && *v != '\0' ? std::optional<std::string>(v) : std::nullopt;
       });
   fo.blocking = [&pool](std::function<void()> work) { net::post(pool, std::move(work)); };
+  {
+    // Not under the source rules: the agent's own server is its trusted configuration.
+    std::vector<std::string> bases;
+    for (std::size_t i = 0; i < cfg.server_urls.size(); ++i) {
+      bases.push_back(server_http_base(cfg.server_urls[i],
+                                       cfg.server_urls.size() == 1
+                                           ? std::string("server.url")
+                                           : "server.url[" + std::to_string(i) + "]"));
+    }
+    if (!bases.empty()) {
+      fo.blob_server = [bases = std::move(bases), token = cfg.client_token, current_server] {
+        return blob_origin{bases[std::min(current_server->load(), bases.size() - 1)], token};
+      };
+    }
+  }
   parts.fetcher = std::make_unique<http_fetcher>(fo);
 
   opa_store_options so;

@@ -53,18 +53,28 @@ class secret_error : public fetch_error {
   explicit secret_error(std::string message) : fetch_error(std::move(message), true) {}
 };
 
+/** A blob entry's download (docs/fetch-once.md) did not produce the bytes the server announced:
+ *  another size (more bytes than announced stop the transfer at once) or another SHA-256.
+ *  Permanent, and counted under its own reason (blob_mismatch). */
+class blob_mismatch_error : public fetch_error {
+ public:
+  explicit blob_mismatch_error(std::string message) : fetch_error(std::move(message), true) {}
+};
+
 /** How a fetch ended: the document, or (body empty) an exception: a fetch_error for every
  *  expected failure. */
 using fetch_done = std::function<void(fetched_body body, std::exception_ptr error)>;
 
 /**
- * Fetches entry.url as configured by entry.config.
+ * Fetches entry.url as configured by entry.config; an entry with a blob (fetched once by the
+ * server) is downloaded from the server instead, and checked against the blob's size and hash.
  *
  * fetch() starts the transfer and returns; @p done runs exactly once when the document is
  * complete and validated, or failed: on any thread (the fetcher's own, or the caller's before
  * fetch() returns when the entry is refused at once), so the caller moves back to its own
  * executor. The entry need not outlive the call. Failures are fetch_error (transport, status
- * >= 400, invalid JSON with its byte offset, size limit, bad entry.config, a refused source).
+ * >= 400, invalid JSON with its byte offset, size limit, bad entry.config, a refused source,
+ * blob_mismatch_error).
  * Implementations are thread-safe and never block the calling thread on the network.
  */
 class data_fetcher {

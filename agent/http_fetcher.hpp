@@ -13,9 +13,19 @@
 #include "agent/secret_refs.hpp"
 #include "shared/http/multi_client.hpp"
 #include "shared/http/source_rules.hpp"
+#include "shared/log/secret.hpp"
 #include "shared/tls/tls_context.hpp"
 
 namespace pdl::agent {
+
+/** Where the agent downloads the blobs its server fetched (docs/fetch-once.md). */
+struct blob_origin {
+  /** http(s)://host[:port][/prefix] of the server, no trailing '/': blobs are GET
+   *  <base_url>/data/blobs/<sha256>. */
+  std::string base_url;
+  /** Sent as "Authorization: Bearer <token>" when not empty; never logged. */
+  secret token;
+};
 
 struct http_fetcher_options {
   std::chrono::milliseconds connect_timeout{5000};
@@ -39,6 +49,10 @@ struct http_fetcher_options {
    *  where blocking is allowed: the agent's worker pool. Other fetches, and all when unset,
    *  are prepared inline on the caller's thread. */
   std::function<void(std::function<void()>)> blocking;
+  /** Entries with a blob (fetched once by the server) are downloaded from the server this
+   *  returns, whatever their url and config say. Called on the thread calling fetch(), once per
+   *  blob entry: thread-safe and quick (no I/O). Unset: such entries fail permanently. */
+  std::function<blob_origin()> blob_server;
 };
 
 /**
@@ -48,6 +62,14 @@ struct http_fetcher_options {
  * escaped while streaming. Thread-safe: each call has its own temp file; connections to a
  * source are kept and reused. Completions run on the client's thread. Destroying the fetcher
  * ends the fetches still running (each completes with a fetch_error).
+ *
+ * An entry with a blob ignores its url and config: GET <blob_server().base_url>/data/blobs/
+ * <sha256> with the origin's token, on a client of its own (its connections are never reused
+ * by a source fetch: the source rules do not apply to the agent's own server), with the same
+ * timeouts, size limit, TLS files and proxy, no redirect followed. The body is hashed and counted
+ * while it is spooled; a different size or SHA-256 fails with blob_mismatch_error (more bytes
+ * than announced stop the transfer at once); then it is validated as JSON as any other. A 404
+ * says the server no longer has the blob (permanent).
  */
 class http_fetcher final : public data_fetcher {
  public:
@@ -58,8 +80,15 @@ class http_fetcher final : public data_fetcher {
  private:
   /** Builds the request (config, secrets, temp file) and starts the transfer. */
   void start(const model::data_source_entry& entry, fetch_done done);
+  /** The same for an entry with a blob: from the server, checked against the blob. */
+  void start_blob(const model::data_source_entry& entry, fetch_done done);
+  /** Timeouts, size limit, proxy and TLS files: what every transfer shares. */
+  void apply_limits(http_client::request& req) const;
   http_fetcher_options options_;
   std::unique_ptr<http_client::multi_client> client_;
+  /** Blob downloads (null without options.blob_server): kept apart so that a connection opened
+   *  without the source rules is never reused by a source fetch. */
+  std::unique_ptr<http_client::multi_client> blob_client_;
 };
 
 }  // namespace pdl::agent

@@ -63,6 +63,9 @@ failure_reason classify(const std::exception& ex) {
   if (dynamic_cast<const secret_error*>(&ex) != nullptr) {
     return failure_reason::secret_missing;
   }
+  if (dynamic_cast<const blob_mismatch_error*>(&ex) != nullptr) {
+    return failure_reason::blob_mismatch;
+  }
   if (const auto* fe = dynamic_cast<const fetch_error*>(&ex)) {
     if (fe->refused()) {
       return failure_reason::source_refused;

@@ -267,6 +267,9 @@ net::awaitable<void> ws_update_feed::impl::session(std::size_t index, bool& esta
   subscribed = true;
   SPDLOG_LOGGER_INFO(log, "connected to {} (topics [{}], pdl protocol {}{})", ep.url(),
                      join(opt.topics), echoed ? "yes" : "no", resume_note);
+  if (opt.current_server) {
+    opt.current_server->store(index);
+  }
   if (handlers.on_connected && !stopping) {
     handlers.on_connected(feed_connection_info{ep.url(), index, echoed});
   }

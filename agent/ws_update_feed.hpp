@@ -1,5 +1,6 @@
 #pragma once
 // update_feed over a Beast WebSocket client speaking OPAL's RPC framing (shared/rpc/rpc.hpp).
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <memory>
@@ -32,6 +33,10 @@ struct ws_feed_options {
   /** For https/wss server URLs: CA ("" = system store) and optional client certificate. The
    *  server's certificate is always verified (chain and host name / IP SAN). */
   tls::client_files tls;
+  /** When set: the index (into server_urls) of the server whose session was established last,
+   *  stored before on_connected runs. Readable from any thread (the agent downloads blobs from
+   *  that server). */
+  std::shared_ptr<std::atomic<std::size_t>> current_server;
 };
 
 /**

@@ -41,6 +41,18 @@ ws_endpoint derive_ws_endpoint(std::string_view server_url, const std::string& w
   return ep;
 }
 
+std::string server_http_base(std::string_view server_url, const std::string& where) {
+  const ws_endpoint ep = derive_ws_endpoint(server_url, where);  // the same checks
+  // ep.target is "<prefix>/ws" with the prefix's trailing slashes dropped.
+  const std::string prefix = ep.target.substr(0, ep.target.size() - 3);
+  const std::uint16_t default_port = ep.tls ? 443 : 80;
+  std::string host = ep.host_header;
+  if (ep.port == default_port) {
+    host = host.substr(0, host.rfind(':'));
+  }
+  return (ep.tls ? "https://" : "http://") + host + prefix;
+}
+
 std::string default_data_config_url(std::string_view server_url) {
   while (!server_url.empty() && server_url.back() == '/') {
     server_url.remove_suffix(1);

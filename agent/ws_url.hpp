@@ -26,6 +26,15 @@ struct ws_endpoint {
  */
 ws_endpoint derive_ws_endpoint(std::string_view server_url, const std::string& where = "server.url");
 
+/**
+ * The server's HTTP base URL: http(s)://host[:port][/prefix] without a trailing '/', a ws:// or
+ * wss:// server URL mapped to http:// or https:// (what the agent downloads blobs from:
+ * <base>/data/blobs/<sha256>). Parsed as derive_ws_endpoint() does.
+ * @throws config::config_error (where = @p where) for a URL derive_ws_endpoint() refuses.
+ */
+std::string server_http_base(std::string_view server_url,
+                             const std::string& where = "server.url");
+
 /** <server_url without trailing '/'>/data/config: the default base data-source config URL. */
 std::string default_data_config_url(std::string_view server_url);
 

@@ -322,6 +322,10 @@ TEST(agent_metrics, source_labels_drop_query_and_userinfo) {
   EXPECT_EQ(source_label(url_entry("/p", source_url)), source_label_text);
   EXPECT_EQ(source_label(url_entry("/p", "https://h/x#frag")), "https://h/x");
   EXPECT_EQ(source_label(inline_entry("/p", "1")), "inline");
+  // A blob's URL names its hash, new with every publish: one bounded label for all of them.
+  auto blob = url_entry("/p", "https://server/data/blobs/" + std::string(64, 'a') + "?sig=1");
+  blob.blob = model::blob_ref{std::string(64, 'a'), 2};
+  EXPECT_EQ(source_label(blob), "blob");
   EXPECT_EQ(source_label(url_entry("/p", "http://h/a\nb\"c")), "http://h/a?b\"c");
   EXPECT_EQ(source_label(url_entry("/p", "http://h/" + std::string(1000, 'a'))).size(), 256u);
 }
@@ -355,12 +359,12 @@ TEST(agent_metrics, reason_labels_are_the_fixed_set) {
                  failure_reason::invalid_payload, failure_reason::store,
                  failure_reason::store_refused, failure_reason::timeout,
                  failure_reason::source_refused, failure_reason::secret_missing,
-                 failure_reason::other}) {
+                 failure_reason::blob_mismatch, failure_reason::other}) {
     names.insert(to_string(r));
   }
   EXPECT_EQ(names, (std::set<std::string>{"fetch", "source_status", "invalid_payload", "store",
                                           "store_refused", "timeout", "source_refused",
-                                          "secret_missing", "other"}));
+                                          "secret_missing", "blob_mismatch", "other"}));
   EXPECT_EQ(names.size(), failure_reason_count);
 }
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 
 #include "agent/topic_filter.hpp"
 #include "shared/net.hpp"
@@ -323,6 +324,55 @@ TEST_F(updater_test, overflow_refuses_new_updates) {
   EXPECT_EQ(up->submit(make_update({inline_entry("/c", "1")})), submit_result::overflow);
   ASSERT_TRUE(wait_idle());
   EXPECT_EQ(store.writes().size(), 2u);
+}
+
+/** Every fetch fails with the exception the test names by the entry's url. */
+class throwing_fetcher final : public test::blocking_fetcher {
+ public:
+  ~throwing_fetcher() override = default;
+  fetched_body fetch_now(const model::data_source_entry& entry) override {
+    if (entry.url == "http://src/blob") {
+      throw blob_mismatch_error("blob 0123456789ab: expected sha256 0123456789ab... (7 bytes), "
+                                "received sha256 fedcba987654... (7 bytes)");
+    }
+    if (entry.url == "http://src/secret") {
+      throw secret_error("header 'X-Key': unknown secret");
+    }
+    throw fetch_error("invalid JSON from " + entry.url + ": at byte 3", true);
+  }
+};
+
+TEST(updater_classification, blob_mismatch_has_its_own_reason) {
+  net::io_context ioc;
+  net::thread_pool pool{2};
+  throwing_fetcher fetcher;
+  test::fake_store store;
+  agent_state state;
+  state.set_engine_reachable(true);
+  updater_options o;
+  o.retry_attempts = 3;  // a permanent failure is not retried anyway
+  updater up(ioc, pool, fetcher, store, state, o);
+  std::optional<update_outcome> outcome;
+  up.submit(make_update({url_entry("/a", "http://src/blob"), url_entry("/b", "http://src/secret"),
+                         url_entry("/c", "http://src/json")}),
+            [&](const update_outcome& out) { outcome = out; });
+  ASSERT_TRUE(run_until(ioc, [&] { return outcome.has_value(); }));
+  EXPECT_EQ(outcome->failed, 3u);
+  ASSERT_EQ(outcome->errors.size(), 3u);
+  ASSERT_EQ(outcome->failure_reasons.size(), 3u);
+  std::map<std::string, failure_reason> by_error;
+  for (std::size_t i = 0; i < outcome->errors.size(); ++i) {
+    const std::string& e = outcome->errors[i];
+    by_error[e.find("blob 0123456789ab") != std::string::npos ? "blob"
+             : e.find("X-Key") != std::string::npos           ? "secret"
+             : e.find("at byte 3") != std::string::npos       ? "json"
+                                                              : e] = outcome->failure_reasons[i];
+  }
+  EXPECT_EQ(by_error.at("blob"), failure_reason::blob_mismatch);
+  EXPECT_EQ(by_error.at("secret"), failure_reason::secret_missing);
+  EXPECT_EQ(by_error.at("json"), failure_reason::invalid_payload);
+  EXPECT_STREQ(to_string(failure_reason::blob_mismatch), "blob_mismatch");
+  EXPECT_TRUE(store.writes().empty());
 }
 
 }  // namespace

@@ -214,6 +214,7 @@ TEST(ws_update_feed, falls_back_to_the_next_server_url) {
   auto o = options_for(server);
   // Nothing listens on port 1; the second URL is the working one.
   o.server_urls = {"http://127.0.0.1:1", server.url()};
+  o.current_server = std::make_shared<std::atomic<std::size_t>>(7);
   ws_update_feed feed(ioc, o);
   std::optional<feed_connection_info> connected;
   feed.start(feed_handlers{[&](const feed_connection_info& i) { connected = i; },
@@ -221,6 +222,7 @@ TEST(ws_update_feed, falls_back_to_the_next_server_url) {
                            [](const std::string&) {}, {}, {}});
   ASSERT_TRUE(run_until(ioc, [&] { return connected.has_value(); }));
   EXPECT_EQ(connected->server_index, 1u);
+  EXPECT_EQ(o.current_server->load(), 1u);  // where the agent downloads blobs from
   feed.stop();
   server.acceptor.close();
   ioc.restart();

@@ -43,6 +43,21 @@ TEST(ws_url, https_means_wss_on_port_443_by_default) {
   EXPECT_FALSE(derive_ws_endpoint("http://x").tls);
 }
 
+TEST(ws_url, server_http_base_maps_ws_to_http_and_drops_trailing_slashes) {
+  EXPECT_EQ(server_http_base("http://opal-server:7002"), "http://opal-server:7002");
+  EXPECT_EQ(server_http_base("HTTP://Opal-Server:7002/"), "http://opal-server:7002");
+  EXPECT_EQ(server_http_base("https://opal.example.com/prefix//"),
+            "https://opal.example.com/prefix");
+  EXPECT_EQ(server_http_base("https://opal.example.com:443/"), "https://opal.example.com");
+  EXPECT_EQ(server_http_base("ws://10.0.0.5:7002/x/"), "http://10.0.0.5:7002/x");
+  EXPECT_EQ(server_http_base("wss://opal.example.com"), "https://opal.example.com");
+  EXPECT_EQ(server_http_base("wss://opal.example.com:80"), "https://opal.example.com:80");
+  EXPECT_EQ(server_http_base("http://[::1]:7002/"), "http://[::1]:7002");
+  EXPECT_EQ(server_http_base("http://[::1]/"), "http://[::1]");
+  EXPECT_THROW(server_http_base("ftp://x"), config::config_error);
+  EXPECT_THROW(server_http_base("http://user:pw@x"), config::config_error);
+}
+
 TEST(ws_url, bad_urls_are_refused) {
   EXPECT_THROW(derive_ws_endpoint("opal-server:7002"), config::config_error);
   EXPECT_THROW(derive_ws_endpoint("ftp://x"), config::config_error);
