@@ -18,6 +18,7 @@
 #include "tests/support/http_call.hpp"
 #include "tests/support/process_fixture.hpp"
 #include "tests/support/prometheus_text.hpp"
+#include "tests/support/redis_server.hpp"
 
 namespace pdl::test {
 namespace {
@@ -58,11 +59,20 @@ class fetch_once : public process_fixture {
     datasource_token = mint_token(server, master, "datasource");
   }
 
-  /** An OPA stand-in and our agent subscribed to billing. @return the OPA's port. */
-  int start_agent(const std::string& name) {
-    const int opa = start_with_port(name + "-opa", "opa-standin", {"--addr", "127.0.0.1:0"});
-    const int agent = start_with_port(name, "opal-client", {"run"},
-                                      {{"OPAL_SERVER_URL", url(server)},
+  /** An OPA stand-in (unless @p opa is given) and our agent subscribed to billing, connected to
+   *  @p servers (default: the server), keeping its state in @p data_dir when given.
+   *  @return the OPA's port. */
+  int start_agent(const std::string& name, int opa = 0, const std::string& data_dir = "",
+                  std::string servers = "") {
+    if (opa == 0) {
+      opa = start_with_port(name + "-opa", "opa-standin", {"--addr", "127.0.0.1:0"});
+    }
+    std::vector<std::string> args{"run"};
+    if (!data_dir.empty()) {
+      args.insert(args.end(), {"--data-dir", data_dir});
+    }
+    const int agent = start_with_port(name, "opal-client", args,
+                                      {{"OPAL_SERVER_URL", servers.empty() ? url(server) : servers},
                                        {"OPAL_CLIENT_TOKEN", client_token},
                                        {"OPAL_POLICY_STORE_URL", url(opa)},
                                        {"OPAL_DATA_TOPICS", "billing"},
@@ -93,6 +103,16 @@ class fetch_once : public process_fixture {
     } catch (const std::exception&) {
       return -1;
     }
+  }
+
+  json store_at(int opa, const std::string& path) {
+    auto j = json::parse(http_call("GET", url(opa) + "/v1/data" + path).body, nullptr, false);
+    return j.is_object() && j.contains("result") ? j["result"] : json(nullptr);
+  }
+
+  /** The file of blob @p sha in the server's store (server.data_dir/blobs). */
+  std::string blob_file(const std::string& sha) const {
+    return dir + "/server/blobs/sha256/" + sha.substr(0, 2) + "/" + sha;
   }
 
   json source_requests() {
@@ -271,6 +291,128 @@ TEST_F(fetch_once, the_blob_route_needs_a_client_token_or_a_valid_signature) {
   other.back() = other.back() == 'a' ? 'b' : 'a';
   EXPECT_EQ(http_call("GET", other, client_token).status, 404);
   EXPECT_EQ(http_call("GET", url(server) + "/data/blobs/not-a-hash", client_token).status, 404);
+}
+
+TEST_F(fetch_once, an_agent_refuses_a_blob_that_does_not_match_and_reports_a_missing_one) {
+  start_server();
+  const int opa = start_with_port("opa", "opa-standin", {"--addr", "127.0.0.1:0"});
+  const std::string state = dir + "/agent-state";
+  start_agent("first", opa, state);
+  ASSERT_TRUE(poll_until([&] { return metric(agents.back(), "pdl_agent_connected") == 1; }))
+      << procs.all_logs();
+  ASSERT_EQ(procs["first"].stop(), 0);
+
+  // Two updates while the agent is away; then the server's copies go bad: one changed in
+  // place (same size, still JSON), one gone.
+  auto r1 = publish(billing_entry());
+  ASSERT_EQ(r1.status, 200) << r1.body;
+  json other = billing_entry();
+  other["dst_path"] = "/other";
+  other["url"] = url(source) + "/echo?json=" + percent_encode(R"({"other":true})");
+  auto r2 = publish(other);
+  ASSERT_EQ(r2.status, 200) << r2.body;
+  const std::string changed = json::parse(r1.body)["blobs"][0]["sha256"];
+  const std::string gone = json::parse(r2.body)["blobs"][0]["sha256"];
+  {
+    std::fstream f(blob_file(changed), std::ios::in | std::ios::out | std::ios::binary);
+    ASSERT_TRUE(f) << blob_file(changed);
+    f.seekp(10);  // {"plan":"gold" -> {"plan":"hold"
+    f.put('h');
+  }
+  ASSERT_TRUE(std::filesystem::remove(blob_file(gone)));
+  auto r3 = http_call("POST", url(server) + "/data/config", datasource_token,
+                      json{{"entries",
+                            {{{"url", ""}, {"topics", {"billing"}}, {"dst_path", "/after"},
+                              {"data", {{"ok", true}}}}}}}
+                          .dump());
+  ASSERT_EQ(r3.status, 200) << r3.body;
+
+  // Back with its state: it resumes after its last seq, gets all three, applies only the third.
+  const int again = (start_agent("again", opa, state), agents.back());
+  ASSERT_TRUE(poll_until([&] { return store_at(opa, "/after") == json{{"ok", true}}; }))
+      << procs.all_logs();
+  ASSERT_TRUE(poll_until([&] {
+    return metric(again, "pdl_agent_updates_failed_total", {{"reason", "blob_mismatch"}}) == 1 &&
+           metric(again, "pdl_agent_updates_failed_total", {{"reason", "source_status"}}) == 1;
+  })) << procs["again"].log();
+  EXPECT_TRUE(store_at(opa, "/billing").is_null()) << "changed bytes were written";
+  EXPECT_TRUE(store_at(opa, "/other").is_null());
+  const std::string log = procs["again"].log();
+  EXPECT_NE(log.find(changed.substr(0, 12)), std::string::npos) << log;
+  EXPECT_NE(log.find("no longer has blob " + gone.substr(0, 12)), std::string::npos) << log;
+  EXPECT_EQ(source_requests()["paths"]["/billing"]["requests"], 1) << "agents never go to the source";
+}
+
+TEST_F(fetch_once, replicas_fetch_once_for_the_cluster_and_a_killed_replica_loses_nothing) {
+  if (!have_redis_server()) GTEST_SKIP() << "redis-server is not installed (scripts/setup.sh)";
+  redis_server redis(dir + "/redis");
+  source = start_with_port(
+      "source", "fake-data-source",
+      {"--addr", "127.0.0.1:0", "--route", R"(/billing={"plan":"gold","seats":[1,2,3]})",
+       "--require-header", std::string("Authorization: Bearer ") + source_secret});
+  const std::string key = dir + "/signing.pem";
+  ASSERT_EQ(run_command("/usr/bin/openssl", {"genrsa", "-out", key, "2048"}).exit_code, 0);
+  const env replica_env{{"OPAL_AUTH_MASTER_TOKEN", master},
+                        {"OPAL_AUTH_PRIVATE_KEY", key},
+                        {"OPAL_BROADCAST_URI", redis.uri()},
+                        {"OPAL_BROADCAST_CHANNEL_NAME", "fetch-once"},
+                        {"OPAL_SERVER_HOST", "127.0.0.1"},
+                        {"OPAL_SERVER_BIND_PORT", "0"}};
+  const int a = start_with_port("replica-a", "opal-server", {"run"}, replica_env);
+  const int b = start_with_port("replica-b", "opal-server", {"run"}, replica_env);
+  server = a;
+  client_token = mint_token(a, master, "client");
+  datasource_token = mint_token(a, master, "datasource");
+  // Two agents on each replica; those on A fall back to B.
+  std::vector<int> stores;
+  for (int i = 0; i < 4; ++i) {
+    const std::string urls = i < 2 ? url(a) + "," + url(b) : url(b);
+    stores.push_back(start_agent("agent" + std::to_string(i), 0, dir + "/agent" + std::to_string(i),
+                                 urls));
+  }
+  ASSERT_TRUE(poll_until([&] {
+    for (int ag : agents) {
+      if (metric(ag, "pdl_agent_connected") != 1) {
+        return false;
+      }
+    }
+    return true;
+  })) << procs.all_logs();
+
+  auto first = publish(billing_entry());  // to replica A
+  ASSERT_EQ(first.status, 200) << first.body;
+  const json doc = json::parse(R"({"plan":"gold","seats":[1,2,3]})");
+  ASSERT_TRUE(poll_until([&] {
+    for (int s : stores) {
+      if (store_at(s, "/billing") != doc) {
+        return false;
+      }
+    }
+    return true;
+  })) << procs.all_logs();
+  EXPECT_EQ(source_requests()["paths"]["/billing"]["requests"], 1)
+      << "one GET for the cluster: B served the blob it copied from Redis";
+
+  // A second document through A, then A dies at once: B has it from Redis, and A's agents
+  // come to B for it.
+  json second = billing_entry();
+  second["dst_path"] = "/second";
+  second["url"] = url(source) + "/echo?json=" + percent_encode(R"({"second":2})");
+  ASSERT_EQ(procs["agent0"].stop(), 0);  // away while A dies: it resumes from B later
+  auto r = publish(second);
+  ASSERT_EQ(r.status, 200) << r.body;
+  procs["replica-a"].kill9();
+  start_agent("agent0-again", stores[0], dir + "/agent0", url(a) + "," + url(b));
+  ASSERT_TRUE(poll_until([&] {
+    for (int s : stores) {
+      if (store_at(s, "/second") != json{{"second", 2}}) {
+        return false;
+      }
+    }
+    return true;
+  }, std::chrono::seconds(30))) << procs.all_logs();
+  EXPECT_EQ(source_requests()["paths"]["/echo"]["requests"], 1);
+  EXPECT_EQ(procs.all_logs().find(source_secret), std::string::npos);
 }
 
 }  // namespace
