@@ -56,6 +56,12 @@ std::unique_ptr<server> server::start(config::server_config cfg, update_log_ptr 
         topics, policy::policy_update_message(c.old_hash, c.new_hash, c.dirs));
     policy_log()->info("policy bundle {} announced: {} notify frames", c.new_hash, frames);
   });
+  {
+    auto& c = *p->ctx;
+    c.blob_retention = std::make_unique<blobs::periodic_retention>(
+        *c.updates, *c.blob_files, c.shared_blobs.get(), c.cfg.blobs_retention_interval,
+        c.cfg.blobs_retention_grace);
+  }
   p->listener = http_listener::open(*p->ctx, p->ioc);
   p->listener->start();
   int n = std::max(1, p->ctx->cfg.threads);

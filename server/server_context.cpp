@@ -142,7 +142,9 @@ server_context::server_context(config::server_config c)
 
 server_context::~server_context() {
   stop_pools();
+  blob_retention.reset();  // reads the update log
   updates.reset();
+  blob_retention.reset();
   blob_fetcher.reset();  // ends the transfers still running before their store goes
   shared_blobs.reset();
   blob_files.reset();

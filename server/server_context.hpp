@@ -10,6 +10,7 @@
 #include "server/blobs/blob_store.hpp"
 #include "server/blobs/blob_urls.hpp"
 #include "server/blobs/redis_blobs.hpp"
+#include "server/blobs/retention.hpp"
 #include "server/blobs/source_fetch.hpp"
 #include "server/delivery_tracker.hpp"
 #include "server/hub.hpp"
@@ -50,6 +51,8 @@ struct server_context {
   /** With replicas (broadcast.uri): blobs copied to Redis before the append, read from it by
    *  the replicas that do not have them. */
   std::unique_ptr<blobs::redis_blobs> shared_blobs;
+  /** Removes the blobs no update refers to any more (started by server::start). */
+  std::unique_ptr<blobs::periodic_retention> blob_retention;
   /** The blob folder made for this process alone (no blobs.dir, no data_dir): removed at the
    *  end. */
   std::string blob_temp_dir;

@@ -41,6 +41,20 @@ void collect(const server_context& ctx, metrics::writer& w) {
           num(st.pending_publishes));
   w.counter("pdl_server_connections_refused_total",
             "Connections refused over limits.max_connections.", num(st.connections_refused));
+  if (ctx.blob_files) {
+    w.gauge("pdl_server_blob_bytes",
+            "Bytes of the documents the server fetched for agents (blob store, blobs.max_bytes).",
+            static_cast<double>(ctx.blob_files->used_bytes()));
+    w.gauge("pdl_server_blob_max_bytes", "The blob store's limit (blobs.max_bytes).",
+            static_cast<double>(ctx.blob_files->max_bytes()));
+    w.gauge("pdl_server_blobs", "Blobs in the store.",
+            static_cast<double>(ctx.blob_files->count()));
+  }
+  if (ctx.blob_retention) {
+    w.counter("pdl_server_blob_freed_bytes_total",
+              "Bytes of blobs removed because no update in the log refers to them any more.",
+              static_cast<double>(ctx.blob_retention->freed_bytes()));
+  }
   if (ctx.policies && ctx.policies->enabled()) {
     const auto p = ctx.policies->status();
     w.gauge("pdl_server_policy_dir_ok",

@@ -149,14 +149,16 @@ std::optional<fs::path> blob_store::find(std::string_view sha256) const {
   return fs::is_regular_file(p, ec) ? std::optional<fs::path>(std::move(p)) : std::nullopt;
 }
 
-std::uint64_t blob_store::retain(const std::set<std::string>& keep) {
+std::uint64_t blob_store::retain(const std::set<std::string>& keep,
+                                 fs::file_time_type written_before) {
   std::uint64_t freed = 0;
   std::error_code ec;
   std::lock_guard lock(mu_);
   std::vector<fs::path> doomed;
   for (const auto& e : fs::recursive_directory_iterator(dir_ / "sha256", ec)) {
     const std::string name = e.path().filename().string();
-    if (e.is_regular_file(ec) && is_sha256(name) && keep.count(name) == 0) {
+    if (e.is_regular_file(ec) && is_sha256(name) && keep.count(name) == 0 &&
+        e.last_write_time(ec) < written_before && !ec) {
       doomed.push_back(e.path());
     }
   }

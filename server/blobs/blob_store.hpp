@@ -60,8 +60,12 @@ class blob_store {
 
   /** The file of blob @p sha256 (64 lower-case hex digits), if the store has it. */
   std::optional<std::filesystem::path> find(std::string_view sha256) const;
-  /** Removes every blob whose hash is not in @p keep. @return the bytes freed. */
-  std::uint64_t retain(const std::set<std::string>& keep);
+  /** Removes every blob whose hash is not in @p keep and that was written before
+   *  @p written_before (blobs of publishes still in flight are younger). @return the bytes
+   *  freed. */
+  std::uint64_t retain(const std::set<std::string>& keep,
+                       std::filesystem::file_time_type written_before =
+                           std::filesystem::file_time_type::max());
 
   std::uint64_t used_bytes() const;
   std::uint64_t max_bytes() const { return max_bytes_; }

@@ -54,6 +54,11 @@ std::string redis_blobs::key_of(std::string_view sha256) const {
 
 void redis_blobs::put(const model::blob_ref& ref, const std::filesystem::path& file) {
   const std::string key = key_of(ref.sha256);
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  // Put time first: retention (retain) never takes a blob put within its grace period.
+  client_->call({"ZADD", prefix_ + ":blobs", std::to_string(now), ref.sha256});
   const auto have = client_->call({"STRLEN", key});
   if (have.type == redis::reply::kind::integer &&
       static_cast<std::uint64_t>(have.integer) == ref.size && ref.size > 0) {
@@ -150,24 +155,20 @@ bool redis_blobs::fetch_into(blob_store& store, std::string_view sha256,
   return true;
 }
 
-std::size_t redis_blobs::retain(const std::set<std::string>& keep) {
+std::size_t redis_blobs::retain(const std::set<std::string>& keep,
+                                std::chrono::system_clock::time_point put_before) {
+  const std::string index = prefix_ + ":blobs";
+  const auto cutoff = std::chrono::duration_cast<std::chrono::seconds>(
+                          put_before.time_since_epoch())
+                          .count();
+  const auto old = client_->call({"ZRANGEBYSCORE", index, "-inf", std::to_string(cutoff)});
   std::size_t removed = 0;
-  std::string cursor = "0";
-  const std::string pattern = prefix_ + ":blob:*";
-  do {
-    const auto r = client_->call({"SCAN", cursor, "MATCH", pattern, "COUNT", "500"});
-    if (r.type != redis::reply::kind::array || r.elements.size() != 2) {
-      break;
+  for (const auto& member : old.elements) {
+    if (keep.count(member.str) == 0) {
+      removed += static_cast<std::size_t>(client_->call({"DEL", key_of(member.str)}).integer);
+      client_->call({"ZREM", index, member.str});
     }
-    cursor = r.elements[0].str;
-    for (const auto& k : r.elements[1].elements) {
-      const std::string& name = k.str;
-      const std::string sha = name.substr(name.rfind(':') + 1);
-      if (name.find(":part:") == std::string::npos && keep.count(sha) == 0) {
-        removed += static_cast<std::size_t>(client_->call({"DEL", name}).integer);
-      }
-    }
-  } while (cursor != "0");
+  }
   return removed;
 }
 

@@ -36,8 +36,10 @@ class redis_blobs {
    */
   bool fetch_into(blob_store& store, std::string_view sha256, std::uint64_t max_blob_bytes);
 
-  /** Deletes the blobs in Redis whose hash is not in @p keep. @return how many. */
-  std::size_t retain(const std::set<std::string>& keep);
+  /** Deletes the blobs in Redis whose hash is not in @p keep and that were put before
+   *  @p put_before (`<prefix>:blobs`, a sorted set of put times, says when). @return how many. */
+  std::size_t retain(const std::set<std::string>& keep,
+                     std::chrono::system_clock::time_point put_before);
 
   std::string key_of(std::string_view sha256) const;
 

@@ -176,6 +176,12 @@ void read_yaml(const YAML::Node& root, server_config& c, std::vector<problem>& p
   if (auto v = blobs.read_int("url_ttl_seconds", 60, max_retention_seconds, "a duration")) {
     c.blobs_url_ttl = std::chrono::seconds(*v);
   }
+  if (auto v = blobs.read_int("retention_interval_seconds", 1, max_seconds, "an interval")) {
+    c.blobs_retention_interval = std::chrono::seconds(*v);
+  }
+  if (auto v = blobs.read_int("retention_grace_seconds", 1, max_seconds, "a duration")) {
+    c.blobs_retention_grace = std::chrono::seconds(*v);
+  }
   blobs.finish();
 
   auto limits = top.section("limits");

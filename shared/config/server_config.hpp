@@ -31,6 +31,8 @@
 //     max_blob_bytes: 268435456    # one document
 //     fetch_timeout_ms: 30000      # the server's fetch of one source at publish
 //     url_ttl_seconds: 86400       # how long a signed blob URL stays valid
+//     retention_interval_seconds: 300  # how often blobs no update refers to are removed
+//     retention_grace_seconds: 600     # never a blob younger than this
 //   limits: {max_body_bytes, max_header_bytes, ws_max_message_bytes, ws_send_queue,
 //            max_connections, http_read_timeout_seconds, ws_ping_interval_seconds (0 = off),
 //            retained_updates, tracked_updates, max_pending_publishes}
@@ -147,6 +149,8 @@ struct server_config {
   std::uint64_t blobs_max_blob_bytes = 256ull << 20;    // blobs.max_blob_bytes
   std::chrono::milliseconds blobs_fetch_timeout{30000}; // blobs.fetch_timeout_ms
   std::chrono::seconds blobs_url_ttl{86400};            // blobs.url_ttl_seconds
+  std::chrono::seconds blobs_retention_interval{300};   // blobs.retention_interval_seconds
+  std::chrono::seconds blobs_retention_grace{600};      // blobs.retention_grace_seconds
   /** server.public_url, OPAL_SERVER_PUBLIC_URL: http(s)://host[:port][/prefix] at which agents
    *  and OPAL clients reach this server; the base of signed blob URLs. "": derived from
    *  server.host and port, unless the host is a wildcard (the URL is then a path only, which

@@ -41,12 +41,15 @@ class fetch_once : public process_fixture {
 
   /** The server (with a data directory, so blobs live at a known place), a source that needs
    *  a header, and the two tokens. @p yaml: extra server config. */
-  void start_server(const std::string& yaml = "") {
+  void start_server(const std::string& yaml = "", bool durable = true) {
     source = start_with_port(
         "source", "fake-data-source",
         {"--addr", "127.0.0.1:0", "--route", R"(/billing={"plan":"gold","seats":[1,2,3]})",
          "--require-header", std::string("Authorization: Bearer ") + source_secret});
-    std::vector<std::string> args{"run", "--data-dir", dir + "/server"};
+    std::vector<std::string> args{"run"};
+    if (durable) {
+      args.insert(args.end(), {"--data-dir", dir + "/server"});
+    }
     if (!yaml.empty()) {
       std::ofstream(dir + "/server.yaml") << yaml;
       args.insert(args.end(), {"--config", dir + "/server.yaml"});
@@ -413,6 +416,33 @@ TEST_F(fetch_once, replicas_fetch_once_for_the_cluster_and_a_killed_replica_lose
   }, std::chrono::seconds(30))) << procs.all_logs();
   EXPECT_EQ(source_requests()["paths"]["/echo"]["requests"], 1);
   EXPECT_EQ(procs.all_logs().find(source_secret), std::string::npos);
+}
+
+TEST_F(fetch_once, a_blob_no_update_refers_to_any_more_is_removed) {
+  // The log keeps one update: publishing a second one drops the first, and its blob goes.
+  start_server("limits: {retained_updates: 1}\n"
+               "blobs: {dir: '" + dir + "/blobs', retention_interval_seconds: 1,\n"
+               "        retention_grace_seconds: 1}\n",
+               false);
+  auto r1 = publish(billing_entry());
+  ASSERT_EQ(r1.status, 200) << r1.body;
+  json second = billing_entry();
+  second["url"] = url(source) + "/echo?json=" + percent_encode(R"({"second":2})");
+  auto r2 = publish(second);
+  ASSERT_EQ(r2.status, 200) << r2.body;
+  const std::string first_sha = json::parse(r1.body)["blobs"][0]["sha256"];
+  const std::string second_sha = json::parse(r2.body)["blobs"][0]["sha256"];
+  EXPECT_EQ(http_call("GET", url(server) + "/data/blobs/" + first_sha, client_token).status, 200);
+
+  ASSERT_TRUE(poll_until([&] { return metric(server, "pdl_server_blobs") == 1; },
+                         std::chrono::seconds(20)))
+      << procs.all_logs();
+  EXPECT_EQ(http_call("GET", url(server) + "/data/blobs/" + first_sha, client_token).status, 404);
+  EXPECT_EQ(http_call("GET", url(server) + "/data/blobs/" + second_sha, client_token).status,
+            200);
+  EXPECT_EQ(metric(server, "pdl_server_blob_bytes"), std::string(R"({"second":2})").size());
+  EXPECT_GT(metric(server, "pdl_server_blob_freed_bytes_total"), 0);
+  EXPECT_GT(metric(server, "pdl_server_blob_max_bytes"), 0);
 }
 
 }  // namespace
