@@ -230,9 +230,6 @@ http_fetcher::http_fetcher(http_fetcher_options options) : options_(std::move(op
   http_client::multi_options mo;
   mo.max_host_connections = options_.max_per_host;
   client_ = std::make_unique<http_client::multi_client>(mo);
-  if (options_.blob_server) {
-    blob_client_ = std::make_unique<http_client::multi_client>(mo);
-  }
 }
 
 http_fetcher::~http_fetcher() = default;
@@ -311,7 +308,7 @@ void http_fetcher::start_blob(const model::data_source_entry& entry, fetch_done 
     if (!is_sha256_hex(blob.sha256)) {
       throw fetch_error("bad blob: sha256 is not 64 lower-case hex digits", true);
     }
-    if (!blob_client_) {
+    if (!options_.blob_server) {
       throw fetch_error("blob " + short_hash(blob.sha256) +
                             " cannot be downloaded: no server to download blobs from is "
                             "configured here",
@@ -345,6 +342,11 @@ void http_fetcher::start_blob(const model::data_source_entry& entry, fetch_done 
     done({}, std::current_exception());
     return;
   }
+  std::call_once(blob_client_made_, [this] {
+    http_client::multi_options mo;
+    mo.max_host_connections = options_.max_per_host;
+    blob_client_ = std::make_unique<http_client::multi_client>(mo);
+  });
   run_transfer(*blob_client_, std::move(req), std::move(body), std::move(done));
 }
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -86,8 +87,10 @@ class http_fetcher final : public data_fetcher {
   void apply_limits(http_client::request& req) const;
   http_fetcher_options options_;
   std::unique_ptr<http_client::multi_client> client_;
-  /** Blob downloads (null without options.blob_server): kept apart so that a connection opened
-   *  without the source rules is never reused by a source fetch. */
+  /** Blob downloads: kept apart so that a connection opened without the source rules is never
+   *  reused by a source fetch. Made on the first blob (its thread costs an idle agent nothing
+   *  until the server fetches something for it). */
+  std::once_flag blob_client_made_;
   std::unique_ptr<http_client::multi_client> blob_client_;
 };
 
