@@ -47,11 +47,13 @@ net::awaitable<fetch_outcome> fetch_entry(server_context& ctx, model::data_sourc
         auto st = std::make_shared<state>(std::move(handler));
         net::post(*ctx.publish_pool, [&ctx, e = std::move(e), st]() {
           ctx.blob_fetcher->fetch(
-              e, [st](std::unique_ptr<blobs::blob_store::writer> blob,
-                      std::optional<blobs::source_failure> failure) {
+              e, [st](blobs::source_result r) {
                 auto ex = st->work.get_executor();
                 auto out = std::make_shared<fetch_outcome>(
-                    fetch_outcome{std::move(blob), std::move(failure)});
+                    fetch_outcome{std::move(r.blob), std::move(r.failure)});
+                if (!out->blob && !out->failure) {  // a 304 to a request that asked nothing
+                  out->failure = blobs::source_failure{502, "the source answered 304"};
+                }
                 net::post(ex, [st, out]() mutable {
                   st->handler(std::move(*out));
                   st->work.reset();

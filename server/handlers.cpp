@@ -150,6 +150,9 @@ http_reply handle_get_data_config(server_context& ctx, const http_request& req) 
     r.headers.emplace_back("Location", *ctx.cfg.external_source_url);
     return r;
   }
+  if (ctx.base_refresh && ctx.base_refresh->active()) {
+    return http_reply::json(200, ctx.base_refresh->config_json());  // signed now
+  }
   return http_reply::json(200, ctx.base_config_json);
 }
 

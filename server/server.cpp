@@ -60,7 +60,7 @@ std::unique_ptr<server> server::start(config::server_config cfg, update_log_ptr 
     auto& c = *p->ctx;
     c.blob_retention = std::make_unique<blobs::periodic_retention>(
         *c.updates, *c.blob_files, c.shared_blobs.get(), c.cfg.blobs_retention_interval,
-        c.cfg.blobs_retention_grace);
+        c.cfg.blobs_retention_grace, [r = c.base_refresh.get()] { return r->current_blobs(); });
   }
   p->listener = http_listener::open(*p->ctx, p->ioc);
   p->listener->start();
@@ -81,6 +81,7 @@ std::unique_ptr<server> server::start(config::server_config cfg, update_log_ptr 
     });
   }
   p->ctx->bound_port = p->listener->port();
+  p->ctx->base_refresh->start();  // its signed URLs name the bound port
   p->ctx->listening = true;
   const auto& tls = p->ctx->cfg.tls;
   logger()->info("listening on {}:{} ({} threads, {})", p->ctx->cfg.host, p->listener->port(), n,
@@ -103,6 +104,8 @@ void server::stop(std::chrono::milliseconds grace) {
   auto& ctx = *impl_->ctx;
   ctx.listening = false;
   ctx.policies->stop();
+  ctx.base_refresh->stop();
+  ctx.blob_retention.reset();
   impl_->listener->stop();
   ctx.subscriptions.shut_down_all();
   auto deadline = std::chrono::steady_clock::now() + grace;

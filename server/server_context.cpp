@@ -141,9 +141,13 @@ server_context::server_context(config::server_config c)
       read_pool(std::make_unique<net::thread_pool>(replay_read_threads)) {}
 
 server_context::~server_context() {
+  if (base_refresh) {
+    base_refresh->stop();  // it publishes through the intake
+  }
   stop_pools();
   blob_retention.reset();  // reads the update log
   updates.reset();
+  base_refresh.reset();
   blob_retention.reset();
   blob_fetcher.reset();  // ends the transfers still running before their store goes
   shared_blobs.reset();
@@ -184,6 +188,18 @@ std::unique_ptr<server_context> make_server_context(config::server_config cfg,
   }
   open_blobs(*ctx);
   ctx->base_config_json = model::data_source_config_to_json(ctx->cfg.data_config_entries);
+  blobs::base_refresh_hooks hooks;
+  hooks.publish = [c = ctx.get()](model::data_update u) {
+    return c->intake->commit(update_intake::prepared{std::move(u), std::chrono::steady_clock::now()},
+                             "refresh")
+        .status;
+  };
+  hooks.signed_url = [c = ctx.get()](const std::string& sha256) {
+    return c->blob_signer->signed_url(c->public_base(), sha256, std::chrono::system_clock::now());
+  };
+  ctx->base_refresh = std::make_unique<blobs::base_refresher>(
+      ctx->cfg.data_config_entries, ctx->cfg.fetched_by_default, *ctx->blob_fetcher,
+      *ctx->blob_files, ctx->shared_blobs.get(), std::move(hooks));
   ctx->policies = std::make_unique<policy::policy_source>(policy::options_of(ctx->cfg));
   ctx->routes = route_table(ctx->cfg.data_config_route);
   ctx->openapi_json = build_openapi(ctx->routes);

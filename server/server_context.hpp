@@ -10,6 +10,7 @@
 #include "server/blobs/blob_store.hpp"
 #include "server/blobs/blob_urls.hpp"
 #include "server/blobs/redis_blobs.hpp"
+#include "server/blobs/base_refresh.hpp"
 #include "server/blobs/retention.hpp"
 #include "server/blobs/source_fetch.hpp"
 #include "server/delivery_tracker.hpp"
@@ -51,6 +52,9 @@ struct server_context {
   /** With replicas (broadcast.uri): blobs copied to Redis before the append, read from it by
    *  the replicas that do not have them. */
   std::unique_ptr<blobs::redis_blobs> shared_blobs;
+  /** The base entries the server fetches itself, refreshed and published when they change
+   *  (started by server::start; GET /data/config asks it when active()). */
+  std::unique_ptr<blobs::base_refresher> base_refresh;
   /** Removes the blobs no update refers to any more (started by server::start). */
   std::unique_ptr<blobs::periodic_retention> blob_retention;
   /** The blob folder made for this process alone (no blobs.dir, no data_dir): removed at the

@@ -155,6 +155,35 @@ bool redis_blobs::fetch_into(blob_store& store, std::string_view sha256,
   return true;
 }
 
+bool redis_blobs::try_lead(const std::string& name, std::chrono::milliseconds hold) {
+  const auto r = client_->call({"SET", prefix_ + ":refresh:" + name, std::to_string(::getpid()),
+                                "NX", "PX", std::to_string(std::max<long long>(1, hold.count()))});
+  return r.type == redis::reply::kind::status;  // "OK"; nil when another holds it
+}
+
+std::optional<model::blob_ref> redis_blobs::current(const std::string& name) {
+  const auto r = client_->call({"GET", prefix_ + ":base:" + name});
+  if (r.type != redis::reply::kind::string) {
+    return std::nullopt;
+  }
+  const auto colon = r.str.find(':');
+  if (colon != 64) {
+    return std::nullopt;
+  }
+  model::blob_ref ref;
+  ref.sha256 = r.str.substr(0, 64);
+  try {
+    ref.size = std::stoull(r.str.substr(65));
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  return ref;
+}
+
+void redis_blobs::set_current(const std::string& name, const model::blob_ref& ref) {
+  client_->call({"SET", prefix_ + ":base:" + name, fmt::format("{}:{}", ref.sha256, ref.size)});
+}
+
 std::size_t redis_blobs::retain(const std::set<std::string>& keep,
                                 std::chrono::system_clock::time_point put_before) {
   const std::string index = prefix_ + ":blobs";

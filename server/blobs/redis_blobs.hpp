@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -42,6 +43,13 @@ class redis_blobs {
                      std::chrono::system_clock::time_point put_before);
 
   std::string key_of(std::string_view sha256) const;
+
+  /** Base entries refreshed by one replica at a time (base_refresh.hpp): true when this call
+   *  took `<prefix>:refresh:<name>` for @p hold (SET NX PX). */
+  bool try_lead(const std::string& name, std::chrono::milliseconds hold);
+  /** The blob the leading replica last fetched for base entry @p name, and recording it. */
+  std::optional<model::blob_ref> current(const std::string& name);
+  void set_current(const std::string& name, const model::blob_ref& ref);
 
  private:
   std::string prefix_;

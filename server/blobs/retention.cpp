@@ -36,9 +36,10 @@ std::set<std::string> referenced_blobs(const update_log& log) {
 }
 
 retention_result run_retention(const update_log& log, blob_store& store, redis_blobs* shared,
-                               std::chrono::seconds grace) {
+                               std::chrono::seconds grace, const std::set<std::string>& also_keep) {
   retention_result r;
-  const auto keep = referenced_blobs(log);
+  auto keep = referenced_blobs(log);
+  keep.insert(also_keep.begin(), also_keep.end());
   r.referenced = keep.size();
   r.freed_bytes = store.retain(keep, std::filesystem::file_time_type::clock::now() - grace);
   if (shared != nullptr) {
@@ -49,8 +50,14 @@ retention_result run_retention(const update_log& log, blob_store& store, redis_b
 
 periodic_retention::periodic_retention(const update_log& log, blob_store& store,
                                        redis_blobs* shared, std::chrono::seconds interval,
-                                       std::chrono::seconds grace)
-    : log_(log), store_(store), shared_(shared), interval_(interval), grace_(grace) {
+                                       std::chrono::seconds grace,
+                                       std::function<std::set<std::string>()> also_keep)
+    : log_(log),
+      store_(store),
+      shared_(shared),
+      interval_(interval),
+      grace_(grace),
+      also_keep_(std::move(also_keep)) {
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -70,7 +77,8 @@ void periodic_retention::loop() {
     lock.unlock();
     try {
       if (store_.count() > 0 || shared_ != nullptr) {
-        const auto r = run_retention(log_, store_, shared_, grace_);
+        const auto r = run_retention(log_, store_, shared_, grace_,
+                                     also_keep_ ? also_keep_() : std::set<std::string>{});
         freed_ += r.freed_bytes;
         if (r.freed_bytes > 0 || r.removed_shared > 0) {
           logger->info("blob retention: {} blobs referred to by the log; {} bytes freed here, {} "

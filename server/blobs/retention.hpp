@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <cstdint>
 #include <mutex>
 #include <set>
@@ -33,16 +34,19 @@ struct retention_result {
   std::size_t removed_shared = 0;  // in Redis
 };
 
-/** One pass over @p log, @p store and (when not null) @p shared. */
+/** One pass over @p log, @p store and (when not null) @p shared; @p also_keep: hashes kept
+ *  though no record names them (the base entries' current blobs). */
 retention_result run_retention(const update_log& log, blob_store& store, redis_blobs* shared,
-                               std::chrono::seconds grace);
+                               std::chrono::seconds grace,
+                               const std::set<std::string>& also_keep = {});
 
 /** run_retention every @p interval on a thread of its own (a pass may read a large log), from
  *  one interval after the start; stops (and joins) on destruction. */
 class periodic_retention {
  public:
   periodic_retention(const update_log& log, blob_store& store, redis_blobs* shared,
-                     std::chrono::seconds interval, std::chrono::seconds grace);
+                     std::chrono::seconds interval, std::chrono::seconds grace,
+                     std::function<std::set<std::string>()> also_keep = {});
   ~periodic_retention();
   periodic_retention(const periodic_retention&) = delete;
   periodic_retention& operator=(const periodic_retention&) = delete;
@@ -58,6 +62,7 @@ class periodic_retention {
   redis_blobs* shared_;
   const std::chrono::seconds interval_;
   const std::chrono::seconds grace_;
+  std::function<std::set<std::string>()> also_keep_;
   std::atomic<std::uint64_t> freed_{0};
   std::atomic<std::uint64_t> passes_{0};
   std::mutex mu_;

@@ -99,6 +99,16 @@ source_fetcher::source_fetcher(blob_store& store, source_fetch_options options)
 source_fetcher::~source_fetcher() = default;
 
 void source_fetcher::fetch(const model::data_source_entry& entry, done_fn done) {
+  fetch(entry, validators{}, std::move(done));
+}
+
+void source_fetcher::fetch(const model::data_source_entry& entry, const validators& known,
+                           done_fn done) {
+  auto fail = [&done](int status, std::string message) {
+    source_result r;
+    r.failure = source_failure{status, std::move(message)};
+    done(std::move(r));
+  };
   const std::string where = http_client::redact_url(entry.url);
   auto body = std::make_shared<spool>();
   http_client::request req;
@@ -106,18 +116,16 @@ void source_fetcher::fetch(const model::data_source_entry& entry, done_fn done) 
   try {
     cfg = model::parse_fetcher_config(entry.config_json);
   } catch (const model::invalid_input& e) {
-    done(nullptr, source_failure{422, fmt::format("bad entry config: {}", e.what())});
+    fail(422, fmt::format("bad entry config: {}", e.what()));
     return;
   }
   if (!http_client::is_http_url(entry.url)) {
-    done(nullptr, source_failure{422, fmt::format("unsupported source url '{}' (expected http "
-                                                  "or https)", where)});
+    fail(422, fmt::format("unsupported source url '{}' (expected http or https)", where));
     return;
   }
   if (names_a_secret(cfg)) {
-    done(nullptr, source_failure{422, "a ${secret:...} reference is resolved by agents from "
-                                      "their own secrets; an entry fetched by the server "
-                                      "carries its header values itself"});
+    fail(422, "a ${secret:...} reference is resolved by agents from their own secrets; an "
+              "entry fetched by the server carries its header values itself");
     return;
   }
   try {
@@ -128,12 +136,18 @@ void source_fetcher::fetch(const model::data_source_entry& entry, done_fn done) 
     }
   } catch (const blob_error& e) {
     logger()->error("no blob for {}: {}", where, e.what());
-    done(nullptr, source_failure{507, e.what()});
+    fail(507, e.what());
     return;
   }
   req.method = cfg.method;
   req.url = entry.url;
   req.headers = std::move(cfg.headers);
+  if (!known.etag.empty()) {
+    req.headers.emplace_back("If-None-Match", secret(known.etag));
+  }
+  if (!known.last_modified.empty()) {
+    req.headers.emplace_back("If-Modified-Since", secret(known.last_modified));
+  }
   req.body = std::move(cfg.body);
   req.connect_timeout = options_.connect_timeout;
   req.idle_timeout = options_.idle_timeout;
@@ -150,32 +164,45 @@ void source_fetcher::fetch(const model::data_source_entry& entry, done_fn done) 
       [body, where, done = std::move(done), o = options_](
           std::variant<http_client::response, http_client::transport_error> result,
           std::exception_ptr error) {
+        source_result out;
         if (error) {
           try {
             std::rethrow_exception(error);
           } catch (const std::exception& e) {
-            done(nullptr, source_failure{502, fmt::format("fetching {} failed: {}", where,
-                                                          e.what())});
+            out.failure = source_failure{502, fmt::format("fetching {} failed: {}", where, e.what())};
           } catch (...) {
-            done(nullptr, source_failure{502, fmt::format("fetching {} failed", where)});
+            out.failure = source_failure{502, fmt::format("fetching {} failed", where)};
           }
+          done(std::move(out));
           return;
         }
         const auto* resp = std::get_if<http_client::response>(&result);
+        if (resp != nullptr) {
+          out.seen.etag = resp->header("etag").value_or("");
+          out.seen.last_modified = resp->header("last-modified").value_or("");
+        }
+        if (resp != nullptr && resp->status == 304 && body->error_status == 0) {
+          out.not_modified = true;
+          done(std::move(out));
+          return;
+        }
         if (body->error_status != 0 || body->blob_failure || resp == nullptr ||
             resp->status < 200 || resp->status >= 300) {
-          done(nullptr, classify(*body, where, result, o));
+          out.failure = classify(*body, where, result, o);
+          done(std::move(out));
           return;
         }
         if (!body->is_json) {
           try {
             body->blob->write("\"");
           } catch (const blob_error& e) {
-            done(nullptr, source_failure{422, fmt::format("{}: {}", where, e.what())});
+            out.failure = source_failure{422, fmt::format("{}: {}", where, e.what())};
+            done(std::move(out));
             return;
           }
         }
-        done(std::move(body->blob), std::nullopt);
+        out.blob = std::move(body->blob);
+        done(std::move(out));
       });
 }
 

@@ -39,10 +39,24 @@ struct source_failure {
   std::string message;
 };
 
+/** What the source said about its document's version, for the next conditional fetch. */
+struct validators {
+  std::string etag;           // ETag, sent back as If-None-Match
+  std::string last_modified;  // Last-Modified, sent back as If-Modified-Since
+};
+
+/** How one fetch ended: a blob (uncommitted), a failure, or the source's 304 (not_modified:
+ *  neither blob nor failure). */
+struct source_result {
+  std::unique_ptr<blob_store::writer> blob;
+  std::optional<source_failure> failure;
+  bool not_modified = false;
+  validators seen;  // from the answer (empty when it had none)
+};
+
 class source_fetcher {
  public:
-  using done_fn = std::function<void(std::unique_ptr<blob_store::writer> blob,
-                                     std::optional<source_failure> failure)>;
+  using done_fn = std::function<void(source_result result)>;
 
   source_fetcher(blob_store& store, source_fetch_options options);
   ~source_fetcher();
@@ -57,6 +71,9 @@ class source_fetcher {
    * calling thread: call from a pool. Thread-safe.
    */
   void fetch(const model::data_source_entry& entry, done_fn done);
+  /** The same, conditional on @p known (If-None-Match / If-Modified-Since when set): a source
+   *  that answers 304 ends it with source_result::not_modified. */
+  void fetch(const model::data_source_entry& entry, const validators& known, done_fn done);
 
  private:
   blob_store& store_;

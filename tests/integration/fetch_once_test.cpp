@@ -445,5 +445,72 @@ TEST_F(fetch_once, a_blob_no_update_refers_to_any_more_is_removed) {
   EXPECT_GT(metric(server, "pdl_server_blob_max_bytes"), 0);
 }
 
+TEST_F(fetch_once, a_base_entry_is_refreshed_at_the_server_and_published_only_when_it_changes) {
+  source = start_with_port(
+      "source", "fake-data-source",
+      {"--addr", "127.0.0.1:0", "--route", R"(/base={"v":1})", "--require-header",
+       std::string("Authorization: Bearer ") + source_secret});
+  // Two base entries refreshed every second by the server: one from a source with an ETag
+  // (conditional GETs, 304), one without (compared by hash).
+  const std::string yaml =
+      "data:\n"
+      "  config_sources:\n"
+      "    config:\n"
+      "      entries:\n"
+      "        - {url: '" + url(source) + "/base', topics: [billing], dst_path: /base,\n"
+      "           fetched_by: server, periodic_update_interval: 1,\n"
+      "           config: {headers: {Authorization: 'Bearer " + source_secret + "'}}}\n"
+      "        - {url: '" + url(source) + "/echo?json=" + percent_encode(R"({"static":true})") +
+      "', topics: [billing], dst_path: /static, fetched_by: server,\n"
+      "           periodic_update_interval: 1,\n"
+      "           config: {headers: {Authorization: 'Bearer " + source_secret + "'}}}\n";
+  std::ofstream(dir + "/server.yaml") << yaml;
+  server = start_with_port("server", "opal-server", {"run", "--config", dir + "/server.yaml"},
+                           {{"OPAL_AUTH_MASTER_TOKEN", master},
+                            {"OPAL_SERVER_HOST", "127.0.0.1"},
+                            {"OPAL_SERVER_BIND_PORT", "0"}});
+  client_token = mint_token(server, master, "client");
+  const int one = start_agent("one");
+  const int two = start_agent("two");
+  ASSERT_TRUE(poll_until([&] {
+    return store_at(one, "/base") == json{{"v", 1}} && store_at(two, "/base") == json{{"v", 1}} &&
+           store_at(one, "/static") == json{{"static", true}} &&
+           store_at(two, "/static") == json{{"static", true}};
+  })) << procs.all_logs();
+
+  // Refreshes go on at the server: 304s and same-hash documents publish nothing.
+  ASSERT_TRUE(poll_until([&] {
+    const json c = source_requests()["paths"];
+    return c["/base"]["not_modified"].get<int>() >= 2 && c["/echo"]["requests"].get<int>() >= 3;
+  }, std::chrono::seconds(20))) << source_requests();
+  EXPECT_EQ(metric(server, "pdl_server_updates_accepted_total"), 2) << "one update per entry";
+
+  // What agents and OPAL clients load: the blobs, signed, without the source's header and
+  // without an interval of their own.
+  const auto config = http_call("GET", url(server) + "/data/config", client_token);
+  ASSERT_EQ(config.status, 200);
+  EXPECT_EQ(config.body.find(source_secret), std::string::npos) << config.body;
+  const json entries = json::parse(config.body)["entries"];
+  ASSERT_EQ(entries.size(), 2u) << config.body;
+  for (const auto& e : entries) {
+    EXPECT_NE(e["url"].get<std::string>().find("/data/blobs/"), std::string::npos) << e;
+    EXPECT_TRUE(e.contains("blob")) << e;
+    EXPECT_TRUE(e["periodic_update_interval"].is_null()) << e;
+    EXPECT_TRUE(e["config"].is_null()) << e;
+  }
+
+  // The document changes: one more update, both agents get it, still one fetch per round.
+  ASSERT_EQ(http_call("PUT", url(source) + "/_source/route?path=%2Fbase", "", R"({"v":2})").status,
+            200);
+  ASSERT_TRUE(poll_until([&] {
+    return store_at(one, "/base") == json{{"v", 2}} && store_at(two, "/base") == json{{"v", 2}};
+  })) << procs.all_logs();
+  EXPECT_EQ(metric(server, "pdl_server_updates_accepted_total"), 3);
+  const json c = source_requests()["paths"]["/base"];
+  EXPECT_EQ(c["requests"].get<int>() - c["not_modified"].get<int>(), 2)
+      << "two full GETs at the source, for the whole fleet: " << c;
+  EXPECT_EQ(procs.all_logs().find(source_secret), std::string::npos);
+}
+
 }  // namespace
 }  // namespace pdl::test

@@ -237,7 +237,8 @@ nlohmann::json fake_data_source::request_counts() const {
   std::size_t total = 0;
   std::size_t total_authorized = 0;
   for (const auto& [path, c] : counts_) {
-    paths[path] = {{"requests", c.requests}, {"authorized", c.authorized}};
+    paths[path] = {{"requests", c.requests}, {"authorized", c.authorized},
+                   {"not_modified", c.not_modified}};
     total += c.requests;
     total_authorized += c.authorized;
   }
@@ -305,7 +306,14 @@ http_response fake_data_source::handle(const http_request& req) {
     r.headers.emplace_back("Allow", "GET, POST");
     return r;
   }
-  return {200, "application/json", route->second, {}};
+  // A validator per document, so conditional refreshes can be tested: If-None-Match with the
+  // current one is answered 304 without a body (counted as not_modified).
+  const std::string etag = "\"" + std::to_string(std::hash<std::string>{}(route->second)) + "\"";
+  if (const auto* inm = req.header("if-none-match"); inm != nullptr && *inm == etag) {
+    ++counts_[path].not_modified;
+    return {304, {}, {}, {{"ETag", etag}}};
+  }
+  return {200, "application/json", route->second, {{"ETag", etag}}};
 }
 
 }  // namespace pdl::fakes

@@ -3,7 +3,8 @@
 // agent's fetcher, optionally behind a required header, and misbehaves on request (forced
 // statuses, hung requests). GET /_source/requests reports, without auth and without being
 // counted itself:
-//   {"paths":{"/users":{"authorized":2,"requests":3}},"authorized":2,"requests":3}
+//   {"paths":{"/users":{"authorized":2,"not_modified":0,"requests":3}},"authorized":2,"requests":3}
+// Routes answer with an ETag; a request with If-None-Match equal to it gets 304 and no body.
 // For fault tests:
 //   GET /echo?json=<percent-encoded JSON> answers that JSON (200, application/json), so each
 //     fetched update carries its own deterministic payload; 400 when the JSON is missing,
@@ -69,6 +70,7 @@ class fake_data_source {
   struct counts {
     std::size_t requests = 0;
     std::size_t authorized = 0;
+    std::size_t not_modified = 0;  // answered 304 (If-None-Match with the route's ETag)
   };
 
   bool authorized(const http_request& req) const;
