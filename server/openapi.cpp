@@ -112,7 +112,19 @@ json schemas() {
         {"seq", {{"type", "integer"}, {"description", "server-assigned sequence (notify only)"}}}}}};
   s["PublishResult"] = {
       {"type", "object"},
-      {"properties", {{"status", str()}, {"id", str()}, {"seq", {{"type", "integer"}}}}}};
+      {"properties",
+       {{"status", str()},
+        {"id", str()},
+        {"seq", {{"type", "integer"}}},
+        // Only when the server fetched entries itself (fetched_by: server): one per entry.
+        {"blobs",
+         {{"type", "array"},
+          {"items",
+           {{"type", "object"},
+            {"properties",
+             {{"entry", {{"type", "integer"}}},
+              {"sha256", str()},
+              {"size", {{"type", "integer"}}}}}}}}}}}};
   s["DataUpdateReport"] = {
       {"type", "object"},
       {"properties",

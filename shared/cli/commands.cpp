@@ -47,6 +47,7 @@ struct common_commands::state {
   std::string src_config = "{}";
   std::string dst_path;
   std::string save_method = "PUT";
+  std::string fetched_by;
   CLI::Option* entries_opt = nullptr;
   CLI::Option* src_url_opt = nullptr;
   CLI::Option* data_opt = nullptr;
@@ -183,6 +184,7 @@ int common_commands::state::run_publish() {
     flags.src_config_json = src_config;
     flags.dst_path = dst_path;
     flags.save_method = save_method;
+    flags.fetched_by = fetched_by;
     flags.reason = reason;
     const auto update = build_data_update(flags);
 
@@ -203,7 +205,17 @@ int common_commands::state::run_publish() {
       }
       std::cout << ")";
     }
-    std::cout << std::endl;  // flushed: --wait may take a while
+    std::cout << '\n';
+    if (const auto b = result.body.find("blobs"); b != result.body.end() && b->is_array()) {
+      for (const auto& blob : *b) {
+        if (blob.is_object() && blob.value("sha256", nlohmann::json()).is_string()) {
+          std::cout << "entry " << blob.value("entry", 0) << " fetched once by the server: blob "
+                    << blob["sha256"].get<std::string>() << " ("
+                    << blob.value("size", std::uint64_t{0}) << " bytes)\n";
+        }
+      }
+    }
+    std::cout << std::flush;  // --wait may take a while
     return wait_timeout ? wait_for(client, result, *wait_timeout) : 0;
   } catch (const publisher::publish_error& e) {
     std::cerr << "publish-data-update: refused: " << e.what() << '\n';
@@ -291,6 +303,10 @@ common_commands::common_commands(CLI::App& app) : state_(std::make_unique<state>
       ->capture_default_str();
   s.publish->add_option("--dst-path", s.dst_path, "Where the data goes in the policy store");
   s.publish->add_option("--save-method", s.save_method, "PUT or PATCH")->capture_default_str();
+  s.publish->add_option("--fetched-by", s.fetched_by,
+                        "Who fetches --src-url: agent (each agent) or server (once, for every "
+                        "agent; the source's headers stay at the server). Default: the "
+                        "server's data.fetched_by_default");
   s.wait_opt = s.publish
                    ->add_option("--wait", s.wait,
                                 "After publishing, wait up to SECONDS (default 30) until every "

@@ -6,6 +6,7 @@
 //   publish-data-update [TOKEN] [--uri|--server-url URL] [--server-route /data/config]
 //                [--reason R] [-e|--entries JSON] [--src-url URL] [-t|--topic T]...
 //                [--data JSON] [--src-config JSON] [--dst-path P] [--save-method PUT|PATCH]
+//                [--fetched-by agent|server]
 //                [--wait [SECONDS]]   (pdl only; exit codes in shared/cli/delivery_report.hpp)
 // Each returns the process exit code through the pdl::cli::exit_code mechanism below.
 #include <memory>

@@ -49,6 +49,13 @@ model::data_source_entry single_entry(const publish_flags& f) {
     throw model::invalid_input("--src-config", "expected a JSON object");
   }
   e.config_json = config.dump();
+  if (f.fetched_by == "server") {
+    e.fetched_by = model::fetched_by::server;
+  } else if (f.fetched_by == "agent") {
+    e.fetched_by = model::fetched_by::agent;
+  } else if (!f.fetched_by.empty()) {
+    throw model::invalid_input("--fetched-by", "'" + f.fetched_by + "' is not agent or server");
+  }
   try {
     (void)model::parse_fetcher_config(e.config_json);
   } catch (const model::invalid_input& err) {

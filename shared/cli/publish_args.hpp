@@ -22,6 +22,8 @@ struct publish_flags {
   std::string dst_path;                        // --dst-path
   std::string save_method = "PUT";             // --save-method: PUT or PATCH, any case
   std::string reason;                          // --reason
+  std::string fetched_by;                      // --fetched-by: "" (the server's default),
+                                               // agent or server (docs/fetch-once.md)
 };
 
 /**

@@ -51,6 +51,18 @@ TEST(PublishArgs, DefaultsLikeOpal) {
   EXPECT_EQ(u.reason, "");
 }
 
+TEST(PublishArgs, FetchedByNamesWhoFetches) {
+  publish_flags f;
+  f.src_url = "https://src.example/data";
+  EXPECT_FALSE(build_data_update(f).entries.at(0).fetched_by) << "the server's default";
+  f.fetched_by = "server";
+  EXPECT_EQ(build_data_update(f).entries.at(0).fetched_by, model::fetched_by::server);
+  f.fetched_by = "agent";
+  EXPECT_EQ(build_data_update(f).entries.at(0).fetched_by, model::fetched_by::agent);
+  f.fetched_by = "both";
+  EXPECT_EQ(error_of(f), "--fetched-by: 'both' is not agent or server");
+}
+
 TEST(PublishArgs, InlineDataWithoutUrl) {
   publish_flags f;
   f.data_json = R"([{"op":"remove","path":"/bob"}])";
