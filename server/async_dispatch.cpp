@@ -155,11 +155,9 @@ net::awaitable<http_reply> publish_async(server_context& ctx, publish_slot slot,
     blob_logger()->info("entries[{}] of a publish via {}: {} fetched once, blob {} ({} bytes)", i,
                         via, http_client::redact_url(entry.url), ref->sha256, ref->size);
     // What agents receive: where to get the bytes and their hash, never the source's headers.
-    entry.url = ctx.blob_signer->signed_url(ctx.public_base(), ref->sha256,
-                                            std::chrono::system_clock::now());
-    entry.config_json.reset();
-    entry.fetched_by = model::fetched_by::server;
-    entry.blob = ref;
+    blobs::point_at_blob(entry, *ref,
+                         ctx.blob_signer->signed_url(ctx.public_base(), ref->sha256,
+                                                     std::chrono::system_clock::now()));
     blob_list.push_back({{"entry", i}, {"sha256", ref->sha256}, {"size", ref->size}});
   }
   http_reply reply = co_await offload(*ctx.publish_pool, [&ctx, &p, &via] {

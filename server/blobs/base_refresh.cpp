@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "server/blobs/blob_urls.hpp"
 #include "shared/auth/sha256.hpp"
 #include "shared/http/url.hpp"
 #include "shared/log/log.hpp"
@@ -81,11 +82,7 @@ std::string base_refresher::config_json() const {
         continue;  // not fetched yet: announced by an update once it is
       }
       model::data_source_entry r = e;
-      r.url = hooks_.signed_url(current_[i]->sha256);
-      r.config_json.reset();
-      r.periodic_update_interval.reset();
-      r.fetched_by = model::fetched_by::server;
-      r.blob = current_[i];
+      point_at_blob(r, *current_[i], hooks_.signed_url(current_[i]->sha256));
       served.push_back(std::move(r));
     }
   }
@@ -149,11 +146,7 @@ void base_refresher::adopt(tracked& t, const model::blob_ref& ref, bool publish)
   }
   model::data_update u;
   model::data_source_entry e = entries_[t.index];
-  e.url = hooks_.signed_url(ref.sha256);
-  e.config_json.reset();
-  e.periodic_update_interval.reset();
-  e.fetched_by = model::fetched_by::server;
-  e.blob = ref;
+  point_at_blob(e, ref, hooks_.signed_url(ref.sha256));
   u.entries.push_back(std::move(e));
   u.reason = fmt::format("base entry {} changed (fetched by the server)", t.name);
   const int status = hooks_.publish(std::move(u));

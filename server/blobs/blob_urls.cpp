@@ -93,6 +93,14 @@ bool blob_urls::valid(std::string_view sha256, std::string_view query,
   return auth::constant_time_equals(sig, signature(sha256, expires));
 }
 
+void point_at_blob(model::data_source_entry& e, const model::blob_ref& ref, std::string signed_url) {
+  e.url = std::move(signed_url);
+  e.config_json.reset();  // the source's headers never leave the server
+  e.periodic_update_interval.reset();
+  e.fetched_by = model::fetched_by::server;
+  e.blob = ref;
+}
+
 std::string derive_url_key(std::string_view rs256_signature_of_label) {
   std::string key = auth::sha256_hex(rs256_signature_of_label);
   return key;  // 64 hex characters: 256 bits of the signature's entropy

@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "shared/model/data_update.hpp"
+
 namespace pdl::server::blobs {
 
 class blob_urls {
@@ -34,6 +36,11 @@ class blob_urls {
   std::string key_;
   std::chrono::seconds ttl_;
 };
+
+/** What agents receive for an entry the server fetched: @p e pointed at blob @p ref (its url
+ *  @p signed_url, `blob` set, fetched_by server), without the source's config and without a
+ *  periodic_update_interval (the server refreshes it, not agents). */
+void point_at_blob(model::data_source_entry& e, const model::blob_ref& ref, std::string signed_url);
 
 /** The HMAC key derived from the server's RSA key: SHA-256 of its RS256 signature over a fixed
  *  label (PKCS#1 v1.5 signatures are deterministic, so every holder of the key derives the same

@@ -93,6 +93,16 @@ class fetch_once : public process_fixture {
              {{"headers", {{"Authorization", std::string("Bearer ") + source_secret}}}}}};
   }
 
+  /** An unchanged OPAL client on policy_data and billing, writing to @p opa. */
+  fake_opal_client::options opal_options(int opa) const {
+    fake_opal_client::options o;
+    o.server_url = url(server);
+    o.token = client_token;
+    o.store_url = url(opa);
+    o.data_topics = {"policy_data", "billing"};
+    return o;
+  }
+
   http_answer publish(const json& entry) {
     return http_call("POST", url(server) + "/data/config", datasource_token,
                      json{{"entries", {entry}}}.dump());
@@ -137,12 +147,7 @@ TEST_F(fetch_once, six_agents_and_an_opal_client_one_get_at_the_source_identical
     stores.push_back(start_agent("agent" + std::to_string(i)));
   }
   const int opal_opa = start_with_port("opal-opa", "opa-standin", {"--addr", "127.0.0.1:0"});
-  fake_opal_client::options o;
-  o.server_url = url(server);
-  o.token = client_token;
-  o.store_url = url(opal_opa);
-  o.data_topics = {"policy_data", "billing"};
-  fake_opal_client opal(o);
+  fake_opal_client opal(opal_options(opal_opa));
   opal.start();
   ASSERT_TRUE(poll_until([&] {
     for (int a : agents) {
@@ -254,12 +259,7 @@ TEST_F(fetch_once, a_failing_source_refuses_the_publish_and_stores_nothing) {
 TEST_F(fetch_once, the_blob_route_needs_a_client_token_or_a_valid_signature) {
   start_server();
   const int opal_opa = start_with_port("opal-opa", "opa-standin", {"--addr", "127.0.0.1:0"});
-  fake_opal_client::options o;
-  o.server_url = url(server);
-  o.token = client_token;
-  o.store_url = url(opal_opa);
-  o.data_topics = {"policy_data", "billing"};
-  fake_opal_client opal(o);
+  fake_opal_client opal(opal_options(opal_opa));
   opal.start();
   ASSERT_TRUE(poll_until([&] { return opal.ready(); })) << opal.describe();
   auto r = publish(billing_entry());
