@@ -20,6 +20,11 @@ struct standin_flags {
   /** --write-log: append one line per data/policy write answered (write_log.hpp), for the
    *  benchmarks' "visible in the store" timings. Empty: no log. Not an OPA flag. */
   std::string write_log;
+  /** --discard-data-under /PATH: data PUTs and PATCHes at or under /v1/data/PATH are answered
+   *  204 and dropped, never stored (opa_emulator::options::discard_data_under), so a benchmark
+   *  can run a hundred stand-ins that each receive a large document. Empty: none. Not an OPA
+   *  flag. */
+  std::string discard_data_under;
   // OPA's: with a certificate and key the stand-in serves HTTPS only.
   std::string tls_cert_file;         // --tls-cert-file
   std::string tls_private_key_file;  // --tls-private-key-file

@@ -357,11 +357,25 @@ TEST_F(standin, FailWritesAnswers500AndChangesNothing) {
 }
 
 TEST(standin_options, FailWritesFromOptionsCountsDown) {
-  opa_emulator emulator({.fail_writes = 1});
+  opa_emulator emulator({.fail_writes = 1, .discard_data_under = {}});
   http_request put{"PUT", "/v1/data/x", {}, "1"};
   EXPECT_EQ(emulator.handle(put).status, 500);
   EXPECT_EQ(emulator.handle(put).status, 204);
   EXPECT_EQ(emulator.writes().size(), 2u);
+}
+
+TEST(standin_options, DiscardDataUnderAnswersWritesThereWithoutStoringThem) {
+  opa_emulator emulator({.discard_data_under = "/bench"});
+  EXPECT_EQ(emulator.handle({"PUT", "/v1/data/bench/doc", {}, "not even JSON"}).status, 204);
+  EXPECT_EQ(emulator.handle({"PATCH", "/v1/data/bench", {}, "[]"}).status, 204);
+  EXPECT_EQ(emulator.handle({"GET", "/v1/data/bench/doc", {}, ""}).body, "{}\n");
+  // Only at or under the path: a sibling with the same prefix and the marker are stored.
+  EXPECT_EQ(emulator.handle({"PUT", "/v1/data/benchmark", {}, "1"}).status, 204);
+  EXPECT_EQ(emulator.handle({"GET", "/v1/data/benchmark", {}, ""}).body, "{\"result\":1}\n");
+  EXPECT_EQ(emulator.handle({"PUT", "/v1/data/system/pdl_agent", {}, "2"}).status, 204);
+  EXPECT_EQ(emulator.handle({"GET", "/v1/data/system/pdl_agent", {}, ""}).body,
+            "{\"result\":2}\n");
+  EXPECT_EQ(emulator.writes().size(), 4u);
 }
 
 TEST_F(standin, KeepAliveServesSeveralRequestsOnOneConnection) {

@@ -42,6 +42,16 @@ TEST(standin_flags, DefaultsAndExistingFlagsStayAsTheyWere) {
   EXPECT_EQ(f.log_level, "warn");
 }
 
+TEST(standin_flags, DiscardDataUnderNeedsAPathBelowTheRoot) {
+  EXPECT_EQ(parse_standin_flags({"--discard-data-under", "/bench"}).discard_data_under, "/bench");
+  EXPECT_EQ(parse_standin_flags({"--discard-data-under=/a/b"}).discard_data_under, "/a/b");
+  for (const char* bad : {"/", "bench", "/bench/", ""}) {
+    EXPECT_NE(flag_failure({"--discard-data-under", bad}).find("--discard-data-under"),
+              std::string::npos)
+        << bad;
+  }
+}
+
 TEST(standin_flags, AcceptsOpasTlsFlagsInBothForms) {
   auto f = parse_standin_flags({"--tls-cert-file=/c.pem", "--tls-private-key-file", "/k.pem",
                                 "--tls-ca-cert-file", "/ca.pem", "--authentication=tls"});
