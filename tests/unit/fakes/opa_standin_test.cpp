@@ -419,6 +419,22 @@ TEST(standin_limits, BodyOverTheLimitIs413) {
   EXPECT_TRUE(emulator.writes().empty());
 }
 
+TEST(standin_limits, ALargerReadBufferReceivesBodiesWhole) {
+  opa_emulator emulator;
+  loopback_server::options opts;
+  opts.read_buffer_bytes = 256 * 1024;
+  auto server = loopback_server::create(opts, [&](const http_request& r) {
+    return emulator.handle(r);
+  });
+  std::thread t([&] { server->run(); });
+  const std::string big(3u * 1024 * 1024 + 7, 'b');
+  EXPECT_EQ(http_call(server->port(), "PUT", "/v1/data/big", "\"" + big + "\"").status, 204);
+  auto got = http_call(server->port(), "GET", "/v1/data/big");
+  EXPECT_EQ(got.body, "{\"result\":\"" + big + "\"}\n");
+  server->stop();
+  t.join();
+}
+
 TEST(standin_limits, HeaderOverTheLimitIs431) {
   opa_emulator emulator;
   loopback_server::options opts;
