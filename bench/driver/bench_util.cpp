@@ -144,6 +144,16 @@ double cpu_ms(int pid) {
   return (utime + stime) * 1000.0 / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
+double machine_busy_ms() {
+  std::ifstream in("/proc/stat");
+  std::string cpu;
+  double user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+  in >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
+  if (!in || cpu != "cpu") return 0;
+  return (user + nice + system + irq + softirq + steal) * 1000.0 /
+         static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
 std::vector<write_entry> write_log_reader::read_new() {
   std::vector<write_entry> out;
   out.swap(backlog_);

@@ -26,6 +26,11 @@ mem_status read_mem(int pid);
 /** CPU time (user + system) the process has used so far, in ms (10 ms resolution). */
 double cpu_ms(int pid);
 
+/** CPU time every process of the machine has used so far (user, nice, system, irq, softirq,
+ *  steal from the first line of /proc/stat; idle and iowait not counted), in ms, summed over
+ *  the cores. */
+double machine_busy_ms();
+
 /** One line of opa-standin --write-log. */
 struct write_entry {
   std::int64_t applied_ns = 0;

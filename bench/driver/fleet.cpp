@@ -40,18 +40,21 @@ test::process& fleet::start(const std::string& name, const std::string& binary,
   return *procs_.back();
 }
 
-standin fleet::start_standin() {
+standin fleet::start_standin(const std::vector<std::string>& extra_args) {
   std::string name = "opa-" + std::to_string(++counter_);
   standin s;
   s.write_log = file(name + ".writes");
   std::string pf = file(name + ".port");
-  s.proc = &start(name, "opa-standin", {"--addr", "127.0.0.1:0", "--port-file", pf, "--write-log",
-                                        s.write_log});
+  std::vector<std::string> args{"--addr", "127.0.0.1:0", "--port-file", pf, "--write-log",
+                                s.write_log};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  s.proc = &start(name, "opa-standin", args);
   s.port = test::wait_for_port_file(pf, 20000ms, s.proc);
   return s;
 }
 
-int fleet::start_source(const std::map<std::string, std::string>& routes) {
+data_source fleet::start_source(const std::map<std::string, std::string>& routes,
+                                const std::vector<std::string>& extra_args) {
   std::string name = "source-" + std::to_string(++counter_);
   std::string pf = file(name + ".port");
   std::vector<std::string> args{"--addr", "127.0.0.1:0", "--port-file", pf};
@@ -59,8 +62,11 @@ int fleet::start_source(const std::map<std::string, std::string>& routes) {
     args.push_back("--route");
     args.push_back(path + "=@" + f);
   }
-  auto& p = start(name, "fake-data-source", args);
-  return test::wait_for_port_file(pf, 120000ms, &p);  // it checks a 100 MB file is JSON first
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  data_source s;
+  s.proc = &start(name, "fake-data-source", args);
+  s.port = test::wait_for_port_file(pf, 120000ms, s.proc);  // it checks a 100 MB file is JSON first
+  return s;
 }
 
 void fleet::start_server(const std::map<std::string, std::string>& extra) {
@@ -159,6 +165,7 @@ publish_result fleet::publish(const std::string& datasource_token, const std::st
                              (ok ? std::to_string(ok->status) + " " + ok->body
                                  : std::get<http_client::transport_error>(r).message));
   }
+  out.body = ok->body;
   return out;
 }
 

@@ -19,6 +19,11 @@ struct standin {
   test::process* proc = nullptr;
 };
 
+struct data_source {
+  int port = 0;
+  test::process* proc = nullptr;
+};
+
 struct agent {
   int api_port = 0;
   std::int64_t started_ns = 0;  // just before the fork
@@ -29,6 +34,7 @@ struct agent {
 struct publish_result {
   std::int64_t sent_ns = 0;  // just before the request
   std::int64_t ok_ns = 0;    // right after the 200 answer
+  std::string body;          // the answer (ids, seq, blobs)
 };
 
 class fleet {
@@ -37,9 +43,11 @@ class fleet {
    *  an earlier run can never be read. */
   explicit fleet(std::string dir);
 
-  standin start_standin();
-  /** fake-data-source serving each path -> file. Returns its port. */
-  int start_source(const std::map<std::string, std::string>& routes);
+  /** opa-standin with --write-log; @p extra_args more flags (--discard-data-under /bench). */
+  standin start_standin(const std::vector<std::string>& extra_args = {});
+  /** fake-data-source serving each path -> file; @p extra_args more flags (--require-header). */
+  data_source start_source(const std::map<std::string, std::string>& routes,
+                           const std::vector<std::string>& extra_args = {});
   /** opal-server with a fresh master token; @p env extra variables. Fills server_url(). */
   void start_server(const std::map<std::string, std::string>& env = {});
   const std::string& server_url() const { return server_url_; }

@@ -25,7 +25,7 @@ void run_forwarding(const bench_setup& s, int run, run_result& out) {
   fleet f(dir);
   const std::string target = "/v1/data/bench/doc";
   const double mb = static_cast<double>(s.doc_100mb_bytes) / 1e6;
-  int source = f.start_source({{"/doc", s.doc_100mb}});
+  int source = f.start_source({{"/doc", s.doc_100mb}}).port;
 
   {  // Floor: a direct PUT of the file into a fresh store.
     auto store = f.start_standin();

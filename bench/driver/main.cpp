@@ -1,10 +1,13 @@
 // pdl_bench: runs the benchmark scenarios (scenarios.hpp) --runs times and writes the report.
 //   pdl_bench --out docs/benchmarks.md [--runs 5] [--work DIR] [--commit abc1234]
-//             [--only forwarding,latency1,latency10,fanout,startup] [--why bench/why.txt]
+//             [--only forwarding,latency1,latency10,fanout,startup,fetch_once]
+//             [--why bench/why.txt]
 //             [--notes bench/notes.md] [--agent-env "K=V K2=V2"] [--save results.json]
 //   pdl_bench --render results.json --out docs/benchmarks.md [--why ...] [--notes ...]
 //             renders the report again from saved measurements (after why.txt or notes.md changed)
-//             [--subscribers 10000] [--updates 200]
+//             [--subscribers 10000] [--updates 200] [--fetch-once-agents 100]
+// fetch_once's figures have a section of their own in the report (report.hpp): --only fetch_once
+// replaces only that section of an existing --out and only its part of --save.
 // bench/run.sh builds it and calls it. Per-run values are printed as they come.
 #include <fcntl.h>
 #include <sys/resource.h>
@@ -28,6 +31,7 @@
 #include "bench/driver/bench_util.hpp"
 #include "bench/driver/report.hpp"
 #include "bench/driver/scenarios.hpp"
+#include "shared/auth/sha256.hpp"
 #include "shared/log/log.hpp"
 #include "tests/support/process.hpp"
 
@@ -78,22 +82,21 @@ void flush_binaries() {
 
 /** The measurements of an invocation, so the report can be rendered again (--render) after
  *  bench/why.txt or bench/notes.md changed, without measuring again. */
-void save_results(const std::string& path, const report_context& ctx,
-                  const std::vector<run_result>& results) {
+nlohmann::json measured_json(const report_context& ctx, const std::vector<run_result>& results) {
   nlohmann::json j = {{"commit", ctx.commit},         {"date", ctx.date},
                       {"cores", ctx.cores},           {"cpu_model", ctx.cpu_model},
                       {"load_before", ctx.load_before}, {"load_after", ctx.load_after},
                       {"runs", ctx.runs},             {"subscribers", ctx.subscribers},
                       {"latency_updates", ctx.latency_updates}, {"agent_env", ctx.agent_env},
+                      {"fetch_once_agents", ctx.fetch_once_agents},
+                      {"fetch_once_doc_bytes", ctx.fetch_once_doc_bytes},
                       {"failures", ctx.failures},     {"results", nlohmann::json::array()}};
   for (const auto& r : results) j["results"].push_back({{"values", r.values}, {"notes", r.notes}});
-  write_text(path, j.dump(1));
+  return j;
 }
 
-void load_results(const std::string& path, report_context& ctx, std::vector<run_result>& results) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("cannot read " + path);
-  auto j = nlohmann::json::parse(in);
+void measured_from_json(const nlohmann::json& j, report_context& ctx,
+                        std::vector<run_result>& results) {
   ctx.commit = j.at("commit");
   ctx.date = j.at("date");
   ctx.cores = j.at("cores");
@@ -104,6 +107,8 @@ void load_results(const std::string& path, report_context& ctx, std::vector<run_
   ctx.subscribers = j.at("subscribers");
   ctx.latency_updates = j.at("latency_updates");
   ctx.agent_env = j.at("agent_env");
+  ctx.fetch_once_agents = j.value("fetch_once_agents", 0);
+  ctx.fetch_once_doc_bytes = j.value("fetch_once_doc_bytes", std::uint64_t{0});
   ctx.failures = j.at("failures").get<std::vector<std::string>>();
   for (const auto& r : j.at("results")) {
     run_result one;
@@ -111,6 +116,30 @@ void load_results(const std::string& path, report_context& ctx, std::vector<run_
     one.notes = r.at("notes").get<std::map<std::string, std::string>>();
     results.push_back(std::move(one));
   }
+}
+
+/** The fetch_once scenario's values and notes (named fo_*) and failures only. */
+void only_fetch_once(report_context& ctx, std::vector<run_result>& results) {
+  for (auto& r : results) {
+    std::erase_if(r.values, [](const auto& kv) { return kv.first.rfind("fo_", 0) != 0; });
+    std::erase_if(r.notes, [](const auto& kv) { return kv.first.rfind("fo_", 0) != 0; });
+  }
+  std::erase_if(ctx.failures,
+                [](const std::string& f) { return f.find(", fetch_once: ") == std::string::npos; });
+}
+
+/** The whole file, "" when it cannot be read. */
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+/** The saved measurements at @p path: null when there are none. A file saved by a run of
+ *  fetch_once alone holds only {"fetch_once": ...}; the other scenarios' are at the top level. */
+nlohmann::json read_saved(const std::string& path) {
+  auto text = read_text(path);
+  if (text.empty()) return nullptr;
+  return nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
 }
 
 }  // namespace
@@ -143,6 +172,7 @@ int main(int argc, char** argv) {
       }
     }    else if (flag == "--subscribers") setup.subscribers = std::stoi(v);
     else if (flag == "--updates") setup.latency_updates = std::stoi(v);
+    else if (flag == "--fetch-once-agents") setup.fetch_once_agents = std::max(1, std::stoi(v));
     else if (flag == "--only") {
       std::stringstream ss(v);
       for (std::string s; std::getline(ss, s, ',');) only.insert(s);
@@ -156,12 +186,29 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (!render.empty()) {
-    report_context ctx;
-    std::vector<run_result> results;
-    load_results(render, ctx, results);
-    ctx.why_file = why;
-    ctx.notes_file = notes;
-    write_text(out_path, render_report(ctx, results));
+    auto saved = read_saved(render);
+    if (!saved.is_object()) {
+      std::fprintf(stderr, "pdl_bench: cannot read %s\n", render.c_str());
+      return 1;
+    }
+    const std::string old_doc = read_text(out_path);
+    std::string section = find_fetch_once(old_doc);
+    if (saved.contains("fetch_once")) {
+      report_context fo_ctx;
+      std::vector<run_result> fo_results;
+      measured_from_json(saved["fetch_once"], fo_ctx, fo_results);
+      section = render_fetch_once(fo_ctx, fo_results);
+    }
+    if (saved.contains("commit")) {
+      report_context ctx;
+      std::vector<run_result> results;
+      measured_from_json(saved, ctx, results);
+      ctx.why_file = why;
+      ctx.notes_file = notes;
+      write_text(out_path, render_report(ctx, results, section));
+    } else {
+      write_text(out_path, splice_fetch_once(old_doc, section));
+    }
     std::cout << "wrote " << out_path << " from " << render << "\n";
     return 0;
   }
@@ -193,6 +240,7 @@ int main(int argc, char** argv) {
   ctx.latency_updates = setup.latency_updates;
   ctx.why_file = why;
   ctx.notes_file = notes;
+  ctx.fetch_once_agents = setup.fetch_once_agents;
   for (const auto& [k, v] : setup.agent_env) {
     ctx.agent_env += (ctx.agent_env.empty() ? "" : " ") + k + "=" + v;
   }
@@ -204,6 +252,12 @@ int main(int argc, char** argv) {
   if (wanted("startup")) {
     setup.doc_17mb = work + "/doc-17mb.json";
     generate_json(setup.doc_17mb, 17'000'000);
+  }
+  if (wanted("fetch_once")) {
+    setup.doc_10mb = work + "/doc-10mb.json";
+    setup.doc_10mb_bytes = generate_json(setup.doc_10mb, 10'000'000);
+    setup.doc_10mb_sha256 = pdl::auth::sha256_file_hex(setup.doc_10mb);
+    ctx.fetch_once_doc_bytes = setup.doc_10mb_bytes;
   }
 
   std::vector<run_result> results(static_cast<std::size_t>(runs));
@@ -217,6 +271,7 @@ int main(int argc, char** argv) {
       {"latency10", [&](int r, run_result& o) { run_latency(setup, r, 10, o); }},
       {"fanout", [&](int r, run_result& o) { run_fanout(setup, r, o); }},
       {"forwarding", [&](int r, run_result& o) { run_forwarding(setup, r, o); }},
+      {"fetch_once", [&](int r, run_result& o) { run_fetch_once(setup, r, o); }},
   };
   for (int r = 0; r < runs; ++r) {
     for (const auto& sc : scenarios) {
@@ -240,9 +295,40 @@ int main(int argc, char** argv) {
     }
   }
   ctx.load_after = loadavg();
-  if (!save.empty()) save_results(save, ctx, results);
-  write_text(out_path, render_report(ctx, results));
-  std::cout << "wrote " << out_path << "\n";
+  // fetch_once has a section of its own: measured now, or carried over from the last saved
+  // measurements or the current document. A run of fetch_once alone replaces only that section
+  // (and only its part of the saved measurements), keeping every other figure.
+  const std::string old_doc = read_text(out_path);
+  const auto old_saved = save.empty() ? nlohmann::json() : read_saved(save);
+  std::string section = find_fetch_once(old_doc);
+  nlohmann::json fo_saved;
+  if (wanted("fetch_once")) {
+    report_context fo_ctx = ctx;
+    std::vector<run_result> fo_results = results;
+    only_fetch_once(fo_ctx, fo_results);
+    section = render_fetch_once(fo_ctx, fo_results);
+    fo_saved = measured_json(fo_ctx, fo_results);
+  } else if (old_saved.is_object() && old_saved.contains("fetch_once")) {
+    fo_saved = old_saved["fetch_once"];
+  }
+  const bool section_only = only == std::set<std::string>{"fetch_once"};
+  if (section_only && !old_doc.empty()) {
+    if (!save.empty()) {
+      auto j = old_saved.is_object() ? old_saved : nlohmann::json::object();
+      j["fetch_once"] = fo_saved;
+      write_text(save, j.dump(1));
+    }
+    write_text(out_path, splice_fetch_once(old_doc, section));
+    std::cout << "wrote the fetch_once section of " << out_path << "\n";
+  } else {
+    if (!save.empty()) {
+      auto j = measured_json(ctx, results);
+      if (!fo_saved.is_null()) j["fetch_once"] = fo_saved;
+      write_text(save, j.dump(1));
+    }
+    write_text(out_path, render_report(ctx, results, section));
+    std::cout << "wrote " << out_path << "\n";
+  }
   if (own_work && std::getenv("PDL_KEEP_TEST_DIRS") == nullptr) {
     std::error_code ec;
     std::filesystem::remove_all(work, ec);

@@ -18,6 +18,10 @@ struct bench_setup {
   std::string doc_100mb;       // generated once per invocation
   std::uint64_t doc_100mb_bytes = 0;
   std::string doc_17mb;
+  std::string doc_10mb;        // fetch_once's document, and its size and SHA-256
+  std::uint64_t doc_10mb_bytes = 0;
+  std::string doc_10mb_sha256;
+  int fetch_once_agents = 100; // real agents in the fetch_once scenario
   int latency_updates = 200;   // measured updates per latency scenario (after 20 warm-up)
   int subscribers = 10000;
   /** Extra environment of every agent (PDL_BENCH_AGENT_ENV), e.g. MALLOC_ARENA_MAX=1 to measure
@@ -38,5 +42,11 @@ void run_fanout(const bench_setup& s, int run, run_result& out);
 
 /** Agent start -> /ready, empty base config, and with the 17 MB base document. */
 void run_startup(const bench_setup& s, int run, run_result& out);
+
+/** One update of the 10 MB document to s.fetch_once_agents real agents, (a) fetched once by the
+ *  server ("fetched_by": "server") and (b) fetched by every agent, each on fresh processes:
+ *  source GETs, publish -> last agent applied, the server's CPU time and memory, bytes moved.
+ *  Values are named fo_a_* and fo_b_* (report.hpp renders them in their own section). */
+void run_fetch_once(const bench_setup& s, int run, run_result& out);
 
 }  // namespace pdl::bench

@@ -257,8 +257,8 @@ std::string profile_table(const mem_profile& p) {
   return o.str();
 }
 
-mem_sampler::mem_sampler(int pid, std::chrono::microseconds every)
-    : pid_(pid), every_(every), thread_([this] { run(); }) {}
+mem_sampler::mem_sampler(int pid, std::chrono::microseconds every, bool profiles)
+    : pid_(pid), every_(every), profiles_(profiles), thread_([this] { run(); }) {}
 
 mem_sampler::~mem_sampler() { stop(); }
 
@@ -287,7 +287,7 @@ void mem_sampler::run() {
     ++samples_;
     peak_rss_kb_ = std::max(peak_rss_kb_, rss);
     peak_anon_kb_ = std::max(peak_anon_kb_, anon);
-    if (anon > profiled_anon + 16 && clock::now() - last_profile >= std::chrono::milliseconds(25)) {
+    if (profiles_ && anon > profiled_anon + 16 && clock::now() - last_profile >= std::chrono::milliseconds(25)) {
       try {
         auto prof = read_profile(pid_);
         last_profile = clock::now();

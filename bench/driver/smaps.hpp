@@ -71,13 +71,13 @@ std::string top_private(const mem_profile& p, int n);
 std::string profile_table(const mem_profile& p);
 
 /** Samples a process while it works: RssAnon and VmRSS from /proc/<pid>/status every
- *  @p every, and a full read_profile each time RssAnon passed the last profiled value by 16 KiB
- *  (at most every 25 ms, so smaps walks do not slow the process down much). The peak is the
- *  highest RssAnon sample (plus the private dirty file pages of the profile taken nearest to
- *  it) and the profile taken at the highest private memory. */
+ *  @p every, and (with @p profiles) a full read_profile each time RssAnon passed the last
+ *  profiled value by 16 KiB (at most every 25 ms, so smaps walks do not slow the process down
+ *  much). The peak is the highest RssAnon sample (plus the private dirty file pages of the
+ *  profile taken nearest to it) and the profile taken at the highest private memory. */
 class mem_sampler {
  public:
-  mem_sampler(int pid, std::chrono::microseconds every);
+  mem_sampler(int pid, std::chrono::microseconds every, bool profiles = true);
   ~mem_sampler();
   mem_sampler(const mem_sampler&) = delete;
   mem_sampler& operator=(const mem_sampler&) = delete;
@@ -95,6 +95,7 @@ class mem_sampler {
 
   int pid_;
   std::chrono::microseconds every_;
+  bool profiles_;
   std::atomic<bool> stop_{false};
   std::int64_t peak_anon_kb_ = 0;
   std::int64_t peak_rss_kb_ = 0;

@@ -24,7 +24,7 @@ void run_startup(const bench_setup& s, int run, run_result& out) {
   {
     std::filesystem::create_directories(base + "/base17");
     fleet f(base + "/base17");
-    int source = f.start_source({{"/base", s.doc_17mb}});
+    int source = f.start_source({{"/base", s.doc_17mb}}).port;
     nlohmann::json sources = {
         {"config",
          {{"entries",

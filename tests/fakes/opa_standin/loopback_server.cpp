@@ -189,6 +189,9 @@ net::awaitable<void> serve_connection(impl* self, tcp::socket socket) {
     }
   }
   beast::flat_buffer buffer;
+  if (self->opts.read_buffer_bytes > 0) {
+    buffer.reserve(self->opts.read_buffer_bytes);
+  }
   for (;;) {
     error_code ec;
     http::request_parser<http::string_body> parser;

@@ -29,6 +29,10 @@ class loopback_server {
     std::size_t header_limit = 64u * 1024;        // larger headers: 431, connection closed
     std::size_t bytes_per_sec = 0;                // 0: write responses at full speed
     std::string logger = "fake.http";             // one line per request, never a body
+    /** > 0: each connection's read buffer starts with this capacity, so a large body is read
+     *  up to 64 KiB at a time. 0: Beast's default, a buffer only as large as the largest head
+     *  seen, so a body is read a few KiB at a time (a few ms of CPU per MB received). */
+    std::size_t read_buffer_bytes = 0;
     /** Set: every connection is TLS (a plaintext client fails the handshake and is closed).
      *  A server context built with a client CA also requires a client certificate it signed;
      *  a failed handshake is logged with its reason and the connection closed. */

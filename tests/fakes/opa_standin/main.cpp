@@ -4,11 +4,14 @@
 // nothing is evaluated (POST /v1/data returns base documents) and policy/data conflicts are
 // never reported. Usage:
 //   opa-standin [--addr 127.0.0.1:0] [--port-file PATH] [--fail-writes N] [--log-level info]
-//               [--write-log PATH] [--tls-cert-file PATH --tls-private-key-file PATH]
+//               [--write-log PATH] [--discard-data-under /PATH] [--read-buffer-bytes N]
+//               [--tls-cert-file PATH --tls-private-key-file PATH]
 //               [--tls-ca-cert-file PATH --authentication=tls]
 // The TLS flags are OPA's (standin_flags.hpp): HTTPS only, and with --authentication=tls clients
 // must present a certificate signed by the CA. --write-log (not OPA's) appends one timed line per
-// write answered (write_log.hpp), for the benchmarks.
+// write answered (write_log.hpp), for the benchmarks; --discard-data-under (not OPA's either)
+// answers data writes under that path 204 without storing them (opa_emulator.hpp), and
+// --read-buffer-bytes (neither) reads large bodies in larger pieces (loopback_server.hpp).
 // Exits 0 on SIGTERM/SIGINT, 2 on a bad flag, 1 when it cannot listen.
 #include <cstdio>
 #include <cstdlib>
@@ -48,13 +51,17 @@ int main(int argc, char** argv) {
   }
   auto log = pdl::log::get("opa-standin");
   try {
-    pdl::fakes::opa_emulator emulator({.fail_writes = f.fail_writes});
+    pdl::fakes::opa_emulator emulator(
+        {.fail_writes = f.fail_writes, .discard_data_under = f.discard_data_under});
     std::optional<pdl::fakes::write_log> writes;
     if (!f.write_log.empty()) {
       writes.emplace(f.write_log);
     }
     auto server = pdl::fakes::loopback_server::create(
-        {.addr = f.addr, .logger = "opa-standin", .tls = tls},
+        {.addr = f.addr,
+         .logger = "opa-standin",
+         .read_buffer_bytes = f.read_buffer_bytes,
+         .tls = tls},
         [&emulator, &writes](const pdl::fakes::http_request& req) {
           if (!writes || (req.method != "PUT" && req.method != "PATCH" && req.method != "DELETE")) {
             return emulator.handle(req);

@@ -356,7 +356,10 @@ struct route_entry {
 opa_emulator::opa_emulator() : opa_emulator(options{}) {}
 
 opa_emulator::opa_emulator(options opts)
-    : fail_writes_(opts.fail_writes), instance_id_(random_uuid()) {}
+    : fail_writes_(opts.fail_writes),
+      discard_under_(std::string_view(opts.discard_data_under).substr(
+          opts.discard_data_under.empty() ? 0 : 1)),
+      instance_id_(random_uuid()) {}
 
 http_response opa_emulator::handle(const http_request& req) {
   http_response res;
@@ -462,6 +465,11 @@ http_response opa_emulator::dispatch(route_id id, const http_request& req, std::
       }
       if (req.method == "POST") {
         return data_post(req, var);
+      }
+      if ((req.method == "PUT" || req.method == "PATCH") && !discard_under_.empty() &&
+          var.substr(0, discard_under_.size()) == discard_under_ &&
+          (var.size() == discard_under_.size() || var[discard_under_.size()] == '/')) {
+        return no_content();
       }
       if (req.method == "PUT") {
         return data_put(req, var);

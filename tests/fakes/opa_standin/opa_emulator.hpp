@@ -13,7 +13,10 @@
 //
 // Test-only extras (not in OPA): GET /_standin/writes lists every PUT/PATCH/DELETE answered so
 // far as [{"method","path","status"}]; POST /_standin/fail-writes?count=N makes the next N data
-// or policy writes answer 500 internal_error without touching anything.
+// or policy writes answer 500 internal_error without touching anything. With
+// options::discard_data_under, a data PUT or PATCH at or under that path is answered 204 as OPA
+// would and dropped, never decoded nor stored (benchmarks with many agents, whose stores could
+// not each hold the document as a tree); every other request is emulated as usual.
 //
 // Not thread-safe: call handle() from one thread (the stand-in's I/O thread).
 #include <cstddef>
@@ -32,6 +35,9 @@ class opa_emulator {
  public:
   struct options {
     std::size_t fail_writes = 0;  // answer the first N data/policy writes with 500
+    /** "/bench": PUT/PATCH /v1/data/bench and /v1/data/bench/... answer 204 and are dropped.
+     *  "" (default): none. Compared with the raw (still percent-encoded) path. */
+    std::string discard_data_under;
   };
 
   opa_emulator();
@@ -71,6 +77,7 @@ class opa_emulator {
   std::map<std::string, std::string> policies_;  // id -> raw text
   nlohmann::json writes_ = nlohmann::json::array();
   std::size_t fail_writes_ = 0;
+  std::string discard_under_;  // discard_data_under without its leading '/'
   std::string instance_id_;
 };
 

@@ -24,7 +24,7 @@ std::size_t parse_count(const std::string& flag, const std::string& n) {
 
 const char* standin_usage() {
   return "usage: opa-standin [--addr HOST:PORT] [--port-file PATH] [--fail-writes N] "
-         "[--log-level LEVEL] [--write-log PATH] [--tls-cert-file PATH --tls-private-key-file PATH] "
+         "[--log-level LEVEL] [--write-log PATH] [--discard-data-under /PATH] [--read-buffer-bytes N] [--tls-cert-file PATH --tls-private-key-file PATH] "
          "[--tls-ca-cert-file PATH] [--authentication off|tls]";
 }
 
@@ -62,6 +62,19 @@ standin_flags parse_standin_flags(const std::vector<std::string>& args) {
       f.log_level = value();
     } else if (flag == "--write-log") {
       f.write_log = value();
+    } else if (flag == "--discard-data-under") {
+      f.discard_data_under = value();
+      if (f.discard_data_under.size() < 2 || f.discard_data_under.front() != '/' ||
+          f.discard_data_under.back() == '/') {
+        throw flag_error("--discard-data-under needs a data path below the root like /bench, "
+                         "got '" + f.discard_data_under + "'");
+      }
+    } else if (flag == "--read-buffer-bytes") {
+      f.read_buffer_bytes = parse_count(flag, value());
+      if (f.read_buffer_bytes > max_read_buffer_bytes) {
+        throw flag_error("--read-buffer-bytes is at most " +
+                         std::to_string(max_read_buffer_bytes));
+      }
     } else if (flag == "--tls-cert-file") {
       f.tls_cert_file = value();
     } else if (flag == "--tls-private-key-file") {

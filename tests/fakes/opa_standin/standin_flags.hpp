@@ -20,6 +20,14 @@ struct standin_flags {
   /** --write-log: append one line per data/policy write answered (write_log.hpp), for the
    *  benchmarks' "visible in the store" timings. Empty: no log. Not an OPA flag. */
   std::string write_log;
+  /** --discard-data-under /PATH: data PUTs and PATCHes at or under /v1/data/PATH are answered
+   *  204 and dropped, never stored (opa_emulator::options::discard_data_under), so a benchmark
+   *  can run a hundred stand-ins that each receive a large document. Empty: none. Not an OPA
+   *  flag. */
+  std::string discard_data_under;
+  /** --read-buffer-bytes N: loopback_server::options::read_buffer_bytes (0, the default: Beast's
+   *  own, which reads large bodies a few KiB at a time). Not an OPA flag. */
+  std::size_t read_buffer_bytes = 0;
   // OPA's: with a certificate and key the stand-in serves HTTPS only.
   std::string tls_cert_file;         // --tls-cert-file
   std::string tls_private_key_file;  // --tls-private-key-file
@@ -35,6 +43,9 @@ class flag_error : public std::invalid_argument {
  public:
   using std::invalid_argument::invalid_argument;
 };
+
+/** Largest --read-buffer-bytes. */
+inline constexpr std::size_t max_read_buffer_bytes = 16u * 1024 * 1024;
 
 /** Longest value any flag accepts (paths, addresses). */
 inline constexpr std::size_t max_flag_value = 4096;

@@ -357,11 +357,25 @@ TEST_F(standin, FailWritesAnswers500AndChangesNothing) {
 }
 
 TEST(standin_options, FailWritesFromOptionsCountsDown) {
-  opa_emulator emulator({.fail_writes = 1});
+  opa_emulator emulator({.fail_writes = 1, .discard_data_under = {}});
   http_request put{"PUT", "/v1/data/x", {}, "1"};
   EXPECT_EQ(emulator.handle(put).status, 500);
   EXPECT_EQ(emulator.handle(put).status, 204);
   EXPECT_EQ(emulator.writes().size(), 2u);
+}
+
+TEST(standin_options, DiscardDataUnderAnswersWritesThereWithoutStoringThem) {
+  opa_emulator emulator({.discard_data_under = "/bench"});
+  EXPECT_EQ(emulator.handle({"PUT", "/v1/data/bench/doc", {}, "not even JSON"}).status, 204);
+  EXPECT_EQ(emulator.handle({"PATCH", "/v1/data/bench", {}, "[]"}).status, 204);
+  EXPECT_EQ(emulator.handle({"GET", "/v1/data/bench/doc", {}, ""}).body, "{}\n");
+  // Only at or under the path: a sibling with the same prefix and the marker are stored.
+  EXPECT_EQ(emulator.handle({"PUT", "/v1/data/benchmark", {}, "1"}).status, 204);
+  EXPECT_EQ(emulator.handle({"GET", "/v1/data/benchmark", {}, ""}).body, "{\"result\":1}\n");
+  EXPECT_EQ(emulator.handle({"PUT", "/v1/data/system/pdl_agent", {}, "2"}).status, 204);
+  EXPECT_EQ(emulator.handle({"GET", "/v1/data/system/pdl_agent", {}, ""}).body,
+            "{\"result\":2}\n");
+  EXPECT_EQ(emulator.writes().size(), 4u);
 }
 
 TEST_F(standin, KeepAliveServesSeveralRequestsOnOneConnection) {
@@ -403,6 +417,22 @@ TEST(standin_limits, BodyOverTheLimitIs413) {
   server->stop();
   t.join();
   EXPECT_TRUE(emulator.writes().empty());
+}
+
+TEST(standin_limits, ALargerReadBufferReceivesBodiesWhole) {
+  opa_emulator emulator;
+  loopback_server::options opts;
+  opts.read_buffer_bytes = 256 * 1024;
+  auto server = loopback_server::create(opts, [&](const http_request& r) {
+    return emulator.handle(r);
+  });
+  std::thread t([&] { server->run(); });
+  const std::string big(3u * 1024 * 1024 + 7, 'b');
+  EXPECT_EQ(http_call(server->port(), "PUT", "/v1/data/big", "\"" + big + "\"").status, 204);
+  auto got = http_call(server->port(), "GET", "/v1/data/big");
+  EXPECT_EQ(got.body, "{\"result\":\"" + big + "\"}\n");
+  server->stop();
+  t.join();
 }
 
 TEST(standin_limits, HeaderOverTheLimitIs431) {

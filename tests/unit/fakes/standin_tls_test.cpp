@@ -42,6 +42,23 @@ TEST(standin_flags, DefaultsAndExistingFlagsStayAsTheyWere) {
   EXPECT_EQ(f.log_level, "warn");
 }
 
+TEST(standin_flags, DiscardDataUnderNeedsAPathBelowTheRoot) {
+  EXPECT_EQ(parse_standin_flags({"--discard-data-under", "/bench"}).discard_data_under, "/bench");
+  EXPECT_EQ(parse_standin_flags({"--discard-data-under=/a/b"}).discard_data_under, "/a/b");
+  for (const char* bad : {"/", "bench", "/bench/", ""}) {
+    EXPECT_NE(flag_failure({"--discard-data-under", bad}).find("--discard-data-under"),
+              std::string::npos)
+        << bad;
+  }
+}
+
+TEST(standin_flags, ReadBufferBytesIsABoundedCount) {
+  EXPECT_EQ(parse_standin_flags({}).read_buffer_bytes, 0u);
+  EXPECT_EQ(parse_standin_flags({"--read-buffer-bytes", "262144"}).read_buffer_bytes, 262144u);
+  EXPECT_NE(flag_failure({"--read-buffer-bytes", "-1"}), "");
+  EXPECT_NE(flag_failure({"--read-buffer-bytes", std::to_string(max_read_buffer_bytes + 1)}), "");
+}
+
 TEST(standin_flags, AcceptsOpasTlsFlagsInBothForms) {
   auto f = parse_standin_flags({"--tls-cert-file=/c.pem", "--tls-private-key-file", "/k.pem",
                                 "--tls-ca-cert-file", "/ca.pem", "--authentication=tls"});
