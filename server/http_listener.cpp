@@ -1,8 +1,10 @@
 #include "server/http_listener.hpp"
 
+#include <sys/sendfile.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 
 #include <algorithm>
 #include <limits>
@@ -176,6 +178,9 @@ struct http_listener::impl : std::enable_shared_from_this<http_listener::impl> {
    *  the read pool (a disk read never holds the I/O thread). @p ec: the first write's error. */
   static net::awaitable<void> send_file(server_context& ctx, http_conn& conn, http_reply reply,
                                         unsigned version, bool keep_alive, beast::error_code& ec);
+  /** send_file's body on a plaintext connection: sendfile(2) calls on the read pool. */
+  static net::awaitable<void> send_file_plain(server_context& ctx, http_conn& conn,
+                                              const reply_file& file, beast::error_code& ec);
 };
 
 net::awaitable<void> http_listener::impl::accept_loop(std::shared_ptr<impl> self) {
@@ -292,7 +297,12 @@ net::awaitable<void> http_listener::impl::send_file(server_context& ctx, http_co
   http::response_serializer<http::empty_body> head{res};
   conn.stream.expires_after(ctx.cfg.http_read_timeout);
   co_await http::async_write_header(conn.stream, head, net::redirect_error(net::use_awaitable, ec));
-  constexpr std::size_t chunk = 256 * 1024;
+  if (!ec && !conn.stream.is_tls()) {
+    co_await send_file_plain(ctx, conn, *file, ec);
+    co_return;
+  }
+  // TLS: the bytes must go through the TLS layer, so they are read into a buffer first.
+  constexpr std::size_t chunk = 64 * 1024;
   std::vector<char> buf(static_cast<std::size_t>(std::min<std::uint64_t>(chunk, file->size())));
   std::uint64_t at = 0;
   while (!ec && at < file->size()) {
@@ -315,6 +325,47 @@ net::awaitable<void> http_listener::impl::send_file(server_context& ctx, http_co
     co_await net::async_write(conn.stream, net::buffer(buf.data(), static_cast<std::size_t>(n)),
                               net::redirect_error(net::use_awaitable, ec));
     at += static_cast<std::uint64_t>(n);
+  }
+}
+
+net::awaitable<void> http_listener::impl::send_file_plain(server_context& ctx, http_conn& conn,
+                                                          const reply_file& file,
+                                                          beast::error_code& ec) {
+  // sendfile(2): the kernel copies from the page cache to the socket, no buffer of ours. Each
+  // call runs on the read pool (it may read the disk); the socket is non-blocking, so a call
+  // sends what fits and a full socket is awaited here, on the strand, with the read timeout.
+  auto& sock = conn.stream.socket();
+  sock.native_non_blocking(true, ec);
+  off_t at = 0;
+  const auto size = static_cast<off_t>(file.size());
+  while (!ec && at < size) {
+    const int out = sock.native_handle();
+    const auto sent = co_await offload(*ctx.read_pool, [out, in = file.fd(), &at, size] {
+      ssize_t n;
+      do {
+        n = ::sendfile(out, in, &at, static_cast<std::size_t>(std::min<off_t>(size - at, 8 << 20)));
+      } while (n < 0 && errno == EINTR);
+      return std::pair<ssize_t, int>(n, n < 0 ? errno : 0);
+    });
+    if (sent.first > 0) {
+      continue;
+    }
+    if (sent.first < 0 && (sent.second == EAGAIN || sent.second == EWOULDBLOCK)) {
+      net::steady_timer limit(sock.get_executor());
+      limit.expires_after(ctx.cfg.http_read_timeout);
+      limit.async_wait([&sock](beast::error_code e) {
+        if (!e) {
+          beast::error_code ignored;
+          sock.cancel(ignored);  // the client stopped reading
+        }
+      });
+      co_await sock.async_wait(tcp::socket::wait_write, net::redirect_error(net::use_awaitable, ec));
+      limit.cancel();
+      continue;
+    }
+    logger()->info("sending a blob stopped at byte {} of {}: {}", at, size,
+                   sent.first == 0 ? "the file ended early" : std::strerror(sent.second));
+    ec = net::error::connection_aborted;
   }
 }
 

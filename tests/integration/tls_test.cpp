@@ -97,6 +97,34 @@ TEST_F(tls_hops, an_update_published_over_https_reaches_an_agent_over_wss) {
       20000ms))
       << http_get(doc).body << all_logs();
 
+  // A document the server fetched once (docs/fetch-once.md) reaches the agent over HTTPS: the
+  // blob goes through the TLS layer in several pieces (it is larger than one).
+  {
+    json big = json::object({{"items", json::array()}});
+    for (int i = 0; i < 6000; ++i) {
+      big["items"].push_back({{"id", i}, {"name", "customer-" + std::to_string(i)}});
+    }
+    const std::string file = dir.file("big.json");
+    std::ofstream(file) << big.dump();
+    const int source = start_with_port("source", "fake-data-source",
+                                       {"--addr", "127.0.0.1:0", "--route", "/big=@" + file});
+    auto fetched = cli({"publish-data-update", ds_token, "--uri=" + server_url, "--ca-file",
+                        certs.ca_cert, "-t", "policy_data", "--src-url",
+                        "http://127.0.0.1:" + std::to_string(source) + "/big", "--fetched-by",
+                        "server", "--dst-path", "/tls/big"});
+    ASSERT_EQ(fetched.exit_code, 0) << fetched.output << all_logs();
+    EXPECT_NE(fetched.output.find("fetched once by the server"), std::string::npos)
+        << fetched.output;
+    const std::string big_doc = "http://127.0.0.1:" + std::to_string(opa) + "/v1/data/tls/big";
+    ASSERT_TRUE(poll_until(
+        [&] {
+          auto j = json::parse(http_get(big_doc).body, nullptr, false);
+          return j.is_object() && j.contains("result") && j["result"] == big;
+        },
+        20000ms))
+        << all_logs();
+  }
+
   // The agent with the wrong CA logs why, keeps retrying, and never connects.
   process& bad_agent = procs["agent-bad"];
   ASSERT_TRUE(poll_until(
