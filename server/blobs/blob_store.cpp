@@ -66,6 +66,10 @@ blob_store::writer::~writer() {
   if (fd_ >= 0) {
     ::close(fd_);
   }
+  if (reserved_here_ > 0) {
+    std::lock_guard lock(store_.mu_);
+    store_.reserved_ -= std::min(store_.reserved_, reserved_here_);
+  }
   if (!done_) {
     std::error_code ec;
     fs::remove(temp_, ec);
@@ -76,17 +80,20 @@ void blob_store::writer::write(std::string_view chunk) {
   if (done_) {
     throw blob_error("blob store: write after the end");
   }
-  size_ += chunk.size();
-  if (size_ > max_blob_bytes_) {
+  if (size_ + chunk.size() > max_blob_bytes_) {
     throw blob_error(fmt::format("the document is larger than {} bytes", max_blob_bytes_));
   }
   {
+    // Blobs being written count too: concurrent publishes cannot overfill the store together.
     std::lock_guard lock(store_.mu_);
-    if (store_.used_ + size_ > store_.max_bytes_) {
-      throw blob_error(fmt::format("the blob store is full ({} of {} bytes used)", store_.used_,
-                                   store_.max_bytes_));
+    if (store_.used_ + store_.reserved_ + chunk.size() > store_.max_bytes_) {
+      throw blob_error(fmt::format("the blob store is full ({} of {} bytes used, {} being written)",
+                                   store_.used_, store_.max_bytes_, store_.reserved_));
     }
+    store_.reserved_ += chunk.size();
+    reserved_here_ += chunk.size();
   }
+  size_ += chunk.size();
   if (!validator_.feed(chunk)) {
     throw blob_error("invalid JSON: " + validator_.error());
   }
@@ -120,6 +127,8 @@ model::blob_ref blob_store::writer::commit() {
   std::error_code ec;
   fs::create_directories(target.parent_path(), ec);
   std::lock_guard lock(store_.mu_);
+  store_.reserved_ -= std::min(store_.reserved_, reserved_here_);
+  reserved_here_ = 0;
   if (fs::exists(target, ec)) {
     fs::remove(temp_, ec);  // the same bytes are already there
   } else {

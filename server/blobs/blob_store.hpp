@@ -53,6 +53,7 @@ class blob_store {
     std::filesystem::path temp_;
     int fd_ = -1;
     std::uint64_t size_ = 0;
+    std::uint64_t reserved_here_ = 0;  // this writer's share of the store's reserved_
     auth::sha256_stream hash_;
     model::json_validator validator_;
     bool done_ = false;

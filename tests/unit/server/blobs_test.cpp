@@ -68,7 +68,7 @@ TEST(blob_store, invalid_or_oversized_documents_leave_nothing_behind) {
   EXPECT_EQ(refusal(s, {""}), "invalid JSON: empty input (expected a JSON value) at byte 0");
   EXPECT_EQ(refusal(s, {"[1,2,3,4,5]"}, 5), "the document is larger than 5 bytes");
   EXPECT_EQ(refusal(s, {"\"" + std::string(120, 'x') + "\""}),
-            "the blob store is full (0 of 100 bytes used)");
+            "the blob store is full (0 of 100 bytes used, 0 being written)");
   EXPECT_EQ(s.count(), 0U);
   EXPECT_TRUE(fs::is_empty(fs::path(d.path()) / "tmp"));
   {
@@ -76,6 +76,26 @@ TEST(blob_store, invalid_or_oversized_documents_leave_nothing_behind) {
     abandoned.write("[1");
   }
   EXPECT_TRUE(fs::is_empty(fs::path(d.path()) / "tmp"));
+}
+
+TEST(blob_store, blobs_being_written_together_cannot_overfill_the_store) {
+  temp_dir d;
+  blob_store s(d.path(), 100);
+  blob_store::writer first(s, 100);
+  first.write("[" + std::string(60, '1'));
+  blob_store::writer second(s, 100);
+  EXPECT_THROW(second.write("[" + std::string(60, '2')), blob_error) << "60 + 61 > 100";
+  {
+    blob_store::writer abandoned(s, 100);
+    abandoned.write("[1,");  // its share goes back when it does
+  }
+  first.write("]");
+  const auto ref = first.commit();
+  EXPECT_EQ(s.used_bytes(), ref.size);
+  blob_store::writer third(s, 100);
+  third.write("[" + std::string(36, '3') + "]");  // 62 + 38 = 100: fits exactly
+  EXPECT_NO_THROW(third.commit());
+  EXPECT_EQ(s.used_bytes(), 100u);
 }
 
 TEST(blob_store, a_restart_counts_what_is_there_and_drops_unfinished_files) {
