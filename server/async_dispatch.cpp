@@ -121,6 +121,11 @@ net::awaitable<http_reply> publish_async(server_context& ctx, publish_slot slot,
   nlohmann::json blob_list = nlohmann::json::array();
   for (std::size_t i : fetched_by_server(p.update, ctx.cfg.fetched_by_default)) {
     auto& entry = p.update.entries[i];
+    if (!ctx.blob_fetcher) {
+      co_return ctx.intake->refuse_fetch(
+          i, 503, "this server cannot fetch for agents, it has no blob store: " +
+                      ctx.blobs_unavailable, via);
+    }
     fetch_outcome got = co_await fetch_entry(ctx, entry);
     if (got.failure) {
       co_return ctx.intake->refuse_fetch(i, got.failure->status, got.failure->message, via);

@@ -189,6 +189,9 @@ http_reply handle_policy(server_context& ctx, const http_request& req) {
 }
 
 http_reply handle_get_blob(server_context& ctx, const http_request& req) {
+  if (!ctx.blob_files) {
+    return http_reply::json(404, error_detail("this server keeps no blobs (no blob store)"));
+  }
   const std::string_view sha256 = std::string_view(req.path).substr(req.path.rfind('/') + 1);
   // A signed URL (what OPAL's client is given) needs no token; otherwise an agent's JWT.
   const bool signed_ok =

@@ -56,8 +56,7 @@ std::unique_ptr<server> server::start(config::server_config cfg, update_log_ptr 
         topics, policy::policy_update_message(c.old_hash, c.new_hash, c.dirs));
     policy_log()->info("policy bundle {} announced: {} notify frames", c.new_hash, frames);
   });
-  {
-    auto& c = *p->ctx;
+  if (auto& c = *p->ctx; c.blob_files) {
     c.blob_retention = std::make_unique<blobs::periodic_retention>(
         *c.updates, *c.blob_files, c.shared_blobs.get(), c.cfg.blobs_retention_interval,
         c.cfg.blobs_retention_grace, [r = c.base_refresh.get()] { return r->current_blobs(); });
@@ -81,7 +80,9 @@ std::unique_ptr<server> server::start(config::server_config cfg, update_log_ptr 
     });
   }
   p->ctx->bound_port = p->listener->port();
-  p->ctx->base_refresh->start();  // its signed URLs name the bound port
+  if (p->ctx->base_refresh) {
+    p->ctx->base_refresh->start();  // its signed URLs name the bound port
+  }
   p->ctx->listening = true;
   const auto& tls = p->ctx->cfg.tls;
   logger()->info("listening on {}:{} ({} threads, {})", p->ctx->cfg.host, p->listener->port(), n,
@@ -104,7 +105,9 @@ void server::stop(std::chrono::milliseconds grace) {
   auto& ctx = *impl_->ctx;
   ctx.listening = false;
   ctx.policies->stop();
-  ctx.base_refresh->stop();
+  if (ctx.base_refresh) {
+    ctx.base_refresh->stop();
+  }
   ctx.blob_retention.reset();
   impl_->listener->stop();
   ctx.subscriptions.shut_down_all();

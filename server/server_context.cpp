@@ -96,7 +96,16 @@ void open_blobs(server_context& ctx) {
   try {
     ctx.blob_files = std::make_unique<blobs::blob_store>(dir, cfg.blobs_max_bytes);
   } catch (const blobs::blob_error& e) {
-    throw config::config_error({config::problem{"blobs.dir", e.what()}});
+    if (!temporary) {
+      throw config::config_error({config::problem{"blobs.dir", e.what()}});
+    }
+    // Nobody asked for one: everything but fetch once works without it.
+    ctx.blobs_unavailable = fmt::format(
+        "{}; set blobs.dir (OPAL_BLOBS_DIR) or server.data_dir to a writable folder", e.what());
+    log::get("server.blobs")
+        ->warn("fetch once is off (entries with fetched_by: server are refused): {}",
+               ctx.blobs_unavailable);
+    return;
   }
   if (temporary) {
     ctx.blob_temp_dir = dir;
@@ -197,9 +206,19 @@ std::unique_ptr<server_context> make_server_context(config::server_config cfg,
   hooks.signed_url = [c = ctx.get()](const std::string& sha256) {
     return c->blob_signer->signed_url(c->public_base(), sha256, std::chrono::system_clock::now());
   };
-  ctx->base_refresh = std::make_unique<blobs::base_refresher>(
-      ctx->cfg.data_config_entries, ctx->cfg.fetched_by_default, *ctx->blob_fetcher,
-      *ctx->blob_files, ctx->shared_blobs.get(), std::move(hooks));
+  if (ctx->blob_files) {
+    ctx->base_refresh = std::make_unique<blobs::base_refresher>(
+        ctx->cfg.data_config_entries, ctx->cfg.fetched_by_default, *ctx->blob_fetcher,
+        *ctx->blob_files, ctx->shared_blobs.get(), std::move(hooks));
+  } else {
+    model::data_update base;
+    base.entries = ctx->cfg.data_config_entries;
+    if (!fetched_by_server(base, ctx->cfg.fetched_by_default).empty()) {
+      throw config::config_error({config::problem{
+          "blobs.dir", "base entries are fetched by the server, and there is no blob store: " +
+                           ctx->blobs_unavailable}});
+    }
+  }
   ctx->policies = std::make_unique<policy::policy_source>(policy::options_of(ctx->cfg));
   ctx->routes = route_table(ctx->cfg.data_config_route);
   ctx->openapi_json = build_openapi(ctx->routes);

@@ -60,6 +60,9 @@ struct server_context {
   /** The blob folder made for this process alone (no blobs.dir, no data_dir): removed at the
    *  end. */
   std::string blob_temp_dir;
+  /** Why there is no blob store (blob_files null: the default temp folder could not be made,
+   *  e.g. a read-only root); publishes that need one are refused with this. */
+  std::string blobs_unavailable;
   std::vector<route> routes;
   std::string openapi_json;
   std::atomic<bool> listening{false};

@@ -271,6 +271,15 @@ test("deploy", async (t) => {
     // turning from 503 to 200 when Redis comes up.
     const redis_port = await free_port();
     let server_config_file = server_use.c.file;
+    if (server_cfg.blobs?.dir) {
+      // The root is read-only in the pod: the blob folder must be a volume the container mounts.
+      assert.ok((sc.volumeMounts ?? []).some((m) => m.mountPath === server_cfg.blobs.dir),
+        `blobs.dir ${server_cfg.blobs.dir} is not a volume mounted in the server container`);
+      // Here, a folder of the test's own stands in for that volume.
+      server_cfg.blobs.dir = path.join(work, "blobs");
+      server_config_file = path.join(work, "server-local.yaml");
+      fs.writeFileSync(server_config_file, stringify_yaml(server_cfg));
+    }
     if (!state.broadcast_supported) {
       delete server_cfg.broadcast;
       server_config_file = path.join(work, "server-without-broadcast.yaml");

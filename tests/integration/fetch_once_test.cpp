@@ -512,5 +512,29 @@ TEST_F(fetch_once, a_base_entry_is_refreshed_at_the_server_and_published_only_wh
   EXPECT_EQ(procs.all_logs().find(source_secret), std::string::npos);
 }
 
+TEST_F(fetch_once, without_a_writable_temp_folder_the_server_runs_and_refuses_only_fetch_once) {
+  // A read-only root and no blobs.dir (a container without a volume): the server starts, says
+  // why fetch once is off, and refuses only the publishes that need it.
+  source = start_with_port("source", "fake-data-source",
+                           {"--addr", "127.0.0.1:0", "--route", R"(/billing={"plan":"gold"})"});
+  server = start_with_port("server", "opal-server", {"run"},
+                           {{"OPAL_AUTH_MASTER_TOKEN", master},
+                            {"OPAL_SERVER_HOST", "127.0.0.1"},
+                            {"OPAL_SERVER_BIND_PORT", "0"},
+                            {"TMPDIR", "/proc/no-such-folder"}});
+  datasource_token = mint_token(server, master, "datasource");
+  client_token = mint_token(server, master, "client");
+  json entry = billing_entry();
+  entry["config"] = json::object();
+  auto refused = publish(entry);
+  EXPECT_EQ(refused.status, 503) << refused.body;
+  EXPECT_NE(refused.body.find("blobs.dir"), std::string::npos) << refused.body;
+  entry["fetched_by"] = "agent";
+  EXPECT_EQ(publish(entry).status, 200);
+  EXPECT_EQ(http_call("GET", url(server) + "/data/blobs/" + std::string(64, 'a'), client_token).status,
+            404);
+  EXPECT_NE(procs["server"].log().find("fetch once is off"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace pdl::test
