@@ -25,12 +25,6 @@ struct file_closer {
 
 std::string short_hash(const std::string& sha256) { return sha256.substr(0, 12); }
 
-bool is_sha256_hex(const std::string& s) {
-  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
-}
-
 /** One fetch's body on its way to the temp file: validated (or escaped) chunk by chunk, on the
  *  client's thread. With @p blob, also counted and hashed, and checked against it. */
 class spool {
@@ -305,7 +299,7 @@ void http_fetcher::start_blob(const model::data_source_entry& entry, fetch_done 
   std::shared_ptr<spool> body;
   http_client::request req;
   try {
-    if (!is_sha256_hex(blob.sha256)) {
+    if (!model::is_sha256_hex(blob.sha256)) {
       throw fetch_error("bad blob: sha256 is not 64 lower-case hex digits", true);
     }
     if (!options_.blob_server) {

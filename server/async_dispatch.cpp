@@ -4,7 +4,6 @@
 #include <chrono>
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include "server/handlers.hpp"
 #include "server/routes.hpp"
@@ -118,7 +117,6 @@ net::awaitable<http_reply> publish_async(server_context& ctx, publish_slot slot,
   auto p = std::get<update_intake::prepared>(std::move(checked));
   // Fetch once (docs/fetch-once.md): the entries the server fetches are in the blob store,
   // synced, before the update is appended; the publish slot is held meanwhile, no thread is.
-  nlohmann::json blob_list = nlohmann::json::array();
   for (std::size_t i : fetched_by_server(p.update, ctx.cfg.fetched_by_default)) {
     auto& entry = p.update.entries[i];
     if (!ctx.blob_fetcher) {
@@ -132,15 +130,17 @@ net::awaitable<http_reply> publish_async(server_context& ctx, publish_slot slot,
     }
     std::optional<model::blob_ref> ref;
     std::string why;
-    co_await offload(*ctx.publish_pool, [&got, &ref, &why] {
+    int status = 507;
+    co_await offload(*ctx.publish_pool, [&got, &ref, &why, &status] {
       try {
         ref = got.blob->commit();
       } catch (const blobs::blob_error& e) {
         why = e.what();
+        status = e.store_side() ? 507 : 422;  // a document cut short is the source's
       }
     });
     if (!ref) {
-      co_return ctx.intake->refuse_fetch(i, 507, why, via);
+      co_return ctx.intake->refuse_fetch(i, status, why, via);
     }
     if (ctx.shared_blobs) {
       // Every replica must be able to serve the blob before any of them delivers the update.
@@ -163,18 +163,11 @@ net::awaitable<http_reply> publish_async(server_context& ctx, publish_slot slot,
     blobs::point_at_blob(entry, *ref,
                          ctx.blob_signer->signed_url(ctx.public_base(), ref->sha256,
                                                      std::chrono::system_clock::now()));
-    blob_list.push_back({{"entry", i}, {"sha256", ref->sha256}, {"size", ref->size}});
+    p.fetched.emplace_back(i, *ref);
   }
   http_reply reply = co_await offload(*ctx.publish_pool, [&ctx, &p, &via] {
     return ctx.intake->commit(std::move(p), via);
   });
-  if (reply.status == 200 && !blob_list.empty()) {
-    auto answer = nlohmann::json::parse(reply.body, nullptr, false);
-    if (answer.is_object()) {
-      answer["blobs"] = std::move(blob_list);
-      reply.body = answer.dump();
-    }
-  }
   (void)slot;  // released when this frame ends, with the answer
   co_return reply;
 }

@@ -346,6 +346,9 @@ http_reply update_intake::commit(prepared p, std::string_view via) {
   logger()->info("update accepted via {}: id={} seq={} topics=[{}] entries={} recipients={}", via,
                  id, seq, topic_list, entries, recipients);
   nlohmann::json ok = {{"status", "ok"}, {"id", id}, {"seq", seq}};
+  for (const auto& [entry, blob] : p.fetched) {
+    ok["blobs"].push_back({{"entry", entry}, {"sha256", blob.sha256}, {"size", blob.size}});
+  }
   return http_reply::json(200, ok.dump());
 }
 

@@ -68,6 +68,8 @@ class update_intake {
   struct prepared {
     model::data_update update;
     std::chrono::steady_clock::time_point received;
+    /** The entries the server fetched (index, blob): commit()'s answer lists them. */
+    std::vector<std::pair<std::size_t, model::blob_ref>> fetched = {};
   };
   /** submit()'s checks alone (peer, JSON, schema, permitted topics, source rules): the update
    *  ready for commit(), or the refusal (counted). Never waits. */

@@ -181,10 +181,17 @@ void base_refresher::refresh(tracked& t) {
       return;
     }
   }
-  std::promise<source_result> got;
-  auto result = got.get_future();
+  auto got = std::make_shared<std::promise<source_result>>();
+  auto result = got->get_future();
   fetcher_.fetch(entries_[t.index], t.known,
-                 [&got](source_result r) { got.set_value(std::move(r)); });
+                 [got](source_result r) { got->set_value(std::move(r)); });
+  // A slow source must not hold up stop(): the fetch finishes (or is aborted) on its own.
+  while (result.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready) {
+    std::lock_guard lock(mu_);
+    if (stopping_) {
+      return;
+    }
+  }
   source_result r = result.get();
   if (r.failure) {
     logger()->warn("base entry {}: {} (the last good document stays served)", t.name,

@@ -14,10 +14,6 @@ namespace pdl::server::blobs {
 namespace fs = std::filesystem;
 namespace {
 
-bool is_sha256(std::string_view s) {
-  return s.size() == 64 && s.find_first_not_of("0123456789abcdef") == std::string_view::npos;
-}
-
 void sync_dir(const fs::path& dir) {
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd >= 0) {
@@ -47,7 +43,7 @@ blob_store::blob_store(fs::path dir, std::uint64_t max_bytes)
     fs::remove(e.path(), ec);  // a crash's leftovers: never committed, never referred to
   }
   for (const auto& e : fs::recursive_directory_iterator(dir_ / "sha256", ec)) {
-    if (e.is_regular_file(ec) && is_sha256(e.path().filename().string())) {
+    if (e.is_regular_file(ec) && model::is_sha256_hex(e.path().filename().string())) {
       used_ += e.file_size(ec);
       ++count_;
     }
@@ -88,7 +84,8 @@ void blob_store::writer::write(std::string_view chunk) {
     std::lock_guard lock(store_.mu_);
     if (store_.used_ + store_.reserved_ + chunk.size() > store_.max_bytes_) {
       throw blob_error(fmt::format("the blob store is full ({} of {} bytes used, {} being written)",
-                                   store_.used_, store_.max_bytes_, store_.reserved_));
+                                   store_.used_, store_.max_bytes_, store_.reserved_),
+                       true);
     }
     store_.reserved_ += chunk.size();
     reserved_here_ += chunk.size();
@@ -104,7 +101,7 @@ void blob_store::writer::write(std::string_view chunk) {
       if (errno == EINTR) {
         continue;
       }
-      throw blob_error(fmt::format("blob store: write failed: {}", std::strerror(errno)));
+      throw blob_error(fmt::format("blob store: write failed: {}", std::strerror(errno)), true);
     }
     chunk.remove_prefix(static_cast<std::size_t>(n));
   }
@@ -118,7 +115,7 @@ model::blob_ref blob_store::writer::commit() {
     throw blob_error("invalid JSON: " + validator_.error());
   }
   if (::fdatasync(fd_) != 0) {
-    throw blob_error(fmt::format("blob store: sync failed: {}", std::strerror(errno)));
+    throw blob_error(fmt::format("blob store: sync failed: {}", std::strerror(errno)), true);
   }
   ::close(fd_);
   fd_ = -1;
@@ -135,7 +132,8 @@ model::blob_ref blob_store::writer::commit() {
     fs::rename(temp_, target, ec);
     if (ec) {
       throw blob_error(fmt::format("blob store: cannot move the blob into place: {}",
-                                   ec.message()));
+                                   ec.message()),
+                       true);
     }
     sync_dir(target.parent_path());
     store_.used_ += size_;
@@ -150,7 +148,7 @@ fs::path blob_store::path_of(std::string_view sha256) const {
 }
 
 std::optional<fs::path> blob_store::find(std::string_view sha256) const {
-  if (!is_sha256(sha256)) {
+  if (!model::is_sha256_hex(sha256)) {
     return std::nullopt;
   }
   fs::path p = path_of(sha256);
@@ -166,7 +164,7 @@ std::uint64_t blob_store::retain(const std::set<std::string>& keep,
   std::vector<fs::path> doomed;
   for (const auto& e : fs::recursive_directory_iterator(dir_ / "sha256", ec)) {
     const std::string name = e.path().filename().string();
-    if (e.is_regular_file(ec) && is_sha256(name) && keep.count(name) == 0 &&
+    if (e.is_regular_file(ec) && model::is_sha256_hex(name) && keep.count(name) == 0 &&
         e.last_write_time(ec) < written_before && !ec) {
       doomed.push_back(e.path());
     }

@@ -24,7 +24,14 @@ namespace pdl::server::blobs {
  *  failure. The message is safe to return to the publisher. */
 class blob_error : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  explicit blob_error(const std::string& message, bool store_side = false)
+      : std::runtime_error(message), store_side_(store_side) {}
+  /** The store could not keep the document (no room under blobs.max_bytes, a failed write),
+   *  rather than the document being wrong. */
+  bool store_side() const noexcept { return store_side_; }
+
+ private:
+  bool store_side_;
 };
 
 class blob_store {

@@ -10,7 +10,7 @@ void collect_blob_refs(std::string_view update_json, std::set<std::string>& out)
   while ((at = update_json.find(marker, at)) != std::string_view::npos) {
     at += marker.size();
     const std::string_view hex = update_json.substr(at, 64);
-    if (hex.size() == 64 && hex.find_first_not_of("0123456789abcdef") == std::string_view::npos) {
+    if (model::is_sha256_hex(hex)) {
       out.emplace(hex);
     }
   }

@@ -34,7 +34,7 @@ struct spool {
   long error_status = 0;
   std::string escaped;
   std::optional<std::string> blob_failure;  // the writer's refusal (invalid JSON, full store)
-  bool store_full = false;
+  bool store_side = false;                  // ... and whether the store, not the document, failed
 
   bool take(long status, std::string_view chunk) {
     if (status >= 400) {
@@ -51,7 +51,7 @@ struct spool {
       }
     } catch (const blob_error& e) {
       blob_failure = e.what();
-      store_full = std::string_view(e.what()).find("store is full") != std::string_view::npos;
+      store_side = e.store_side();
       return false;
     }
     return true;
@@ -64,7 +64,7 @@ source_failure classify(const spool& s, const std::string& where,
   using code = http_client::transport_error::code;
   long status = s.error_status;
   if (s.blob_failure) {
-    return {s.store_full ? 507 : 422, fmt::format("{}: {}", where, *s.blob_failure)};
+    return {s.store_side ? 507 : 422, fmt::format("{}: {}", where, *s.blob_failure)};
   }
   if (const auto* err = std::get_if<http_client::transport_error>(&r); err && status == 0) {
     switch (err->what) {

@@ -212,8 +212,7 @@ blob_ref read_blob(sj::value& v, const std::string& path, const parse_limits& li
     const std::string field_path = join(path, key);
     if (key == "sha256") {
       blob.sha256 = read_string(value, field_path, limits);
-      if (blob.sha256.size() != 64 ||
-          blob.sha256.find_first_not_of("0123456789abcdef") != std::string::npos) {
+      if (!is_sha256_hex(blob.sha256)) {
         throw invalid_input(field_path, "expected 64 lower-case hexadecimal digits");
       }
       has_hash = true;

@@ -33,6 +33,9 @@ struct blob_ref {
   friend bool operator==(const blob_ref&, const blob_ref&) = default;
 };
 
+/** True when @p s is a SHA-256 as blobs are named: 64 lower-case hexadecimal digits. */
+bool is_sha256_hex(std::string_view s);
+
 /** One instruction: where the data comes from and where in the policy store it goes. */
 struct data_source_entry {
   std::string url;                          // may be "" when data is inline

@@ -65,6 +65,10 @@ void append_entry(std::string& out, const data_source_entry& entry, bool with_in
 
 }  // namespace
 
+bool is_sha256_hex(std::string_view s) {
+  return s.size() == 64 && s.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+}
+
 std::string_view to_string(fetched_by f) {
   return f == fetched_by::server ? "server" : "agent";
 }
