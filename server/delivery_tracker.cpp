@@ -82,6 +82,21 @@ void delivery_tracker::delivered(std::uint64_t seq, const std::string& agent) {
   u->agents.try_emplace(cut(agent, max_agent_id_bytes));
 }
 
+void delivery_tracker::delivered(std::uint64_t seq,
+                                 const std::vector<const std::string*>& agents) {
+  std::lock_guard lock(mu_);
+  update_state* u = find("", seq);
+  if (u == nullptr) {
+    return;
+  }
+  for (const std::string* agent : agents) {
+    if (u->agents.size() >= max_agents_per_update) {
+      return;
+    }
+    u->agents.try_emplace(cut(*agent, max_agent_id_bytes));
+  }
+}
+
 bool delivery_tracker::acknowledged(const std::string& id, std::uint64_t seq,
                                     const std::string& agent, bool ok,
                                     std::vector<std::string> errors) {

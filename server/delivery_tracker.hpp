@@ -32,6 +32,8 @@ class delivery_tracker {
                 std::chrono::system_clock::time_point at);
   /** The update with @p seq was queued for @p agent. Unknown seqs are ignored. */
   void delivered(std::uint64_t seq, const std::string& agent);
+  /** delivered() for each of @p agents, under one lock (a lane's share of a fan-out). */
+  void delivered(std::uint64_t seq, const std::vector<const std::string*>& agents);
   /**
    * @p agent reports the outcome for update @p id (or, when the id is unknown, @p seq).
    * An agent that applied it after failing moves to applied (and the reverse).

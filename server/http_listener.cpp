@@ -129,11 +129,20 @@ http_request to_plain(const http::request<http::string_body>& req, const std::st
 }  // namespace
 
 struct http_listener::impl : std::enable_shared_from_this<http_listener::impl> {
-  impl(server_context& c, net::io_context& i) : ctx(c), ioc(i), acceptor(net::make_strand(i)) {}
+  impl(server_context& c, net::io_context& i)
+      : ctx(c),
+        ioc(i),
+        acceptor(net::make_strand(i)),
+        lanes(i, lanes_per_thread * static_cast<std::size_t>(std::max(1, c.cfg.threads))) {}
+
+  // A few lanes per I/O thread: a fan-out is spread over every thread, and one busy session
+  // (a large frame to parse) holds up only its lane's share.
+  static constexpr std::size_t lanes_per_thread = 4;
 
   server_context& ctx;
   net::io_context& ioc;
   tcp::acceptor acceptor;
+  ws_lanes lanes;
   std::optional<tls::context> tls;  // set when cfg.tls has a certificate
   std::mutex mu;
   std::map<std::uint64_t, std::weak_ptr<http_conn>> conns;  // guarded by mu
@@ -480,7 +489,8 @@ net::awaitable<void> http_listener::impl::serve(std::shared_ptr<impl> self,
       // left in `buffer`. Untracked first: stop() must not reach the stream once it moves.
       tracking.release();
       stream.expires_never();  // the session's own timeouts take over
-      start_ws_session(ctx, std::move(stream), std::move(up), std::get<caller>(std::move(who)));
+      start_ws_session(ctx, self->lanes, std::move(stream), std::move(up),
+                       std::get<caller>(std::move(who)));
       handed_over = true;
       break;
     }

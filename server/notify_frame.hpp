@@ -10,15 +10,20 @@
 
 namespace pdl::server {
 
-/** One frame to send: head, then *tail when set. Cheap to copy (the tail is shared). */
+/** One frame to send: *head, then *tail when set. Cheap to copy (both parts are shared: a
+ *  session's head for a topic is built once, at subscribe, the tail once per update). */
 struct outgoing_frame {
-  std::string head;
+  std::shared_ptr<const std::string> head;
   std::shared_ptr<const std::string> tail;
   /** The notified update's seq; 0 for frames that are not notifies (RPC answers). Sessions use
    *  it to merge replay with live delivery without gaps or duplicates. */
   std::uint64_t seq = 0;
 
-  std::size_t size() const { return head.size() + (tail ? tail->size() : 0); }
+  /** A frame of its own (an RPC answer). */
+  static outgoing_frame text(std::string s) {
+    return outgoing_frame{std::make_shared<const std::string>(std::move(s)), nullptr, 0};
+  }
+  std::size_t size() const { return (head ? head->size() : 0) + (tail ? tail->size() : 0); }
 };
 
 /** The shared part: `<data_json>}, "call_id": "<call_id>"}, "response": null}`. */

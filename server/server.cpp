@@ -7,6 +7,7 @@
 #include <vector>
 
 #include <pthread.h>
+#include <sys/resource.h>
 
 #include "server/http_listener.hpp"
 #include "server/server_context.hpp"
@@ -145,7 +146,30 @@ void write_port_file(const std::string& path, std::uint16_t port) {
   }
 }
 
+namespace {
+
+/** Each WebSocket subscriber holds a descriptor: take the hard limit the process was given
+ *  (systemd's LimitNOFILE, a container's --ulimit nofile; docs/operations.md), as nginx and Go
+ *  programs do, instead of the soft limit (often 1024). */
+void raise_open_file_limit() {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max) {
+    return;
+  }
+  const auto was = rl.rlim_cur;
+  rl.rlim_cur = rl.rlim_max;
+  if (::setrlimit(RLIMIT_NOFILE, &rl) == 0) {
+    logger()->info("open file limit raised from {} to {} (the hard limit)", was, rl.rlim_cur);
+  } else {
+    logger()->warn("open file limit stays {}: cannot raise it to the hard limit {}", was,
+                   rl.rlim_max);
+  }
+}
+
+}  // namespace
+
 int run_until_signalled(config::server_config cfg) {
+  raise_open_file_limit();
   // Block the stop signals in every thread (the server's threads inherit the mask), then wait
   // for them here: no async-signal-safety concerns, and SIGTERM takes the graceful path.
   sigset_t stop_signals;

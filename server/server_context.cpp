@@ -185,6 +185,10 @@ std::unique_ptr<server_context> make_server_context(config::server_config cfg,
   ctx->auth = server_auth::create(ctx->cfg);
   ctx->updates = log ? std::move(log) : open_update_log(ctx->cfg);
   ctx->deliveries = std::make_unique<delivery_tracker>(ctx->cfg.tracked_updates);
+  ctx->subscriptions.on_delivered(
+      [d = ctx->deliveries.get()](std::uint64_t seq, const std::vector<const std::string*>& agents) {
+        d->delivered(seq, agents);
+      });
   ctx->sources = std::make_unique<const http_client::source_rules>(server_source_rules(ctx->cfg));
   ctx->intake = std::make_unique<update_intake>(*ctx->updates, ctx->subscriptions, ctx->stats,
                                                 model::parse_limits{}, ctx->deliveries.get(),

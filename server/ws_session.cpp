@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
-#include <deque>
+#include <vector>
 #include <set>
 
 #include <unistd.h>
@@ -61,11 +61,52 @@ bool valid_agent_id(std::string_view id) {
   });
 }
 
+/** The send queue: a vector and the index of its front. Unlike std::deque it allocates nothing
+ *  until used (a deque takes ~600 bytes at construction, per session). */
+class frame_queue {
+ public:
+  std::size_t size() const noexcept { return items_.size() - head_; }
+  bool empty() const noexcept { return size() == 0; }
+  outgoing_frame& front() { return items_[head_]; }
+  void push_back(outgoing_frame f) {
+    if (head_ > 0 && head_ * 2 >= items_.size()) {
+      // Drop the sent half (the frame being written moves, its bytes do not: they are shared).
+      items_.erase(items_.begin(), items_.begin() + static_cast<std::ptrdiff_t>(head_));
+      head_ = 0;
+    }
+    items_.push_back(std::move(f));
+  }
+  void pop_front() {
+    items_[head_] = outgoing_frame{};
+    if (++head_ == items_.size()) {
+      clear();
+    }
+  }
+  void pop_back() {
+    items_.pop_back();
+    if (head_ == items_.size()) {
+      clear();
+    }
+  }
+  void clear() {
+    items_.clear();
+    head_ = 0;
+    if (items_.capacity() > 64) {
+      items_.shrink_to_fit();
+    }
+  }
+
+ private:
+  std::vector<outgoing_frame> items_;
+  std::size_t head_ = 0;
+};
+
 class ws_session final : public subscriber, public std::enable_shared_from_this<ws_session> {
  public:
-  ws_session(server_context& ctx, flex_stream stream, std::string id, std::string peer,
-             caller who, session_peer info)
+  ws_session(server_context& ctx, flex_stream stream, std::shared_ptr<delivery_lane> lane,
+             std::string id, std::string peer, caller who, session_peer info)
       : ctx_(ctx),
+        lane_(std::move(lane)),
         ws_(std::move(stream)),
         close_timer_(ws_.get_executor()),
         id_(std::move(id)),
@@ -74,14 +115,28 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
         rpc_(ctx, id_, std::move(who), std::move(info)) {
     ++ctx_.stats.open_connections;
   }
-  ~ws_session() override { --ctx_.stats.open_connections; }
+  ~ws_session() override {
+    // The read handler was destroyed without running (the event loop stopped): give the place
+    // back all the same.
+    if (registered_) {
+      ctx_.subscriptions.detach(id_);
+      ctx_.sessions.remove(id_);
+      --ctx_.stats.open_sessions;
+    }
+    --ctx_.stats.open_connections;
+  }
 
   const std::string& id() const override { return id_; }
+  delivery_lane* lane() const override { return lane_.get(); }
 
   void deliver(outgoing_frame frame) override {
     net::post(ws_.get_executor(), [self = shared_from_this(), f = std::move(frame)]() mutable {
-      self->on_live(std::move(f));
+      self->on_live(std::move(f), false);
     });
+  }
+
+  const std::string* deliver_here(outgoing_frame frame) override {
+    return on_live(std::move(frame), true);
   }
 
   void shut_down() override {
@@ -92,16 +147,12 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
 
   net::any_io_executor executor() { return ws_.get_executor(); }
 
-  /** The session's life; @p self keeps it alive (coroutine parameters by value, STYLE H5). */
+  /** The handshake, then the read loop (callbacks: an open session keeps no coroutine frame);
+   *  @p self keeps the session alive (coroutine parameters by value, STYLE H5). */
   static net::awaitable<void> run(std::shared_ptr<ws_session> self,
                                   http::request<http::empty_body> req) {
-    co_await self->serve(std::move(req));
-  }
-
- private:
-  net::awaitable<void> serve(http::request<http::empty_body> req) {
-    auto self = shared_from_this();
-    const auto& cfg = ctx_.cfg;
+    auto& ws = self->ws_;
+    const auto& cfg = self->ctx_.cfg;
     websocket::stream_base::timeout opt{};
     opt.handshake_timeout = close_grace;
     if (cfg.ws_ping_interval.count() > 0) {
@@ -112,11 +163,14 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
       opt.idle_timeout = websocket::stream_base::none();
       opt.keep_alive_pings = false;
     }
-    ws_.set_option(opt);
-    ws_.read_message_max(cfg.ws_max_message_bytes);
+    ws.set_option(opt);
+    ws.read_message_max(cfg.ws_max_message_bytes);
+    // One frame per message: Beast's default would cut a large notify into 4 KiB frames, one
+    // write each.
+    ws.auto_fragment(false);
     bool echo = req.find(rpc::protocol_header) != req.end();
-    const std::string log_id = ctx_.updates->log_id();
-    ws_.set_option(websocket::stream_base::decorator([echo, log_id](websocket::response_type& res) {
+    const std::string log_id = self->ctx_.updates->log_id();
+    ws.set_option(websocket::stream_base::decorator([echo, log_id](websocket::response_type& res) {
       res.set(http::field::server, "pdl-opal-server");
       if (echo) {
         res.set(rpc::protocol_header, rpc::protocol_version);
@@ -124,51 +178,86 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
       }
     }));
     beast::error_code ec;
-    co_await ws_.async_accept(req, net::redirect_error(net::use_awaitable, ec));
+    co_await ws.async_accept(req, net::redirect_error(net::use_awaitable, ec));
     if (ec) {
-      logger()->info("conn={} peer={} handshake failed: {}", id_, peer_, ec.message());
+      logger()->info("conn={} peer={} handshake failed: {}", self->id_, self->peer_, ec.message());
       co_return;
     }
     if (echo && log_id.empty()) {
       // A shared log that has not reached Redis yet has no id to give: the agent could not
       // tell this seq space from another. It retries (1013) until the log is reachable.
       logger()->warn("conn={} peer={} the update log is not reachable yet: closing with 1013",
-                     id_, peer_);
-      co_await ws_.async_close(websocket::close_code::try_again_later,
-                               net::redirect_error(net::use_awaitable, ec));
+                     self->id_, self->peer_);
+      co_await ws.async_close(websocket::close_code::try_again_later,
+                              net::redirect_error(net::use_awaitable, ec));
       co_return;
     }
-    registration registered(*this);
+    self->open();
+  }
+
+ private:
+  // A message is read into read_buf_ at most this much at a time: an idle session's pending
+  // read holds a buffer this small (a whole message is still assembled, up to read_message_max).
+  static constexpr std::size_t read_piece = 512;
+  // A buffer grown past this by a large message is given back once the message is handled.
+  static constexpr std::size_t keep_read_capacity = 4096;
+
+  void open() {
+    ++ctx_.stats.open_sessions;
+    ctx_.subscriptions.attach(shared_from_this());
+    ctx_.sessions.add(info_);
+    registered_ = true;
     logger()->info("conn={} peer={} agent={} session open", id_, peer_, rpc_.agent_id());
-    beast::flat_buffer buffer;
-    for (;;) {
-      co_await ws_.async_read(buffer, net::redirect_error(net::use_awaitable, ec));
-      if (ec) {
-        break;
-      }
-      if (ws_.got_text() && !closing_) {
-        try {
-          std::string text = beast::buffers_to_string(buffer.data());
-          if (auto answer = rpc_.on_frame(text)) {
-            enqueue(outgoing_frame{std::move(*answer), nullptr});
-          }
-          if (auto p = rpc_.take_publish()) {
-            queue_publish(std::move(*p));
-          }
-          if (auto after = rpc_.take_resume()) {
-            start_replay(*after);
-          }
-        } catch (const std::exception& e) {
-          // One message that could not be handled ends neither the session nor the process:
-          // logged here, once (without the frame, which may carry data), and left unanswered
-          // (the peer's call times out, as for a frame we ignore).
-          logger()->error("conn={} agent={} message not handled: {}", id_, rpc_.agent_id(),
-                          model::exception_text(e));
-        }
-      }
-      buffer.consume(buffer.size());
+    read_next();
+  }
+
+  void read_next() {
+    ws_.async_read_some(read_buf_, read_piece,
+                        beast::bind_front_handler(&ws_session::on_read, shared_from_this()));
+  }
+
+  void on_read(beast::error_code ec, std::size_t) {
+    if (ec) {
+      end(ec);
+      return;
     }
-    registered.end();
+    if (!ws_.is_message_done()) {
+      read_next();
+      return;
+    }
+    if (ws_.got_text() && !closing_) {
+      try {
+        std::string text = beast::buffers_to_string(read_buf_.data());
+        if (auto answer = rpc_.on_frame(text)) {
+          enqueue(outgoing_frame::text(std::move(*answer)));
+        }
+        if (auto p = rpc_.take_publish()) {
+          queue_publish(std::move(*p));
+        }
+        if (auto after = rpc_.take_resume()) {
+          start_replay(*after);
+        }
+      } catch (const std::exception& e) {
+        // One message that could not be handled ends neither the session nor the process:
+        // logged here, once (without the frame, which may carry data), and left unanswered
+        // (the peer's call times out, as for a frame we ignore).
+        logger()->error("conn={} agent={} message not handled: {}", id_, rpc_.agent_id(),
+                        model::exception_text(e));
+      }
+    }
+    read_buf_.consume(read_buf_.size());
+    if (read_buf_.capacity() > keep_read_capacity) {
+      read_buf_.shrink_to_fit();
+    }
+    read_next();
+  }
+
+  /** The read loop is over: the session leaves the hub, the registry and the counters. */
+  void end(const beast::error_code& ec) {
+    if (!registered_) {
+      return;
+    }
+    unregister();
     if (is_normal_end(ec)) {
       logger()->info("conn={} session closed ({})", id_, ec.message());
     } else {
@@ -176,29 +265,8 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
     }
   }
 
-  /** The session's place in the hub, the registry and the counters, given back however the
-   *  read loop ends (an exception, or the coroutine destroyed while suspended, included). */
-  class registration {
-   public:
-    explicit registration(ws_session& s) : s_(&s) {
-      ++s.ctx_.stats.open_sessions;
-      s.ctx_.subscriptions.attach(s.shared_from_this());
-      s.ctx_.sessions.add(s.info_);
-    }
-    registration(const registration&) = delete;
-    registration& operator=(const registration&) = delete;
-    ~registration() { end(); }
-    void end() {
-      if (s_ != nullptr) {
-        std::exchange(s_, nullptr)->unregister();
-      }
-    }
-
-   private:
-    ws_session* s_;
-  };
-
   void unregister() {
+    registered_ = false;
     ctx_.subscriptions.detach(id_);
     ctx_.sessions.remove(id_);
     --ctx_.stats.open_sessions;
@@ -218,10 +286,10 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
   void queue_publish(deferred_publish p) {
     auto slot = try_reserve_publish(ctx_);
     if (!slot) {
-      enqueue(outgoing_frame{rpc_.publish_answer(p, overloaded_reply(ctx_, "ws")), nullptr});
+      enqueue(outgoing_frame::text(rpc_.publish_answer(p, overloaded_reply(ctx_, "ws"))));
       return;
     }
-    publishes_.push_back(pending_publish{std::move(p), std::move(*slot)});
+    publishes_.push_back(pending_publish{std::move(p), std::move(*slot)});  // rare: a vector
     if (publishing_) {
       return;
     }
@@ -233,7 +301,7 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
   static net::awaitable<void> store_publishes(std::shared_ptr<ws_session> self) {
     while (!self->publishes_.empty()) {
       pending_publish next = std::move(self->publishes_.front());
-      self->publishes_.pop_front();
+      self->publishes_.erase(self->publishes_.begin());
       http_reply r;
       try {
         r = co_await publish_async(self->ctx_, std::move(next.slot),
@@ -242,7 +310,7 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
         r = internal_error_reply(std::current_exception());
         logger()->error("conn={} publish failed: {}", self->id_, r.log_detail);
       }
-      self->enqueue(outgoing_frame{self->rpc_.publish_answer(next.publish, r), nullptr});
+      self->enqueue(outgoing_frame::text(self->rpc_.publish_answer(next.publish, r)));
     }
     self->publishing_ = false;
   }
@@ -253,17 +321,19 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
   // replay reads up to intake.published_seq(), which covers every notify that reached us. So
   // the switch to live happens only once replay has caught up with everything dropped.
 
-  void on_live(outgoing_frame f) {
+  /** @param batched the caller (a lane's fan-out task) tells the delivery tracker, for all
+   *  its sessions at once. @return the agent id when @p f was taken as a live notify. */
+  const std::string* on_live(outgoing_frame f, bool batched) {
     if (f.seq != 0) {
       if (f.seq <= cursor_) {
-        return;  // already replayed
+        return nullptr;  // already replayed
       }
       if (replaying_) {
         dropped_max_ = std::max(dropped_max_, f.seq);
-        return;
+        return nullptr;
       }
       cursor_ = f.seq;
-      if (ctx_.deliveries) {
+      if (!batched && ctx_.deliveries) {
         ctx_.deliveries->delivered(f.seq, rpc_.agent_id());
       }
       // Counted before the frame can leave: enqueue() may start writing it at once, and a peer
@@ -271,10 +341,12 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
       ++ctx_.stats.notifies_live;
       if (!enqueue(std::move(f))) {
         --ctx_.stats.notifies_live;
+        return nullptr;
       }
-      return;
+      return &rpc_.agent_id();
     }
     enqueue(std::move(f));
+    return nullptr;
   }
 
   /** A later subscribe with after_seq restarts the replay from there: the agent asked for
@@ -389,7 +461,7 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
         ctx_.deliveries->delivered(rec.seq, rpc_.agent_id());
       }
       ++ctx_.stats.notifies_replayed;  // before it can leave, as for live notifies
-      if (!enqueue(outgoing_frame{notify_head(id_, id_, *topic),
+      if (!enqueue(outgoing_frame{std::make_shared<const std::string>(notify_head(id_, id_, *topic)),
                                   notify_tail(*rec.json, rpc::new_call_id()), rec.seq})) {
         --ctx_.stats.notifies_replayed;
       }
@@ -431,7 +503,7 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
     writing_ = true;
     const outgoing_frame& f = queue_.front();
     std::array<net::const_buffer, 2> bufs{
-        net::buffer(f.head), f.tail ? net::buffer(*f.tail) : net::const_buffer{}};
+        net::buffer(*f.head), f.tail ? net::buffer(*f.tail) : net::const_buffer{}};
     ws_.text(true);
     ws_.async_write(bufs, beast::bind_front_handler(&ws_session::on_write, shared_from_this()));
   }
@@ -489,13 +561,16 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
   }
 
   server_context& ctx_;
+  std::shared_ptr<delivery_lane> lane_;  // null: the strand is the session's own (TLS)
   websocket::stream<flex_stream> ws_;
   net::steady_timer close_timer_;
   std::string id_;
   std::string peer_;
   std::shared_ptr<session_info> info_;  // never null; queued_frames written on the strand
   ws_rpc rpc_;
-  std::deque<outgoing_frame> queue_;  // strand only; references stay valid across push_back
+  frame_queue queue_;  // strand only
+  bool registered_ = false;  // in the hub and the registry (between open() and unregister())
+  beast::flat_buffer read_buf_;  // the message being read
   bool writing_ = false;
   bool closing_ = false;
   // strand only: see on_live()
@@ -511,27 +586,75 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
     deferred_publish publish;
     publish_slot slot;
   };
-  std::deque<pending_publish> publishes_;
+  std::vector<pending_publish> publishes_;
   bool publishing_ = false;
+};
+
+
+
+
+class strand_lane final : public delivery_lane {
+ public:
+  explicit strand_lane(net::io_context& ioc) : strand_(net::make_strand(ioc)) {}
+  void post(std::function<void()> task) override { net::post(strand_, std::move(task)); }
+  net::any_io_executor executor() const { return strand_; }
+
+ private:
+  net::strand<net::io_context::executor_type> strand_;
 };
 
 }  // namespace
 
-void start_ws_session(server_context& ctx, net::io_context& ioc, int native_fd, bool v6,
-                      ws_upgrade upgrade, caller who) {
-  tcp::socket sock(net::make_strand(ioc));
-  beast::error_code ec;
-  sock.assign(v6 ? tcp::v6() : tcp::v4(), native_fd, ec);
-  if (ec) {
-    ::close(native_fd);
-    logger()->error("peer={} cannot take over the upgraded socket: {}", upgrade.peer,
-                    ec.message());
-    return;
+struct ws_lanes::impl {
+  std::vector<std::shared_ptr<strand_lane>> lanes;
+  std::atomic<std::size_t> next{0};
+};
+
+ws_lanes::ws_lanes(net::io_context& ioc, std::size_t count) : impl_(std::make_unique<impl>()) {
+  for (std::size_t i = 0; i < std::max<std::size_t>(1, count); ++i) {
+    impl_->lanes.push_back(std::make_shared<strand_lane>(ioc));
   }
-  start_ws_session(ctx, flex_stream(std::move(sock)), std::move(upgrade), std::move(who));
 }
 
-void start_ws_session(server_context& ctx, flex_stream stream, ws_upgrade upgrade, caller who) {
+ws_lanes::~ws_lanes() = default;
+
+namespace {
+
+/** Moves a plaintext stream's socket onto @p lane's strand (the HTTP connection had a strand of
+ *  its own). @return false when the socket could not be moved (logged; it is closed). */
+bool move_to_lane(flex_stream& stream, const strand_lane& lane, const std::string& peer) {
+  beast::error_code ec;
+  auto protocol = stream.socket().local_endpoint(ec).protocol();
+  if (!ec) {
+    int fd = stream.socket().release(ec);
+    if (!ec) {
+      tcp::socket sock(lane.executor());
+      sock.assign(protocol, fd, ec);
+      if (!ec) {
+        stream = flex_stream(std::move(sock));
+        stream.expires_never();  // Beast's WebSocket timeouts take over
+        return true;
+      }
+      ::close(fd);
+    }
+  }
+  logger()->error("peer={} cannot move the upgraded socket to a session lane: {}", peer,
+                  ec.message());
+  return false;
+}
+
+}  // namespace
+
+void start_ws_session(server_context& ctx, ws_lanes& lanes, flex_stream stream,
+                      ws_upgrade upgrade, caller who) {
+  std::shared_ptr<strand_lane> lane;
+  if (!stream.is_tls()) {
+    auto& all = lanes.impl_->lanes;
+    lane = all[lanes.impl_->next.fetch_add(1, std::memory_order_relaxed) % all.size()];
+    if (!move_to_lane(stream, *lane, upgrade.peer)) {
+      return;
+    }
+  }
   http::request<http::empty_body> req{http::verb::get, upgrade.target, 11};
   for (auto& [name, value] : upgrade.headers) {
     req.insert(name, value);
@@ -557,7 +680,8 @@ void start_ws_session(server_context& ctx, flex_stream stream, ws_upgrade upgrad
   }
   info.info->protocol1 = info.protocol1;
   info.info->agent_id = info.agent_id.empty() ? session_id : info.agent_id;
-  auto session = std::make_shared<ws_session>(ctx, std::move(stream), std::move(session_id),
+  auto session = std::make_shared<ws_session>(ctx, std::move(stream), std::move(lane),
+                                              std::move(session_id),
                                               std::move(upgrade.peer), std::move(who),
                                               std::move(info));
   auto ex = session->executor();

@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -126,6 +127,18 @@ mem_status read_mem(int pid) {
     field("Threads:", m.threads);
   }
   return m;
+}
+
+double cpu_ms_precise(int pid) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  double ns = 0;
+  for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    std::ifstream in(task.path() / "schedstat");
+    double on_cpu = 0;
+    if (in >> on_cpu) ns += on_cpu;
+  }
+  return ns / 1e6;
 }
 
 double cpu_ms(int pid) {

@@ -25,6 +25,9 @@ mem_status read_mem(int pid);
 
 /** CPU time (user + system) the process has used so far, in ms (10 ms resolution). */
 double cpu_ms(int pid);
+/** The same from the scheduler (/proc/<pid>/task/<tid>/schedstat, summed over the threads
+ *  alive now): ns resolution. */
+double cpu_ms_precise(int pid);
 
 /** CPU time every process of the machine has used so far (user, nice, system, irq, softirq,
  *  steal from the first line of /proc/stat; idle and iowait not counted), in ms, summed over

@@ -1,5 +1,6 @@
 // One server, many WebSocket subscribers (bench_ws_swarm, one process): the server's RSS with
-// all of them subscribed, and the time from the publish request to the last notify received.
+// all of them subscribed, and for a 1 KB and then a 100 KB update the time from the publish
+// request to the last notify received and the server's CPU per subscriber.
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -16,8 +17,6 @@ namespace pdl::bench {
 
 using namespace std::chrono_literals;
 
-namespace {
-
 bool read_numbers(const std::string& path, std::vector<std::int64_t>& out) {
   std::ifstream in(path);
   std::int64_t v = 0;
@@ -26,68 +25,122 @@ bool read_numbers(const std::string& path, std::vector<std::int64_t>& out) {
   return !out.empty();
 }
 
-}  // namespace
+double settled_cpu_ms(int pid) {
+  // The server goes on reading the subscribers' answers after the last notify left: wait until
+  // its CPU time stops moving (50 ms without a change), so the figure covers the whole
+  // exchange. Polls only decide when we look.
+  double last = cpu_ms_precise(pid);
+  auto still_since = std::chrono::steady_clock::now();
+  const auto deadline = still_since + 10s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+    double now = cpu_ms_precise(pid);
+    if (now - last > 0.2) {
+      last = now;
+      still_since = std::chrono::steady_clock::now();
+    } else if (std::chrono::steady_clock::now() - still_since >= 50ms) {
+      break;
+    }
+  }
+  return last;
+}
 
-void run_fanout(const bench_setup& s, int run, run_result& out) {
-  std::string dir = s.work_dir + "/fanout-" + std::to_string(run);
+std::string padded_update(const std::string& dst, std::size_t pad_bytes) {
+  nlohmann::json update = {{"entries",
+                            {{{"url", ""},
+                              {"data", {{"fanout", true}, {"pad", std::string(pad_bytes, 'x')}}},
+                              {"topics", {"bench"}},
+                              {"dst_path", dst},
+                              {"save_method", "PUT"}}}},
+                           {"reason", "bench fan-out"}};
+  return update.dump();
+}
+
+void run_fanout(const bench_setup& s, int run, int subscribers, const std::string& name,
+                run_result& out) {
+  std::string dir = s.work_dir + "/" + name + "-" + std::to_string(run);
   std::filesystem::create_directories(dir);
   fleet f(dir);
-  f.start_server();  // inherits the driver's RLIMIT_NOFILE, raised to the hard limit in main
+  f.start_server();  // inherits the driver's RLIMIT_NOFILE, raised in main
   auto base = read_mem(f.server_pid());
   write_text(f.file("client.token"), f.token("client") + "\n");
   std::string ds = f.token("datasource");
   std::string ready = f.file("swarm.ready");
   std::string result = f.file("swarm.result");
   auto t_open = now_ns();
+  // One source address has ~28,000 ephemeral ports towards the server's port.
+  const int sources = 1 + subscribers / 20000;
   auto& swarm = f.start("swarm", "bench_ws_swarm",
                         {"--url", "ws" + f.server_url().substr(4) + "/ws", "--token-file",
-                         f.file("client.token"), "--count", std::to_string(s.subscribers),
-                         "--topic", "bench", "--ready-file", ready, "--result-file", result});
+                         f.file("client.token"), "--count", std::to_string(subscribers),
+                         "--topic", "bench", "--ready-file", ready, "--result-file", result,
+                         "--expect", "2", "--sources", std::to_string(sources)});
   std::vector<std::int64_t> nums;
-  if (!test::poll_until([&] { return read_numbers(ready, nums) || !swarm.running(); }, 300s) ||
+  if (!test::poll_until([&] { return read_numbers(ready, nums) || !swarm.running(); }, 600s) ||
       nums.empty()) {
     throw std::runtime_error("subscribers did not all subscribe: " + swarm.log());
   }
-  out.values["fanout_subscribe_all_s"] = static_cast<double>(now_ns() - t_open) / 1e9;
-  std::this_thread::sleep_for(500ms);
+  out.values[name + "_subscribe_all_s"] = static_cast<double>(now_ns() - t_open) / 1e9;
+  double idle0 = settled_cpu_ms(f.server_pid());
+  (void)idle0;
   auto subscribed = read_mem(f.server_pid());
 
-  nlohmann::json update = {{"entries",
-                            {{{"url", ""},
-                              {"data", {{"fanout", true}, {"pad", std::string(900, 'x')}}},
-                              {"topics", {"bench"}},
-                              {"dst_path", "/bench/fanout"},
-                              {"save_method", "PUT"}}}},
-                           {"reason", "bench fan-out"}};
-  double server_cpu0 = cpu_ms(f.server_pid()), swarm_cpu0 = cpu_ms(swarm.pid());
-  auto pub = f.publish(ds, update.dump());
-  // Polls only decide when we look; the times come from the swarm's stamps.
-  if (!test::poll_until([&] { return read_numbers(result, nums) || !swarm.running(); }, 120s) ||
-      nums.size() < 3) {
-    throw std::runtime_error("not every subscriber got the notify: " + swarm.log());
+  struct round {
+    const char* key;
+    std::size_t pad;
+  };
+  const round rounds[] = {{"", 900}, {"_100kb", 100'000}};
+  std::size_t r = 0;
+  for (const auto& rd : rounds) {
+    ++r;
+    std::string update = padded_update("/bench/" + name + std::to_string(r), rd.pad);
+    double server_cpu0 = settled_cpu_ms(f.server_pid());
+    double swarm_cpu0 = cpu_ms_precise(swarm.pid());
+    auto pub = f.publish(ds, update);
+    // Polls only decide when we look; the times come from the swarm's stamps.
+    if (!test::poll_until([&] { return (read_numbers(result, nums) && nums.size() >= 3 * r) ||
+                                       !swarm.running(); },
+                          120s) ||
+        nums.size() < 3 * r) {
+      throw std::runtime_error("not every subscriber got notify " + std::to_string(r) + ": " +
+                               swarm.log());
+    }
+    const std::int64_t first = nums[3 * (r - 1)], last = nums[3 * (r - 1) + 1];
+    double server_cpu = settled_cpu_ms(f.server_pid()) - server_cpu0;
+    double swarm_cpu = cpu_ms_precise(swarm.pid()) - swarm_cpu0;
+    const std::string k = name + rd.key;
+    out.values[k + "_deliver_ms"] = static_cast<double>(last - pub.sent_ns) / 1e6;
+    out.values[k + "_first_ms"] = static_cast<double>(first - pub.sent_ns) / 1e6;
+    out.values[k + "_cpu_us_per_sub"] = server_cpu * 1000.0 / subscribers;
+    out.values[k + "_swarm_cpu_us_per_sub"] = swarm_cpu * 1000.0 / subscribers;
+    out.notes[k + "_deliver_ms"] =
+        "update of " + std::to_string(update.size()) + " bytes; first notify " +
+        num(out.values[k + "_first_ms"]) + " ms after the publish request, last " +
+        num(out.values[k + "_deliver_ms"]) + " ms; CPU used (until the server's settled): " +
+        "server " + num(server_cpu) + " ms, the swarm (reading, answering) " + num(swarm_cpu) +
+        " ms, on " + std::to_string(::sysconf(_SC_NPROCESSORS_ONLN)) + " shared cores";
+    out.notes[k + "_cpu_us_per_sub"] = out.notes[k + "_deliver_ms"];
   }
   auto after = read_mem(f.server_pid());
-  double server_cpu = cpu_ms(f.server_pid()) - server_cpu0;
-  double swarm_cpu = cpu_ms(swarm.pid()) - swarm_cpu0;
-  out.values["fanout_server_rss_mb"] = static_cast<double>(std::max(subscribed.rss_kb, after.rss_kb)) / 1024.0;
-  out.values["fanout_deliver_ms"] = static_cast<double>(nums[1] - pub.sent_ns) / 1e6;
-  out.values["fanout_first_ms"] = static_cast<double>(nums[0] - pub.sent_ns) / 1e6;
-  out.values["fanout_after_200_ms"] = static_cast<double>(nums[1] - pub.ok_ns) / 1e6;
-  double per_sub_kb = static_cast<double>(subscribed.rss_kb - base.rss_kb) / s.subscribers;
-  out.notes["fanout_server_rss_mb"] =
+  out.values[name + "_server_rss_mb"] =
+      static_cast<double>(std::max(subscribed.rss_kb, after.rss_kb)) / 1024.0;
+  double per_sub_kb = static_cast<double>(subscribed.rss_kb - base.rss_kb) / subscribers;
+  out.values[name + "_kb_per_subscriber"] = per_sub_kb;
+  out.notes[name + "_server_rss_mb"] =
       "server VmRSS " + std::to_string(base.rss_kb) + " KiB before, " +
       std::to_string(subscribed.rss_kb) + " KiB with all subscribed (" + num(per_sub_kb) +
       " KiB each), " + std::to_string(after.rss_kb) + " KiB after delivery, VmHWM " +
       std::to_string(after.hwm_kb) + " KiB";
-  out.values["fanout_kb_per_subscriber"] = per_sub_kb;
-  out.notes["fanout_deliver_ms"] = "first notify " + num(out.values["fanout_first_ms"]) +
-                                   " ms after the publish request, last " +
-                                   num(out.values["fanout_deliver_ms"]) + " ms; CPU used " +
-                                   "meanwhile: server " + num(server_cpu) +
-                                   " ms, the swarm (reading, decoding, answering) " +
-                                   num(swarm_cpu) + " ms, on " +
-                                   std::to_string(::sysconf(_SC_NPROCESSORS_ONLN)) + " shared cores";
+  out.notes[name + "_kb_per_subscriber"] = out.notes[name + "_server_rss_mb"];
   swarm.stop(5000ms);
+}
+
+void run_fanout(const bench_setup& s, int run, run_result& out) {
+  run_fanout(s, run, s.subscribers, "fanout", out);
+}
+
+void run_fanout_50k(const bench_setup& s, int run, run_result& out) {
+  run_fanout(s, run, 50000, "fanout50k", out);
 }
 
 }  // namespace pdl::bench

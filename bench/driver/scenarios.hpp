@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace pdl::bench {
 
@@ -37,8 +38,20 @@ void run_forwarding(const bench_setup& s, int run, run_result& out);
 /** Publish accepted -> applied in the store(s), 1 KB inline PUT, to @p agents agents. */
 void run_latency(const bench_setup& s, int run, int agents, run_result& out);
 
-/** One server, s.subscribers WebSocket subscribers (bench_ws_swarm): RSS and fan-out time. */
+/** One server, s.subscribers WebSocket subscribers (bench_ws_swarm): RSS, and for a 1 KB then a
+ *  100 KB update the fan-out time and the server's CPU per subscriber. Values fanout_*. */
 void run_fanout(const bench_setup& s, int run, run_result& out);
+/** The same with 50,000 subscribers (values fanout50k_*). */
+void run_fanout_50k(const bench_setup& s, int run, run_result& out);
+
+/** 4 replicas over one Redis, 25,000 subscribers each: publish -> last of the 100,000 notified,
+ *  the Redis commands one update costs. Values replicas_*. */
+void run_replicas_4x25k(const bench_setup& s, int run, run_result& out);
+
+/** bench_ws_swarm's result file: the numbers in it (false when there are none yet). */
+bool read_numbers(const std::string& path, std::vector<std::int64_t>& out);
+/** A DataUpdate with one inline entry on topic "bench" carrying @p pad_bytes of padding. */
+std::string padded_update(const std::string& dst, std::size_t pad_bytes);
 
 /** Agent start -> /ready, empty base config, and with the 17 MB base document. */
 void run_startup(const bench_setup& s, int run, run_result& out);

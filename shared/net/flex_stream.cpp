@@ -32,6 +32,7 @@ struct flex_stream::impl {
   std::optional<beast::tcp_stream> plain;
   std::unique_ptr<tls_stream> tls;
   std::string failure;
+  bool untimed = false;  // expires_never() was the last word: plain I/O skips tcp_stream
 };
 
 flex_stream::flex_stream(tcp::socket sock)
@@ -51,6 +52,16 @@ flex_stream::executor_type flex_stream::get_executor() noexcept {
 }
 bool flex_stream::is_tls() const noexcept { return impl_->tls != nullptr; }
 beast::tcp_stream& flex_stream::tcp_layer() noexcept { return impl_->tcp_layer(); }
+
+void flex_stream::expires_after(std::chrono::steady_clock::duration d) {
+  impl_->untimed = false;
+  tcp_layer().expires_after(d);
+}
+
+void flex_stream::expires_never() {
+  impl_->untimed = true;
+  tcp_layer().expires_never();
+}
 
 void flex_stream::close() {
   if (!impl_) {
@@ -102,6 +113,8 @@ void flex_stream::start_read(net::mutable_buffer b, io_completion done) {
   auto cb = [d = std::move(done)](beast::error_code ec, std::size_t n) mutable { d(ec, n); };
   if (impl_->tls) {
     impl_->tls->async_read_some(b, std::move(cb));
+  } else if (impl_->untimed) {
+    impl_->plain->socket().async_read_some(b, std::move(cb));
   } else {
     impl_->plain->async_read_some(b, std::move(cb));
   }
@@ -111,6 +124,8 @@ void flex_stream::start_write(write_buffers b, io_completion done) {
   auto cb = [d = std::move(done)](beast::error_code ec, std::size_t n) mutable { d(ec, n); };
   if (impl_->tls) {
     impl_->tls->async_write_some(b, std::move(cb));
+  } else if (impl_->untimed) {
+    impl_->plain->socket().async_write_some(b, std::move(cb));
   } else {
     impl_->plain->async_write_some(b, std::move(cb));
   }

@@ -81,8 +81,12 @@ class flex_stream {
   /** The TCP layer: connect, timeouts, socket. */
   beast::tcp_stream& tcp_layer() noexcept;
   tcp::socket& socket() noexcept { return tcp_layer().socket(); }
-  void expires_after(std::chrono::steady_clock::duration d) { tcp_layer().expires_after(d); }
-  void expires_never() { tcp_layer().expires_never(); }
+  /** A timeout for the reads and writes that follow (each op, TLS handshake included). */
+  void expires_after(std::chrono::steady_clock::duration d);
+  /** No timeout from here on: a plaintext stream's reads and writes then go straight to the
+   *  socket, without beast::tcp_stream's per-operation timer bookkeeping (a WebSocket session,
+   *  whose own timeouts are Beast's, reads and writes this way). */
+  void expires_never();
   /** Closes the socket at once (no TLS close_notify): pending operations fail. A no-op on a
    *  moved-from stream (the only member that may be called on one). */
   void close();
