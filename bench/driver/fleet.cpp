@@ -1,5 +1,7 @@
 #include "bench/driver/fleet.hpp"
 
+#include <sys/resource.h>
+
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
@@ -8,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bench/driver/bench_util.hpp"
+#include "bench/driver/scenarios.hpp"
 #include "shared/http/client.hpp"
 
 namespace pdl::bench {
@@ -167,6 +170,74 @@ publish_result fleet::publish(const std::string& datasource_token, const std::st
   }
   out.body = ok->body;
   return out;
+}
+
+int fleet::max_per_swarm() {
+  rlimit rl{};
+  ::getrlimit(RLIMIT_NOFILE, &rl);
+  return static_cast<int>(std::min<rlim_t>(50000, rl.rlim_max > 2000 ? rl.rlim_max - 1000 : 1000));
+}
+
+swarm_set fleet::start_swarms(const std::vector<std::string>& ws_urls,
+                              const std::string& token_file, int count, int rounds) {
+  swarm_set out;
+  const int per = max_per_swarm();
+  const int n = (count + per - 1) / per;
+  for (int i = 0; i < n; ++i) {
+    const int mine = count / n + (i < count % n ? 1 : 0);
+    std::string tag = "swarm" + std::to_string(i);
+    out.ready_files.push_back(file(tag + ".ready"));
+    out.result_files.push_back(file(tag + ".result"));
+    std::vector<std::string> args{"--token-file", token_file, "--count", std::to_string(mine),
+                                  "--topic", "bench", "--ready-file", out.ready_files.back(),
+                                  "--result-file", out.result_files.back(), "--expect",
+                                  std::to_string(rounds), "--sources",
+                                  std::to_string(1 + mine / 20000), "--source-offset",
+                                  std::to_string(i * 3)};
+    for (const auto& u : ws_urls) {
+      args.push_back("--url");
+      args.push_back(u);
+    }
+    out.procs.push_back(&start(tag, "bench_ws_swarm", args));
+  }
+  return out;
+}
+
+bool swarm_set::all_ready() const {
+  for (std::size_t i = 0; i < procs.size(); ++i) {
+    std::vector<std::int64_t> nums;
+    if (!read_numbers(ready_files[i], nums)) {
+      if (!procs[i]->running()) throw std::runtime_error("a swarm died: " + procs[i]->log());
+      return false;
+    }
+  }
+  return true;
+}
+
+bool swarm_set::round_done(std::size_t r, std::int64_t& first_ns, std::int64_t& last_ns) const {
+  first_ns = 0;
+  last_ns = 0;
+  for (std::size_t i = 0; i < procs.size(); ++i) {
+    std::vector<std::int64_t> nums;
+    if (!read_numbers(result_files[i], nums) || nums.size() < 3 * r) {
+      if (!procs[i]->running()) throw std::runtime_error("a swarm died: " + procs[i]->log());
+      return false;
+    }
+    std::int64_t f = nums[3 * (r - 1)], l = nums[3 * (r - 1) + 1];
+    first_ns = first_ns == 0 ? f : std::min(first_ns, f);
+    last_ns = std::max(last_ns, l);
+  }
+  return true;
+}
+
+double swarm_set::cpu_ms() const {
+  double sum = 0;
+  for (auto* p : procs) sum += cpu_ms_precise(p->pid());
+  return sum;
+}
+
+void swarm_set::stop() {
+  for (auto* p : procs) p->stop(std::chrono::milliseconds(5000));
 }
 
 }  // namespace pdl::bench

@@ -37,6 +37,20 @@ struct publish_result {
   std::string body;          // the answer (ids, seq, blobs)
 };
 
+/** bench_ws_swarm processes sharing one count of subscribers (each under the descriptor
+ *  limit), and their rounds merged: first = the earliest first notify, last = the latest. */
+struct swarm_set {
+  std::vector<test::process*> procs;
+  std::vector<std::string> ready_files;
+  std::vector<std::string> result_files;
+  /** True once every swarm wrote its ready file. @throws when one died. */
+  bool all_ready() const;
+  /** True once every swarm completed round @p r (1-based); sets the merged stamps. */
+  bool round_done(std::size_t r, std::int64_t& first_ns, std::int64_t& last_ns) const;
+  double cpu_ms() const;
+  void stop();
+};
+
 class fleet {
  public:
   /** @p dir: where logs, port files and write logs go; emptied first, so a stale port file of
@@ -64,6 +78,12 @@ class fleet {
 
   /** POST /data/config with a datasource token. @throws unless 200. */
   publish_result publish(const std::string& datasource_token, const std::string& update_json);
+
+  /** Swarms for @p count subscribers of topic "bench" spread over @p ws_urls, @p rounds
+   *  notifies expected per subscriber; at most max_per_swarm connections each. */
+  swarm_set start_swarms(const std::vector<std::string>& ws_urls, const std::string& token_file,
+                         int count, int rounds);
+  static int max_per_swarm();
 
   test::process& start(const std::string& name, const std::string& binary,
                        std::vector<std::string> args, std::map<std::string, std::string> env = {});

@@ -1,6 +1,6 @@
 // pdl_bench: runs the benchmark scenarios (scenarios.hpp) --runs times and writes the report.
 //   pdl_bench --out docs/benchmarks.md [--runs 5] [--work DIR] [--commit abc1234]
-//             [--only forwarding,latency1,latency10,fanout,fanout50k,replicas,startup,fetch_once]
+//             [--only forwarding,latency1,latency10,fanout,fanout50k,replicas,replicas100k,startup,fetch_once]
 //             [--why bench/why.txt]
 //             [--notes bench/notes.md] [--agent-env "K=V K2=V2"] [--save results.json]
 //   pdl_bench --render results.json --out docs/benchmarks.md [--why ...] [--notes ...]
@@ -281,6 +281,7 @@ int main(int argc, char** argv) {
       {"fanout", [&](int r, run_result& o) { run_fanout(setup, r, o); }},
       {"fanout50k", [&](int r, run_result& o) { run_fanout_50k(setup, r, o); }},
       {"replicas", [&](int r, run_result& o) { run_replicas_4x25k(setup, r, o); }},
+      {"replicas100k", [&](int r, run_result& o) { run_replicas_100k(setup, r, o); }},
       {"forwarding", [&](int r, run_result& o) { run_forwarding(setup, r, o); }},
       {"fetch_once", [&](int r, run_result& o) { run_fetch_once(setup, r, o); }},
   };

@@ -47,6 +47,8 @@ void run_fanout_50k(const bench_setup& s, int run, run_result& out);
 /** 4 replicas over one Redis, 25,000 subscribers each: publish -> last of the 100,000 notified,
  *  the Redis commands one update costs. Values replicas_*. */
 void run_replicas_4x25k(const bench_setup& s, int run, run_result& out);
+/** 100,000 subscribers on max(4, what the descriptor limit needs) replicas: replicas100k_*. */
+void run_replicas_100k(const bench_setup& s, int run, run_result& out);
 
 /** bench_ws_swarm's result file: the numbers in it (false when there are none yet). */
 bool read_numbers(const std::string& path, std::vector<std::int64_t>& out);

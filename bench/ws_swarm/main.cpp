@@ -8,9 +8,9 @@
 // notify of the round). Runs until SIGTERM.
 //   bench_ws_swarm --url ws://127.0.0.1:PORT/ws [--url ...] --token-file F --count 10000
 //                  --topic bench --ready-file R --result-file OUT [--concurrency 128]
-//                  [--expect 1] [--sources 1]
-// --sources N: connect from 127.0.0.1 .. 127.0.0.N (one source address has ~28,000 ephemeral
-// ports towards one server port).
+//                  [--expect 1] [--sources 1] [--source-offset 0]
+// --sources N: connect from 127.0.0.(1+offset) .. 127.0.0.(N+offset) (one source address has
+// ~28,000 ephemeral ports towards one server port; several swarms use different offsets).
 // Exit status: 0 on SIGTERM, 1 when a connection fails before ready (the reason on stderr).
 //
 // Set-up (connect, upgrade, subscribe) uses Beast; the timed part does not. Once subscribed, a
@@ -63,6 +63,7 @@ struct options {
   std::size_t concurrency = 128;
   std::size_t expect = 1;
   std::size_t sources = 1;
+  std::size_t source_offset = 0;
 };
 
 std::int64_t now_ns() {
@@ -124,6 +125,8 @@ options parse(int argc, char** argv) {
       o.concurrency = std::max<std::size_t>(1, std::stoul(v));
     } else if (flag == "--expect") {
       o.expect = std::max<std::size_t>(1, std::stoul(v));
+    } else if (flag == "--source-offset") {
+      o.source_offset = std::min<std::size_t>(200, std::stoul(v));
     } else if (flag == "--sources") {
       o.sources = std::min<std::size_t>(250, std::max<std::size_t>(1, std::stoul(v)));
     } else {
@@ -174,11 +177,12 @@ class opener {
       auto ws = std::make_unique<ws_stream>(io_);
       auto& sock = ws->next_layer();
       sock.open(tcp::v4());
-      if (opt_.sources > 1) {
+      if (opt_.sources > 1 || opt_.source_offset > 0) {
         // The port is chosen at connect, per destination (else ~28,000 per source address).
         int one = 1;
         ::setsockopt(sock.native_handle(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
-        auto src = net::ip::make_address_v4(0x7F000001u + static_cast<unsigned>(i % opt_.sources));
+        auto src = net::ip::make_address_v4(
+            0x7F000001u + static_cast<unsigned>(opt_.source_offset + i % opt_.sources));
         sock.bind(tcp::endpoint(src, 0));
       }
       co_await sock.async_connect(endpoints_[which], net::use_awaitable);

@@ -164,6 +164,23 @@ class flex_stream {
   /** For the WebSocket teardown customization below. */
   void start_teardown(beast::role_type role, io_completion done);
 
+  // ---- Raw writes (plaintext only) -------------------------------------------------------
+  // Bytes written beside the layer above (a WebSocket session's own pre-framed frames), never
+  // in the middle of one of its writes: a raw write waits while the layer above has a write in
+  // flight or has written only part of what it asked, and the layer above's next write waits
+  // while a raw write is unfinished. All on the stream's strand.
+
+  /** True when raw writes are possible (a plaintext stream). */
+  bool raw_writes() const noexcept;
+  /** Writes what the socket takes now, without waiting (MSG_DONTWAIT): the bytes written, 0
+   *  when the socket is full or a write of the layer above is unfinished. @p ec is set on a
+   *  socket error. */
+  std::size_t try_raw_write(const write_buffers& bufs, std::size_t count, beast::error_code& ec);
+  /** Writes all of @p bufs (the first @p count) after the first @p skip bytes, in turn with
+   *  the layer above's writes; @p done completes on the stream's executor. */
+  void async_raw_write(const write_buffers& bufs, std::size_t count, std::size_t skip,
+                       io_completion done);
+
  private:
   template <class Handler>
   struct ec_only_t {
