@@ -3,6 +3,7 @@
 #include "shared/rpc/rpc.hpp"
 
 #include <array>
+#include <optional>
 #include <random>
 
 #include <fmt/format.h>
@@ -187,7 +188,13 @@ frame decode(std::string_view text, std::size_t max_bytes) {
   if (text.size() > max_bytes) {
     throw invalid_input("", fmt::format("frame larger than {} bytes", max_bytes));
   }
-  sj::parser parser;
+  // Most frames are small RPC calls and answers (a notify's answer for every subscriber on
+  // every update): one parser per thread for those, instead of its buffers allocated per frame;
+  // a large frame gets a parser of its own, so no thread keeps a large buffer.
+  constexpr std::size_t shared_parser_max = 16 * 1024;
+  thread_local sj::parser small_frames(shared_parser_max);
+  std::optional<sj::parser> large;
+  sj::parser& parser = text.size() <= shared_parser_max ? small_frames : large.emplace();
   simdjson::padded_string padded(text);
   sj::document doc;
   if (auto e = parser.iterate(padded).get(doc)) {
