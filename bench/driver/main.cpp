@@ -83,7 +83,7 @@ void flush_binaries() {
 /** The measurements of an invocation, so the report can be rendered again (--render) after
  *  bench/why.txt or bench/notes.md changed, without measuring again. */
 nlohmann::json measured_json(const report_context& ctx, const std::vector<run_result>& results) {
-  nlohmann::json j = {{"commit", ctx.commit},         {"date", ctx.date},
+  nlohmann::json j = {{"commit", ctx.commit},         {"date", ctx.date}, {"carried", ctx.carried},
                       {"cores", ctx.cores},           {"cpu_model", ctx.cpu_model},
                       {"load_before", ctx.load_before}, {"load_after", ctx.load_after},
                       {"runs", ctx.runs},             {"subscribers", ctx.subscribers},
@@ -110,6 +110,7 @@ void measured_from_json(const nlohmann::json& j, report_context& ctx,
   ctx.fetch_once_agents = j.value("fetch_once_agents", 0);
   ctx.fetch_once_doc_bytes = j.value("fetch_once_doc_bytes", std::uint64_t{0});
   ctx.failures = j.at("failures").get<std::vector<std::string>>();
+  ctx.carried = j.value("carried", std::string{});
   for (const auto& r : j.at("results")) {
     run_result one;
     one.values = r.at("values").get<std::map<std::string, double>>();
@@ -307,6 +308,42 @@ int main(int argc, char** argv) {
     }
   }
   ctx.load_after = loadavg();
+  // A run of some scenarios keeps the other scenarios' figures from the last saved
+  // measurements (named, with their commit and date, in the report's header).
+  if (!only.empty() && only != std::set<std::string>{"fetch_once"} && !save.empty()) {
+    const auto prev = read_saved(save);
+    if (prev.is_object() && prev.contains("results")) {
+      report_context prev_ctx;
+      std::vector<run_result> prev_results;
+      measured_from_json(prev, prev_ctx, prev_results);
+      std::set<std::string> now;
+      for (const auto& r : results) {
+        for (const auto& [k, v] : r.values) now.insert(k);
+      }
+      bool any = false;
+      for (std::size_t i = 0; i < prev_results.size(); ++i) {
+        if (i >= results.size()) results.emplace_back();
+        for (const auto& [k, v] : prev_results[i].values) {
+          if (now.count(k) == 0) {
+            results[i].values[k] = v;
+            if (prev_results[i].notes.count(k)) results[i].notes[k] = prev_results[i].notes.at(k);
+            any = true;
+          }
+        }
+      }
+      if (any) {
+        ctx.carried = prev_ctx.carried.empty()
+                          ? "carried over from the run at `" + prev_ctx.commit + "` (" +
+                                prev_ctx.date + ", " + std::to_string(prev_ctx.runs) + " runs)"
+                          : prev_ctx.carried;
+        ctx.carried = "every scenario but " + [&] {
+          std::string names;
+          for (const auto& n : only) names += (names.empty() ? "" : ", ") + n;
+          return names;
+        }() + ": " + ctx.carried;
+      }
+    }
+  }
   // fetch_once has a section of its own: measured now, or carried over from the last saved
   // measurements or the current document. A run of fetch_once alone replaces only that section
   // (and only its part of the saved measurements), keeping every other figure.

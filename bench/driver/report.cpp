@@ -287,6 +287,9 @@ std::string render_report(const report_context& ctx, const std::vector<run_resul
     << "| runs | " << ctx.runs << " (`PDL_BENCH_RUNS`) |\n"
     << "| WebSocket subscribers in the fan-out | " << ctx.subscribers << " |\n"
     << "| updates per latency run | " << ctx.latency_updates << " (+20 warm-up) |\n";
+  if (!ctx.carried.empty()) {
+    o << "| figures not measured by this run | " << ctx.carried << " |\n";
+  }
   if (!ctx.agent_env.empty()) {
     o << "| agents' extra environment (`PDL_BENCH_AGENT_ENV`) | `" << ctx.agent_env << "` |\n";
   }

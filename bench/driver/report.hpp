@@ -27,6 +27,8 @@ struct report_context {
   std::vector<std::string> failures;  // "run 2, fanout: <what>"
   int fetch_once_agents = 0;          // agents in the fetch_once scenario
   std::uint64_t fetch_once_doc_bytes = 0;
+  /** When this run measured only some scenarios: where the other figures come from. */
+  std::string carried;
 };
 
 /** The whole Markdown document. The failures of the fetch_once scenario are left to its
