@@ -22,7 +22,10 @@ std::int64_t now_ms() {
 delivery_tracker::delivery_tracker(std::size_t max_tracked)
     : max_tracked_(std::max<std::size_t>(max_tracked, 1)) {}
 
-void delivery_tracker::record_changes() { record_changes_ = true; }
+void delivery_tracker::record_changes() {
+  std::lock_guard lock(mu_);
+  record_changes_ = true;
+}
 
 void delivery_tracker::accepted(const std::string& id, std::uint64_t seq,
                                 std::vector<std::string> topics,

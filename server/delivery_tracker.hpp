@@ -59,7 +59,7 @@ class delivery_tracker {
   // ---- changes, for sharing with other replicas ---------------------------------------------
 
   /** Starts recording which (update, agent) pairs change. Without it the tracker keeps no
-   *  record of changes (one server: nothing reads them). Call before any other member. */
+   *  record of changes (one server: nothing reads them). */
   void record_changes();
 
   /** One agent's state as it is now, for an update it changed on. */
@@ -105,7 +105,7 @@ class delivery_tracker {
   void note_change(update_state& u, const std::string& agent_key, agent_state& a);  // mu_ held
 
   std::size_t max_tracked_;
-  bool record_changes_ = false;  // set before concurrent use
+  bool record_changes_ = false;  // guarded by mu_
   mutable std::mutex mu_;
   std::deque<update_state> updates_;                        // guarded by mu_, ascending seq
   std::unordered_map<std::string, std::uint64_t> by_id_;   // guarded by mu_: id -> seq

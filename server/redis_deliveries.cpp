@@ -100,9 +100,13 @@ void redis_deliveries::stop() {
 
 void redis_deliveries::run() {
   std::unique_lock lock(stop_mu_);
+  bool first = true;  // the first flush at once: the heartbeat makes this replica known
   for (;;) {
     // After a failure, retry once a heartbeat interval rather than ten times as often.
-    auto wait = failing_ ? opts_.heartbeat_interval : opts_.flush_interval;
+    auto wait = first ? std::chrono::milliseconds(0)
+                : failing_ ? opts_.heartbeat_interval
+                           : opts_.flush_interval;
+    first = false;
     if (stop_cv_.wait_for(lock, wait, [this] { return stopping_; })) {
       return;
     }

@@ -56,8 +56,11 @@ TEST(delivery_codec, round_trips_every_state) {
 }
 
 TEST(delivery_codec, refuses_what_breaks_the_encoding_or_its_limits) {
-  for (std::string bad : {"", "x12", "a", "a-1", "a12x", "a99999999999999999999", "p1\n[\"e\"]",
-                          "f1\n{\"e\":1}", "f1\n[1]", "f1\n[\"unterminated", "a 12"}) {
+  const std::vector<std::string> bad_values{"",        "x12",          "a",
+                                            "a-1",     "a12x",         "a99999999999999999999",
+                                            "p1\n[\"e\"]", "f1\n{\"e\":1}", "f1\n[1]",
+                                            "f1\n[\"unterminated", "a 12"};
+  for (const std::string& bad : bad_values) {
     EXPECT_FALSE(decode_delivery_value(bad).has_value()) << json(bad).dump();
   }
   json many = json::array();
@@ -65,8 +68,9 @@ TEST(delivery_codec, refuses_what_breaks_the_encoding_or_its_limits) {
   EXPECT_FALSE(decode_delivery_value("f1\n" + many.dump()).has_value());
   EXPECT_FALSE(decode_delivery_value("f1\n" + json::array({std::string(40000, 'e')}).dump())
                    .has_value());  // over max_value_bytes
-  for (std::string bad : {"", "nocolon", ":agent", "replica:", "UPPER:agent", "sp ace:agent",
-                          std::string(65, 'a') + ":agent", "r:" + std::string(400, 'a')}) {
+  for (const std::string& bad : std::vector<std::string>{
+           "", "nocolon", ":agent", "replica:", "UPPER:agent", "sp ace:agent",
+           std::string(65, 'a') + ":agent", "r:" + std::string(400, 'a')}) {
     EXPECT_FALSE(decode_delivery_field(bad).has_value()) << bad;
   }
 }

@@ -1,5 +1,7 @@
 #include "server/delivery_tracker.hpp"
 
+#include <algorithm>
+
 #include <gtest/gtest.h>
 
 namespace pdl::server {

@@ -68,7 +68,8 @@ TEST_F(redis_deliveries_test, either_replica_answers_with_the_agents_of_both) {
     json s;
     ASSERT_TRUE(test::poll_until([&] {
       s = r->status("u1");
-      return s.is_object() && s["complete"] == true;
+      // (Until the other replica's first heartbeat it is not known to exist.)
+      return s.is_object() && s["complete"] == true && s["replicas"]["reported"] == 2;
     })) << s.dump();
     EXPECT_EQ(s["agents"]["subscribed"], json::array({"agent-a", "agent-b"}));
     EXPECT_EQ(s["agents"]["applied"], json::array({"agent-a"}));
