@@ -354,8 +354,8 @@ http_reply handle_update_status(server_context& ctx, const http_request& req) {
       try {
         status = cluster_update_status(ctx, id);
       } catch (const redis::redis_error& e) {
-        http_reply r = http_reply::json(
-            503, R"({"detail":"the delivery status of the other replicas is unavailable, try again later"})");
+        http_reply r = http_reply::json(503, R"({"detail":"the delivery status of the other )"
+                                             R"(replicas is unavailable, try again later"})");
         r.log_detail = fmt::format("delivery status from Redis: {}", e.what());
         return r;
       }

@@ -15,7 +15,9 @@ agent_delivery applied(std::string agent, std::int64_t at) {
 agent_delivery failed(std::string agent, std::int64_t at, std::vector<std::string> errors) {
   return {std::move(agent), delivery_state::failed, std::move(errors), at};
 }
-agent_delivery pending(std::string agent) { return {std::move(agent), delivery_state::pending, {}, 0}; }
+agent_delivery pending(std::string agent) {
+  return {std::move(agent), delivery_state::pending, {}, 0};
+}
 
 std::pair<std::string, std::string> field(const std::string& replica, const agent_delivery& a) {
   return {encode_delivery_field(replica, a.agent), encode_delivery_value(a)};
