@@ -174,7 +174,7 @@ net::awaitable<http_reply> publish_async(server_context& ctx, publish_slot slot,
 
 net::awaitable<http_reply> dispatch_async(server_context& ctx, const http_request& req) {
   const route* r = find_route(ctx, req);
-  if (r != nullptr && r->blocking) {
+  if (r != nullptr && (r->blocking || (r->blocking_with_replicas && ctx.shared_deliveries))) {
     co_return co_await offload(*ctx.read_pool, [&ctx, &req] { return dispatch(ctx, req); });
   }
   if (r == nullptr || !r->publishes) {

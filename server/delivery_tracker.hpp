@@ -1,7 +1,9 @@
 #pragma once
 // Delivery status per update (GET /data/updates/{id}): which agents the update was handed to
 // (live or by replay), which applied it and which failed, with their errors. Bounded: only the
-// last `max_tracked` accepted updates are kept (older ids answer 404).
+// last `max_tracked` accepted updates are kept (older ids answer 404). With replicas, the
+// tracker also records which agents changed since the last take_changes(), for
+// redis_deliveries to share (off unless record_changes() was called).
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -11,6 +13,8 @@
 #include <string>
 #include <unordered_map>
 #include <vector>
+
+#include "server/delivery_status.hpp"
 
 namespace pdl::server {
 
@@ -48,13 +52,43 @@ class delivery_tracker {
   /** The status document of docs/protocol.md, or nullopt for an untracked id. */
   std::optional<std::string> status_json(const std::string& id) const;
 
+  /** A copy of what this tracker knows of update @p id, or nullopt for an untracked id. */
+  std::optional<update_delivery> snapshot(const std::string& id) const;
+
+  /** The lowest tracked seq (0 when nothing is tracked). */
+  std::uint64_t oldest_seq() const;
+
+  // ---- changes, for sharing with other replicas ---------------------------------------------
+
+  /** Starts recording which (update, agent) pairs change. Without it the tracker keeps no
+   *  record of changes (one server: nothing reads them). */
+  void record_changes();
+
+  /** One agent's state as it is now, for an update it changed on. */
+  struct change {
+    std::uint64_t seq = 0;
+    agent_delivery agent;
+  };
+  /**
+   * The agents whose state changed since they were last taken (each once, with its current
+   * state), at most @p max of them, oldest updates first; taken changes are forgotten until
+   * the agent changes again or give_back() returns them. Changes of updates no longer
+   * tracked are gone. Bounded by what is tracked: at most one change per tracked agent.
+   */
+  std::vector<change> take_changes(std::size_t max);
+  /** Marks @p changes as changed again (their sharing failed): the next take_changes() returns
+   *  them with the state they then have. Untracked updates are skipped. */
+  void give_back(const std::vector<change>& changes);
+
   std::size_t tracked() const;
   /** How many updates are kept (the constructor's bound). */
   std::size_t capacity() const noexcept { return max_tracked_; }
 
  private:
   struct agent_state {
-    enum class kind { pending, applied, failed } state = kind::pending;
+    delivery_state state = delivery_state::pending;
+    bool changed = false;  // listed in its update's changed list (record_changes)
+    std::int64_t at_ms = 0;
     std::vector<std::string> errors;
   };
   struct update_state {
@@ -63,13 +97,21 @@ class delivery_tracker {
     std::vector<std::string> topics;
     std::chrono::system_clock::time_point accepted_at;
     std::map<std::string, agent_state> agents;
+    /** Keys of `agents` whose state changed since last taken (record_changes). Pointers into
+     *  the map's nodes: std::map never moves a node, and moving the map (the deque shifting
+     *  its elements) keeps them. Agents are never erased. */
+    std::vector<const std::string*> changed;
   };
   update_state* find(const std::string& id, std::uint64_t seq);  // mu_ held
+  const update_state* find_by_id(const std::string& id) const;   // mu_ held
+  void note_change(update_state& u, const std::string& agent_key, agent_state& a);  // mu_ held
 
   std::size_t max_tracked_;
+  bool record_changes_ = false;  // guarded by mu_
   mutable std::mutex mu_;
   std::deque<update_state> updates_;                        // guarded by mu_, ascending seq
   std::unordered_map<std::string, std::uint64_t> by_id_;   // guarded by mu_: id -> seq
+  std::vector<std::uint64_t> changed_seqs_;  // guarded by mu_: updates with a changed list
 };
 
 }  // namespace pdl::server

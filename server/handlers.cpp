@@ -307,6 +307,29 @@ http_reply handle_callback_report(server_context& ctx, const http_request& req) 
   return http_reply::json(200, "{}");
 }
 
+namespace {
+
+/** With replicas: the status for the whole cluster (runs on the read pool: it asks Redis).
+ *  @throws redis::redis_error */
+std::optional<std::string> cluster_update_status(server_context& ctx, const std::string& id) {
+  auto local = ctx.deliveries->snapshot(id);
+  if (!local) {
+    // Published through another replica a moment ago, this replica's tail may not have
+    // reached it yet: catch up with the shared log's head before saying 404.
+    const std::uint64_t head = ctx.shared_deliveries->log_head();
+    if (head > ctx.intake->published_seq() &&
+        ctx.intake->wait_published(head, std::chrono::seconds(2))) {
+      local = ctx.deliveries->snapshot(id);
+    }
+  }
+  if (!local) {
+    return std::nullopt;
+  }
+  return ctx.shared_deliveries->status_json(*local);
+}
+
+}  // namespace
+
 http_reply handle_update_status(server_context& ctx, const http_request& req) {
   auto who = authenticate(ctx, req);
   if (auto* refused = std::get_if<http_reply>(&who)) {
@@ -325,7 +348,18 @@ http_reply handle_update_status(server_context& ctx, const http_request& req) {
   std::string id = req.path.substr(std::min(req.path.size(), prefix.size()));
   std::optional<std::string> status;
   if (ctx.deliveries && !id.empty() && id.size() <= 256) {
-    status = ctx.deliveries->status_json(id);
+    if (!ctx.shared_deliveries) {
+      status = ctx.deliveries->status_json(id);
+    } else {
+      try {
+        status = cluster_update_status(ctx, id);
+      } catch (const redis::redis_error& e) {
+        http_reply r = http_reply::json(503, R"({"detail":"the delivery status of the other )"
+                                             R"(replicas is unavailable, try again later"})");
+        r.log_detail = fmt::format("delivery status from Redis: {}", e.what());
+        return r;
+      }
+    }
   }
   if (!status) {
     return http_reply::json(404, R"({"detail":"unknown update id"})");

@@ -98,7 +98,9 @@ std::vector<route> route_table(const std::string& data_config_route) {
        {"Delivery status of an update: agents subscribed, applied, failed, pending "
         "(datasource or listener token)",
         true, "",
-        {{200, "UpdateStatus"}, {401, "ErrorDetail"}, {403, "ErrorDetail"}, {404, ""}}}},
+        {{200, "UpdateStatus"}, {401, "ErrorDetail"}, {403, "ErrorDetail"}, {404, ""},
+         {503, "ErrorDetail"}}},
+       nullptr, false, false, true},
       {"GET", "/openapi.json", handle_openapi, {"This document", false, "", {{200, ""}}}},
       {"GET", "/metrics", handle_metrics,
        {"Prometheus metrics (text format 0.0.4): process, updates, sessions, per-agent lag",

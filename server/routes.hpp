@@ -40,6 +40,9 @@ struct route {
   bool publishes = false;
   /** The handler may wait on the disk (or Redis): dispatch_async runs it on the read pool. */
   bool blocking = false;
+  /** Blocking only with replicas (server_context::shared_deliveries: the handler asks Redis);
+   *  alone it is cheap and runs inline. */
+  bool blocking_with_replicas = false;
 };
 
 /** Every route, with @p data_config_route in place of /data/config. */

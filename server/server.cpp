@@ -84,6 +84,9 @@ std::unique_ptr<server> server::start(config::server_config cfg, update_log_ptr 
   if (p->ctx->base_refresh) {
     p->ctx->base_refresh->start();  // its signed URLs name the bound port
   }
+  if (p->ctx->shared_deliveries) {
+    p->ctx->shared_deliveries->start();
+  }
   p->ctx->listening = true;
   const auto& tls = p->ctx->cfg.tls;
   logger()->info("listening on {}:{} ({} threads, {})", p->ctx->cfg.host, p->listener->port(), n,
@@ -125,6 +128,9 @@ void server::stop(std::chrono::milliseconds grace) {
     t.join();
   }
   impl_->threads.clear();
+  if (ctx.shared_deliveries) {
+    ctx.shared_deliveries->stop();  // the last acknowledgements, then leave the replica set
+  }
   // A publish still waiting for a frozen log finishes (or times out) before this returns.
   ctx.stop_pools();
   logger()->info("stopped");

@@ -150,6 +150,9 @@ server_context::server_context(config::server_config c)
       read_pool(std::make_unique<net::thread_pool>(replay_read_threads)) {}
 
 server_context::~server_context() {
+  if (shared_deliveries) {
+    shared_deliveries->stop();  // its thread reads the tracker and the intake
+  }
   if (base_refresh) {
     base_refresh->stop();  // it publishes through the intake
   }
@@ -182,6 +185,7 @@ void server_context::stop_pools() {
 std::unique_ptr<server_context> make_server_context(config::server_config cfg,
                                                     update_log_ptr log) {
   auto ctx = std::make_unique<server_context>(std::move(cfg));
+  ctx->server_id = rpc::new_call_id();
   ctx->auth = server_auth::create(ctx->cfg);
   ctx->updates = log ? std::move(log) : open_update_log(ctx->cfg);
   ctx->deliveries = std::make_unique<delivery_tracker>(ctx->cfg.tracked_updates);
@@ -198,6 +202,14 @@ std::unique_ptr<server_context> make_server_context(config::server_config cfg,
                            [intake = ctx->intake.get()](std::uint64_t seq, model::data_update u) {
                              intake->publish_from_log(seq, std::move(u));
                            });
+    redis_deliveries_options o;
+    o.where = redis::parse_uri(ctx->cfg.broadcast_uri.reveal());
+    o.key_prefix = ctx->cfg.broadcast_key_prefix;
+    o.replica_id = ctx->server_id;
+    o.timeout = ctx->cfg.broadcast_timeout;
+    ctx->shared_deliveries = std::make_unique<redis_deliveries>(
+        std::move(o), *ctx->deliveries,
+        [intake = ctx->intake.get()] { return intake->published_seq(); });
   }
   open_blobs(*ctx);
   ctx->base_config_json = model::data_source_config_to_json(ctx->cfg.data_config_entries);
@@ -226,7 +238,6 @@ std::unique_ptr<server_context> make_server_context(config::server_config cfg,
   ctx->policies = std::make_unique<policy::policy_source>(policy::options_of(ctx->cfg));
   ctx->routes = route_table(ctx->cfg.data_config_route);
   ctx->openapi_json = build_openapi(ctx->routes);
-  ctx->server_id = rpc::new_call_id();
   register_server_metrics(*ctx);
   return ctx;
 }

@@ -14,6 +14,7 @@
 #include "server/blobs/retention.hpp"
 #include "server/blobs/source_fetch.hpp"
 #include "server/delivery_tracker.hpp"
+#include "server/redis_deliveries.hpp"
 #include "server/hub.hpp"
 #include "server/policy/policy_source.hpp"
 #include "server/routes.hpp"
@@ -38,6 +39,9 @@ struct server_context {
   hub subscriptions;
   update_log_ptr updates;
   std::unique_ptr<delivery_tracker> deliveries;
+  /** With replicas (broadcast.uri): this replica's agents shared through Redis, and
+   *  GET /data/updates/{id} for the whole cluster (started and stopped by server). */
+  std::unique_ptr<redis_deliveries> shared_deliveries;
   /** The source rules published entries are checked against (server_source_rules). */
   std::unique_ptr<const http_client::source_rules> sources;
   std::unique_ptr<update_intake> intake;

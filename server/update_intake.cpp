@@ -186,6 +186,11 @@ std::uint64_t update_intake::published_seq() const {
   return published_;
 }
 
+bool update_intake::wait_published(std::uint64_t seq, std::chrono::milliseconds timeout) const {
+  std::unique_lock lk(fanout_mu_);
+  return fanout_cv_.wait_for(lk, timeout, [&] { return published_ >= seq; });
+}
+
 std::size_t update_intake::release(std::uint64_t seq, std::optional<pending> p) {
   std::unique_lock lk(fanout_mu_);
   if (seq <= published_) {

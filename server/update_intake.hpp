@@ -89,6 +89,11 @@ class update_intake {
    *  log up to here, live delivery covers what comes after. Thread-safe. */
   std::uint64_t published_seq() const;
 
+  /** Waits until published_seq() >= @p seq, at most @p timeout (a shared log's tail catching
+   *  up with an update another replica appended). Blocks: call on a pool. @return whether it
+   *  got there. */
+  bool wait_published(std::uint64_t seq, std::chrono::milliseconds timeout) const;
+
   /**
    * A shared log's tail (redis_update_log) hands over every entry here, in seq order, whichever
    * replica appended it; this fans it out and tracks it. Seqs at or below published_seq() are
@@ -118,7 +123,7 @@ class update_intake {
   const http_client::source_rules* sources_;
   model::fetched_by fetched_by_default_;
   mutable std::mutex fanout_mu_;
-  std::condition_variable fanout_cv_;
+  mutable std::condition_variable fanout_cv_;
   std::uint64_t published_;                                // guarded by fanout_mu_
   std::map<std::uint64_t, std::optional<pending>> ready_;  // guarded by fanout_mu_
   std::map<std::uint64_t, std::size_t> recipients_;        // guarded by fanout_mu_

@@ -40,7 +40,8 @@ int report_delivery(const publisher::delivery_status& status, std::chrono::milli
     }
     out << '\n';
   }
-  if (status.subscribed.empty() && status.failed.empty() && status.pending.empty()) {
+  if (status.subscribed.empty() && status.failed.empty() && status.pending.empty() &&
+      status.waiting_replicas.empty()) {
     // Not an error (an agent subscribing later gets it by replay), but often a topic typo.
     err << "warning: no agent is subscribed to "
         << (status.topics.empty() ? std::string("its topics")
@@ -57,7 +58,12 @@ int report_delivery(const publisher::delivery_status& status, std::chrono::milli
   for (const auto& agent : status.pending) {
     err << agent << ": not applied within " << format_wait(waited) << '\n';
   }
-  if (!status.complete && status.pending.empty() && status.failed.empty()) {
+  if (!status.waiting_replicas.empty()) {
+    // Their agents are unknown: the update may be waiting on them too.
+    err << status.waiting_replicas.size()
+        << " server replica(s) have not reported their agents within " << format_wait(waited)
+        << ": " << joined(status.waiting_replicas, ", ") << '\n';
+  } else if (!status.complete && status.pending.empty() && status.failed.empty()) {
     err << "the server reports the delivery as not complete\n";
   }
   if (!status.pending.empty()) {

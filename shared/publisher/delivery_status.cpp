@@ -111,6 +111,12 @@ delivery_status parse_delivery_status(const nlohmann::json& doc) {
       s.failed.push_back(std::move(one));
     }
   }
+  if (auto replicas = doc.find("replicas"); replicas != doc.end() && !replicas->is_null()) {
+    if (!replicas->is_object()) {
+      bad("replicas", "expected an object");
+    }
+    s.waiting_replicas = strings_at(*replicas, "waiting", "replicas.waiting");
+  }
   return s;
 }
 

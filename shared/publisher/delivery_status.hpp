@@ -26,6 +26,9 @@ struct delivery_status {
   std::vector<std::string> applied;
   std::vector<agent_failure> failed;
   std::vector<std::string> pending;      // delivered, not acknowledged (OPAL clients stay here)
+  /** Server replicas that have not reported their agents for this update yet (servers with
+   *  replicas only: "replicas": {"waiting": [...]}). */
+  std::vector<std::string> waiting_replicas;
 
   /** Every subscribed agent applied it: complete and nothing failed. */
   bool all_applied() const noexcept { return complete && failed.empty(); }
@@ -35,7 +38,7 @@ struct delivery_status {
  * Reads the server's answer. Required: "id" (string), "complete" (bool), "agents" (object whose
  * "subscribed", "applied", "pending" are lists of strings and "failed" a list of
  * {"agent": string, "errors": [string]}; a missing list is empty). Optional: "seq", "topics",
- * "accepted_at". Text from the server (agent ids, errors) has control characters replaced and
+ * "accepted_at", "replicas" ({"waiting": [string]}, other members ignored). Text from the server (agent ids, errors) has control characters replaced and
  * is cut to a sane length, since the CLI prints it to a terminal. Lists are capped at
  * 100000 agents.
  * @throws std::invalid_argument naming the offending field ("agents.failed[1].agent: expected a

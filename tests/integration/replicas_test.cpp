@@ -6,7 +6,9 @@
 // Every update PATCHes one number onto the end of a list ("add" at "/-"), so an agent's list is
 // exactly the updates it applied, in the order it applied them: a lost update, a duplicate or a
 // reordering each shows as a difference from the published order.
+#include <algorithm>
 #include <random>
+#include <regex>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -223,6 +225,105 @@ TEST_F(replicas, redis_down_means_503_and_not_ready_and_everything_resumes_when_
     ASSERT_TRUE(poll_until([&] { return store_value(opa, "/log_a") == expected; }, 30000ms))
         << store_value(opa, "/log_a").dump() << "\nexpected " << expected.dump() << logs();
   }
+}
+
+// Issue 13, point 5: delivery status answers for the whole cluster, through any replica.
+// Replica A has agent-a, replica B agent-b (which also takes topic "f"), replica C none.
+TEST_F(replicas, delivery_status_and_wait_count_the_agents_of_every_replica) {
+  std::vector<int> servers;
+  for (const char* name : {"server-a", "server-b", "server-c"}) {
+    servers.push_back(start_with_port(name, "opal-server", {"run"}, server_env()));
+  }
+  for (int s : servers) {
+    ASSERT_TRUE(poll_until([&] { return http_call("GET", url(s) + "/ready").status == 200; }))
+        << logs();
+  }
+  const int a = servers[0], b = servers[1], c = servers[2];
+  const std::string client_token = token(a, "client");
+  const std::string ds_token = token(a, "datasource");
+  const int opa_a = start_agent("agent-a", {a}, "a", client_token);
+  const int opa_b = start_agent("agent-b", {b}, "a,f", client_token);
+  const int source = start_with_port("source", "fake-data-source",
+                                     {"--addr", "127.0.0.1:0", "--route", R"(/f={"v":1})"});
+  // Both agents connected and applying (their ids are in their data directories by then).
+  ASSERT_GT(publish(c, ds_token, reset_update("a")), 0u);
+  for (int opa : {opa_a, opa_b}) {
+    ASSERT_TRUE(poll_until([&] { return store_value(opa, "/log_a") == json::array(); }, 20000ms))
+        << logs();
+  }
+  auto agent_id = [&](const std::string& name) {
+    std::string id = read_file(dir.file(name + "-data") + "/agent_id");
+    while (!id.empty() && id.back() == '\n') id.pop_back();
+    return id;
+  };
+  const std::string id_a = agent_id("agent-a");
+  const std::string id_b = agent_id("agent-b");
+  ASSERT_FALSE(id_a.empty());
+  ASSERT_FALSE(id_b.empty());
+
+  // Published through A, asked through B (and C): both agents, both applied.
+  auto r = http_call("POST", url(a) + "/data/config", ds_token, append_update("a", 1).dump());
+  ASSERT_EQ(r.status, 200) << r.body;
+  const std::string id = json::parse(r.body).value("id", "");
+  for (int s : {b, c}) {
+    json st;
+    ASSERT_TRUE(poll_until(
+        [&] {
+          auto g = http_call("GET", url(s) + "/data/updates/" + id, ds_token);
+          st = json::parse(g.body, nullptr, false);
+          return g.status == 200 && st.value("complete", false) &&
+                 st["agents"]["applied"].size() == 2;
+        },
+        20000ms))
+        << st.dump() << logs();
+    auto subscribed = st["agents"]["subscribed"].get<std::vector<std::string>>();
+    std::sort(subscribed.begin(), subscribed.end());
+    EXPECT_EQ(subscribed, (std::vector<std::string>{std::min(id_a, id_b), std::max(id_a, id_b)}));
+    EXPECT_EQ(st["replicas"]["reported"], 3);
+  }
+
+  // The CLI's --wait through C, which has no agent at all: it counts both.
+  auto wait = run_command(binary_path("opal-client"),
+                          {"publish-data-update", ds_token, "--uri=" + url(c), "-t", "a",
+                           "--data", R"([{"op":"add","path":"/-","value":2}])", "--dst-path",
+                           "/log_a", "--save-method", "PATCH", "--wait", "20"});
+  EXPECT_EQ(wait.exit_code, 0) << wait.output << logs();
+  EXPECT_NE(wait.output.find("Applied by 2 agent(s)"), std::string::npos) << wait.output;
+  EXPECT_EQ(wait.output.find("no agent is subscribed"), std::string::npos) << wait.output;
+
+  // Topic "f" only has agent-b (on B), and its source answers 404: through C, --wait reports
+  // the failure with its error, and A's answer shows it too.
+  auto failing = run_command(binary_path("opal-client"),
+                             {"publish-data-update", ds_token, "--uri=" + url(c), "-t", "f",
+                              "--src-url", url(source) + "/missing", "--dst-path", "/f",
+                              "--wait", "20"});
+  EXPECT_EQ(failing.exit_code, 1) << failing.output << logs();
+  EXPECT_NE(failing.output.find(id_b + ": failed: "), std::string::npos) << failing.output;
+  EXPECT_NE(failing.output.find("404"), std::string::npos) << failing.output;
+  EXPECT_EQ(failing.output.find("no agent is subscribed"), std::string::npos) << failing.output;
+  // "Event Published Successfully (id <id>, seq <n>)"
+  std::smatch m;
+  std::string failed_id;
+  if (std::regex_search(failing.output, m, std::regex(R"(\(id ([0-9A-Za-z_.-]+),)"))) {
+    failed_id = m[1];
+  }
+  if (!failed_id.empty()) {
+    auto g = http_call("GET", url(a) + "/data/updates/" + failed_id, ds_token);
+    ASSERT_EQ(g.status, 200) << g.body;
+    auto st = json::parse(g.body);
+    ASSERT_EQ(st["agents"]["failed"].size(), 1u) << st.dump();
+    EXPECT_EQ(st["agents"]["failed"][0]["agent"], id_b);
+    EXPECT_NE(st["agents"]["failed"][0]["errors"].dump().find("404"), std::string::npos)
+        << st.dump();
+    EXPECT_EQ(st["agents"]["subscribed"], json::array({id_b}));
+  } else {
+    ADD_FAILURE() << "no update id in the CLI's output: " << failing.output;
+  }
+
+  // No secret in any log.
+  EXPECT_EQ(logs().find(client_token), std::string::npos);
+  EXPECT_EQ(logs().find(ds_token), std::string::npos);
+  EXPECT_EQ(logs().find(master), std::string::npos);
 }
 
 }  // namespace

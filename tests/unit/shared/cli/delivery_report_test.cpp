@@ -80,5 +80,16 @@ TEST(DeliveryReport, IncompleteWithNothingPendingIsStillNotSuccess) {
   EXPECT_THAT(p.err, HasSubstr("not complete"));
 }
 
+TEST(DeliveryReport, ReplicasThatHaveNotReportedAreNamedNotTakenForNoAgent) {
+  publisher::delivery_status s;
+  s.topics = {"users"};
+  s.waiting_replicas = {"r2"};
+  auto p = report(s, milliseconds(5000));
+  EXPECT_EQ(p.code, wait_timed_out);
+  EXPECT_THAT(p.err, HasSubstr("1 server replica(s) have not reported their agents within 5s: r2"));
+  EXPECT_THAT(p.err, ::testing::Not(HasSubstr("no agent is subscribed")));
+  EXPECT_THAT(p.err, ::testing::Not(HasSubstr("not complete")));
+}
+
 }  // namespace
 }  // namespace pdl::cli

@@ -49,6 +49,16 @@ TEST(DeliveryStatus, ServerTextIsMadePrintable) {
   EXPECT_LT(f.failed[0].errors[0].size(), 1010u);
 }
 
+TEST(DeliveryStatus, ReplicasWaitingAreRead) {
+  auto s = parse_delivery_status(nlohmann::json::parse(
+      R"({"id":"x","complete":false,"agents":{},"replicas":{"reported":1,"waiting":["r2"]}})"));
+  EXPECT_THAT(s.waiting_replicas, ElementsAre("r2"));
+  EXPECT_THAT(error_of(R"({"id":"x","complete":true,"agents":{},"replicas":[]})"),
+              HasSubstr("replicas: expected an object"));
+  EXPECT_THAT(error_of(R"({"id":"x","complete":true,"agents":{},"replicas":{"waiting":[1]}})"),
+              HasSubstr("replicas.waiting[0]: expected a string"));
+}
+
 TEST(DeliveryStatus, SchemaErrorsNameTheField) {
   EXPECT_THAT(error_of("[]"), HasSubstr("expected a JSON object"));
   EXPECT_THAT(error_of(R"({"complete":true,"agents":{}})"), HasSubstr("id: missing"));
