@@ -120,7 +120,10 @@ void delivery_tracker::delivered(std::uint64_t seq,
     if (u->agents.size() >= max_agents_per_update) {
       return;
     }
-    u->agents.try_emplace(cut(*agent, max_agent_id_bytes));
+    auto [it, inserted] = u->agents.try_emplace(cut(*agent, max_agent_id_bytes));
+    if (inserted) {
+      note_change(*u, it->first, it->second);
+    }
   }
 }
 

@@ -53,6 +53,22 @@ TEST(delivery_tracker_changes, each_changed_agent_is_taken_once_with_its_current
   EXPECT_TRUE(c[0].agent.errors.empty());
 }
 
+TEST(delivery_tracker_changes, a_lanes_batch_of_deliveries_is_recorded_like_single_ones) {
+  delivery_tracker t(10);
+  t.record_changes();
+  t.accepted("u1", 1, {"x"}, std::chrono::system_clock::now());
+  const std::string a = "a", b = "b";
+  t.delivered(1, std::vector<const std::string*>{&a, &b});
+  t.delivered(1, std::vector<const std::string*>{&a});  // again: no new change
+  t.delivered(9, std::vector<const std::string*>{&a});  // not tracked: ignored
+  auto c = t.take_changes(100);
+  EXPECT_EQ(agents_of(c, 1), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(c.size(), 2u);
+  auto doc = t.status_json("u1");
+  ASSERT_TRUE(doc.has_value());
+  EXPECT_NE(doc->find("\"b\""), std::string::npos);
+}
+
 TEST(delivery_tracker_changes, taken_in_bounded_batches_and_given_back_after_a_failed_share) {
   delivery_tracker t(10);
   t.record_changes();
