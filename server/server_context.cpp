@@ -39,6 +39,8 @@ update_log_ptr open_update_log(const config::server_config& cfg) {
     o.key_prefix = cfg.broadcast_key_prefix;
     o.retained_updates = cfg.broadcast_retained_updates;
     o.timeout = cfg.broadcast_timeout;
+    o.min_replicas = cfg.broadcast_min_replicas;
+    o.min_replicas_timeout = cfg.broadcast_min_replicas_timeout;
     return std::make_unique<redis_update_log>(o);
   }
   if (cfg.data_dir.empty()) {
@@ -190,10 +192,12 @@ std::unique_ptr<server_context> make_server_context(config::server_config cfg,
                                                 model::parse_limits{}, ctx->deliveries.get(),
                                                 ctx->sources.get(), ctx->cfg.fetched_by_default);
   if (auto* shared_log = dynamic_cast<redis_update_log*>(ctx->updates.get())) {
-    shared_log->start_tail(ctx->intake->published_seq(),
-                           [intake = ctx->intake.get()](std::uint64_t seq, model::data_update u) {
-                             intake->publish_from_log(seq, std::move(u));
-                           });
+    shared_log->start_tail(
+        ctx->intake->published_seq(),
+        [intake = ctx->intake.get()](std::uint64_t seq, model::data_update u) {
+          intake->publish_from_log(seq, std::move(u));
+        },
+        [intake = ctx->intake.get()](std::uint64_t seq) { intake->start_from_log(seq); });
   }
   open_blobs(*ctx);
   ctx->base_config_json = model::data_source_config_to_json(ctx->cfg.data_config_entries);
