@@ -120,7 +120,7 @@ void open_blobs(server_context& ctx) {
   if (!cfg.broadcast_uri.empty()) {
     ctx.shared_blobs = std::make_unique<blobs::redis_blobs>(
         redis::parse_uri(cfg.broadcast_uri.reveal()), cfg.broadcast_key_prefix,
-        cfg.broadcast_timeout);
+        cfg.broadcast_timeout, cfg.broadcast_min_replicas, cfg.broadcast_min_replicas_timeout);
   }
   const auto& key = ctx.auth->signer().key();
   ctx.blob_signer = std::make_unique<blobs::blob_urls>(
