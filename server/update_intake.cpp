@@ -335,9 +335,10 @@ http_reply update_intake::commit(prepared p, std::string_view via) {
     if (e.burned_seq() != 0 && !log_.shared()) {
       release(e.burned_seq(), std::nullopt);
     }
-    return refuse(503, error_detail(e.for_publisher().empty()
-                                        ? std::string("the update log is unavailable, try again later")
-                                        : e.for_publisher()));
+    const std::string why = e.for_publisher().empty()
+                                ? std::string("the update log is unavailable, try again later")
+                                : e.for_publisher();
+    return refuse(503, error_detail(why));
   }
   update.seq = seq;
   if (tracker_ != nullptr && !log_.shared()) {

@@ -34,7 +34,8 @@ struct fd_closer {
 // chunks of a copy interrupted by a failover may be partly on the new primary.
 constexpr const char* commit_script = R"lua(
 if redis.call('STRLEN', KEYS[1]) ~= tonumber(ARGV[1]) then
-  return redis.error_reply('PDL_BLOB_SHORT the copy in Redis is incomplete (a failover during the copy?)')
+  return redis.error_reply(
+    'PDL_BLOB_SHORT the copy in Redis is incomplete (a failover during the copy?)')
 end
 redis.call('RENAME', KEYS[1], KEYS[2])
 redis.call('PERSIST', KEYS[2])
@@ -78,8 +79,9 @@ void redis_blobs::put(const model::blob_ref& ref, const std::filesystem::path& f
   if (min_replicas_ > 0) {
     first.push_back(wait_command());  // covers the ZADD, after the blob's own earlier writes
   }
-  const auto r = client_->pipeline(first, timeout_ + (min_replicas_ > 0 ? min_replicas_timeout_
-                                                                        : std::chrono::milliseconds(0)));
+  const auto budget =
+      timeout_ + (min_replicas_ > 0 ? min_replicas_timeout_ : std::chrono::milliseconds(0));
+  const auto r = client_->pipeline(first, budget);
   for (const auto& part : r) {
     if (part.type == redis::reply::kind::error) {
       throw redis::redis_error(part.str.substr(0, 500));
@@ -130,8 +132,7 @@ void redis_blobs::put(const model::blob_ref& ref, const std::filesystem::path& f
   if (min_replicas_ > 0) {
     commit.push_back(wait_command());
   }
-  const auto done = client_->pipeline(
-      commit, timeout_ + (min_replicas_ > 0 ? min_replicas_timeout_ : std::chrono::milliseconds(0)));
+  const auto done = client_->pipeline(commit, budget);
   if (done[0].type == redis::reply::kind::error) {
     throw redis::redis_error(done[0].str.substr(0, 500));
   }

@@ -44,7 +44,8 @@
 //     retention_seconds: 604800    # compacted: the current state is never dropped
 //   broadcast:                     # replicas share one update log in Redis (docs/replicas.md)
 //     uri: ""                      # redis://[[user]:password@]host[:port][/db], or Sentinel:
-//                                  # redis-sentinel://[[user]:password@]host[:port][,host[:port]...][/db]#master
+//                                  # redis-sentinel://[[user]:password@]host[:port]
+//                                  #   [,host[:port]...][/db]#master-name
 //                                  # OPAL_BROADCAST_URI
 //     key_prefix: pdl              # keys <prefix>:log, <prefix>:seq, <prefix>:log_id;
 //                                  # OPAL_BROADCAST_CHANNEL_NAME

@@ -158,8 +158,8 @@ net::awaitable<sentinel_answer> ask_sentinel(host_port sentinel, std::string mas
   void* raw = nullptr;
   std::size_t total = 0;
   while (!ec && raw == nullptr) {
-    const std::size_t n =
-        co_await stream.async_read_some(net::buffer(buf), net::redirect_error(net::use_awaitable, ec));
+    const std::size_t n = co_await stream.async_read_some(
+        net::buffer(buf), net::redirect_error(net::use_awaitable, ec));
     total += n;
     if (ec || total > 64 * 1024 || redisReaderFeed(reader.get(), buf.data(), n) != REDIS_OK ||
         redisReaderGetReply(reader.get(), &raw) != REDIS_OK) {
@@ -358,7 +358,8 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
     // AUTH / SELECT refused: Redis's text ("WRONGPASS ...") holds no secret.
     const auto refused = [this](const reply& r) {
       return r.type == reply::kind::error
-                 ? fmt::format("{} refused the connection set-up: {}", where(), r.str.substr(0, 200))
+                 ? fmt::format("{} refused the connection set-up: {}", where(),
+                               r.str.substr(0, 200))
                  : std::string();
     };
     if (!opts.where.password.empty()) {

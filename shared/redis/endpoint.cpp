@@ -49,9 +49,10 @@ void take_credentials(const parsed_url& u, endpoint& ep) {
 }
 
 bool valid_master_name(std::string_view name) {
+  constexpr std::string_view allowed =
+      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.:";
   return !name.empty() && name.size() <= max_master_name &&
-         name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.:") ==
-             std::string_view::npos;
+         name.find_first_not_of(allowed) == std::string_view::npos;
 }
 
 /** True when the host[:port] text @p piece writes a non-empty port. */

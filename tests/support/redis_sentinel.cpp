@@ -54,9 +54,10 @@ redis_sentinel_set::redis_sentinel_set(std::string dir, sentinel_options options
     sentinels_.push_back(std::make_unique<process>(
         redis_binary("redis-sentinel"), std::vector<std::string>{sdir + "/sentinel.conf"},
         std::map<std::string, std::string>{}, sdir + "/sentinel.log"));
-    if (!poll_until([&] { return !sentinels_.back()->running() || sentinel_cli(s, {"PING"}) == "PONG"; },
-                    10000ms) ||
-        !sentinels_.back()->running()) {
+    const auto up = [&] {
+      return !sentinels_.back()->running() || sentinel_cli(s, {"PING"}) == "PONG";
+    };
+    if (!poll_until(up, 10000ms) || !sentinels_.back()->running()) {
       throw std::runtime_error("redis-sentinel did not start: " + sentinels_.back()->log());
     }
   }

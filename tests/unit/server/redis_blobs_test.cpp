@@ -99,7 +99,7 @@ TEST_F(redis_blobs_test, one_replica_leads_a_base_entry_and_the_others_read_its_
   EXPECT_TRUE(b.try_lead("entry", 5000ms));
 }
 
-TEST_F(redis_blobs_test, with_min_replicas_a_put_no_replica_confirmed_fails_and_one_that_is_confirmed_works) {
+TEST_F(redis_blobs_test, with_min_replicas_an_unconfirmed_put_fails_and_a_confirmed_one_works) {
   blob_store here(dir.file("a"), 64 << 20);
   redis_blobs rb(redis::parse_uri(redis->uri()), "rb", 2000ms, 1, 100ms);
   const auto ref = put(here, document(1'500'000));

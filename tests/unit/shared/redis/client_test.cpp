@@ -175,7 +175,8 @@ TEST(redis_client, NoSentinelAnsweringIsAClearErrorWithoutThePassword) {
 TEST(redis_client, APipelineSharesOneConnectionSoWaitCoversTheWrite) {
   test::temp_dir dir;
   test::redis_server primary(dir.file("p"));
-  test::redis_server replica(dir.file("r"), {"--replicaof", "127.0.0.1", std::to_string(primary.port())});
+  test::redis_server replica(dir.file("r"),
+                             {"--replicaof", "127.0.0.1", std::to_string(primary.port())});
   ASSERT_TRUE(test::poll_until([&] {
     return replica.cli({"INFO", "replication"}).find("master_link_status:up") != std::string::npos;
   }, 15000ms));
