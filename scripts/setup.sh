@@ -17,6 +17,7 @@ pkgs=(
   zlib1g-dev  # zlib.h and libz: crc32 for the server's update log (server/log_segment.cpp)
   libgtest-dev libgmock-dev libhiredis-dev
   redis-server  # tests/support and tests/deploy start redis-server and redis-cli (redis-tools)
+  redis-sentinel  # tests/support/redis_sentinel starts redis-sentinel (Redis high availability)
   curl  # scripts/demo.sh
   openssl  # the command line: tests generate their TLS certificates with it (tests/support)
   tinyproxy nghttp2-server  # the HTTP client's tests through a proxy and over HTTP/2 (nghttpd)
@@ -29,7 +30,7 @@ pkgs=(
 )
 # Programs started by the tests and scripts besides the build tools and the Essential set
 # (bash, coreutils, grep, sed): the packaging test checks each is owned by a package above.
-programs=(redis-server redis-cli openssl node npm curl clang++-14 llvm-symbolizer-14 tinyproxy nghttpd)
+programs=(redis-server redis-sentinel redis-cli openssl node npm curl clang++-14 llvm-symbolizer-14 tinyproxy nghttpd)
 case "${1:-}" in
   --list) printf '%s\n' "${pkgs[@]}"; exit 0 ;;
   --programs) printf '%s\n' "${programs[@]}"; exit 0 ;;

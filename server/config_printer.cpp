@@ -25,7 +25,8 @@ json redacted(const secret& s) {
   return s.empty() ? json(nullptr) : json("<redacted>");
 }
 
-/** redis://host:port/db, with "<redacted>" where a password was: the address is useful to see. */
+/** redis://host:port/db (or redis-sentinel://h1:p1,h2:p2/db#master), with "<redacted>" where a
+ *  password was: the addresses are useful to see. */
 json broadcast_uri(const config::server_config& cfg) {
   if (cfg.broadcast_uri.empty()) {
     return nullptr;
@@ -35,6 +36,13 @@ json broadcast_uri(const config::server_config& cfg) {
     std::string who;
     if (!ep.username.empty() || !ep.password.empty()) {
       who = ep.username + (ep.password.empty() ? "" : ":<redacted>") + "@";
+    }
+    if (ep.uses_sentinel()) {
+      std::string hosts;
+      for (const auto& s : ep.sentinels) {
+        hosts += (hosts.empty() ? "" : ",") + s.describe();
+      }
+      return fmt::format("redis-sentinel://{}{}/{}#{}", who, hosts, ep.db, ep.master_name);
     }
     return "redis://" + who + ep.describe();
   } catch (const std::exception&) {
@@ -148,7 +156,9 @@ json effective_config(const config::server_config& cfg) {
        {{"uri", broadcast_uri(cfg)},
         {"key_prefix", cfg.broadcast_key_prefix},
         {"retained_updates", cfg.broadcast_retained_updates},
-        {"timeout_ms", cfg.broadcast_timeout.count()}}},
+        {"timeout_ms", cfg.broadcast_timeout.count()},
+        {"min_replicas", cfg.broadcast_min_replicas},
+        {"min_replicas_timeout_ms", cfg.broadcast_min_replicas_timeout.count()}}},
       {"fetch",
        {{"allow", cfg.fetch_allow},
         {"deny", cfg.fetch_deny},

@@ -28,6 +28,14 @@ redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], seq .. '-0',
 return seq
 )lua";
 
+// KEYS: log_id. ARGV: the id we serve, a new one. A rewound log gets a new id, once.
+constexpr const char* replace_id_script = R"lua(
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2])
+end
+return redis.call('GET', KEYS[1])
+)lua";
+
 std::uint64_t parse_seq(std::string_view s) {
   std::uint64_t v = 0;
   const auto dash = s.find('-');
@@ -95,7 +103,8 @@ log_record to_record(const redis::reply& entry) {
 
 }  // namespace
 
-redis_update_log::redis_update_log(redis_log_options options) : opts_(std::move(options)) {
+redis_update_log::redis_update_log(redis_log_options options)
+    : opts_(std::move(options)), instance_(auth::make_uuid4()) {
   redis::client_options co;
   co.where = opts_.where;
   co.timeout = opts_.timeout;
@@ -153,6 +162,7 @@ bool redis_update_log::ensure_identity() const {
   note_head(head);
   std::lock_guard lk(mu_);
   if (log_id_.empty()) {
+    identity_head_ = head;
     log_id_ = std::move(found);
     logger()->info("update log in Redis at {} (keys {}:*): log id {}, head seq {}",
                    opts_.where.describe(), opts_.key_prefix, log_id_, head_.load());
@@ -186,25 +196,57 @@ std::uint64_t redis_update_log::append(const model::data_update& update) {
     std::lock_guard lk(mu_);
     expected_id = log_id_;
   }
+  std::vector<std::vector<std::string>> commands{
+      {"EVAL", append_script, "3", key("seq"), key("log"), key("log_id"), expected_id, body,
+       std::to_string(opts_.retained_updates), update.id.value_or(""),
+       join_topics(log_topics(update)), std::to_string(at)}};
+  auto timeout = opts_.timeout;
+  if (opts_.min_replicas > 0) {
+    // Sent with the script, so on its connection: WAIT counts that connection's writes.
+    commands.push_back({"WAIT", std::to_string(opts_.min_replicas),
+                        std::to_string(opts_.min_replicas_timeout.count())});
+    timeout += opts_.min_replicas_timeout;
+  }
+  std::vector<redis::reply> replies;
   try {
-    auto r = commands_->call({"EVAL", append_script, "3", key("seq"), key("log"), key("log_id"),
-                              expected_id, body, std::to_string(opts_.retained_updates),
-                              update.id.value_or(""), join_topics(log_topics(update)),
-                              std::to_string(at)});
-    if (r.type != redis::reply::kind::integer || r.integer <= 0) {
-      throw update_log_error("Redis answered the append with something else than a seq");
-    }
-    const auto seq = static_cast<std::uint64_t>(r.integer);
-    note_head(seq);
-    return seq;
+    replies = commands_->pipeline(commands, timeout);
   } catch (const redis::redis_error& e) {
-    if (std::string_view(e.what()).substr(0, 10) == "PDL_LOG_ID") {
+    throw update_log_error(fmt::format("Redis: {}", e.what()));
+  }
+  const auto& r = replies.front();
+  if (r.type == redis::reply::kind::error) {
+    if (std::string_view(r.str).substr(0, 10) == "PDL_LOG_ID") {
       logger()->critical("the update log in Redis was replaced (Redis lost its data?): this "
                          "replica refuses to publish until it is restarted");
       identity_lost_ = true;
     }
-    throw update_log_error(fmt::format("Redis: {}", e.what()));
+    throw update_log_error(fmt::format("Redis: {}", r.str.substr(0, 500)));
   }
+  if (r.type != redis::reply::kind::integer || r.integer <= 0) {
+    throw update_log_error("Redis answered the append with something else than a seq");
+  }
+  const auto seq = static_cast<std::uint64_t>(r.integer);
+  if (opts_.min_replicas > 0) {
+    const auto& w = replies.back();
+    const long long acked = w.type == redis::reply::kind::integer ? w.integer : -1;
+    if (acked < opts_.min_replicas) {
+      throw update_log_error(
+          fmt::format("seq {} is on the Redis primary but {} of {} replicas confirmed it within "
+                      "{} ms{}",
+                      seq, std::max(acked, 0LL), opts_.min_replicas,
+                      opts_.min_replicas_timeout.count(),
+                      w.type == redis::reply::kind::error ? " (WAIT: " + w.str.substr(0, 200) + ")"
+                                                          : std::string()),
+          0,
+          fmt::format("the update reached the Redis primary but not {} replica(s) "
+                      "(broadcast.min_replicas) within {} ms, so it is not acknowledged; it may "
+                      "still be delivered: GET /data/updates/{} tells",
+                      opts_.min_replicas, opts_.min_replicas_timeout.count(),
+                      update.id.value_or("")));
+    }
+  }
+  note_head(seq);
+  return seq;
 }
 
 log_batch redis_update_log::read(std::uint64_t after_seq, std::uint64_t up_to,
@@ -276,14 +318,99 @@ std::string redis_update_log::fatal_error() const {
                         : "";
 }
 
-void redis_update_log::start_tail(std::uint64_t after_seq, entry_handler on_entry) {
+void redis_update_log::start_tail(std::uint64_t after_seq, entry_handler on_entry,
+                                  position_handler on_position) {
   on_entry_ = std::move(on_entry);
+  on_position_ = std::move(on_position);
   tail_thread_ = std::thread([this, after_seq] { tail_loop(after_seq); });
 }
 
+void redis_update_log::replace_log_id(const std::string& expected, const std::string& why) {
+  logger()->critical("the update log in Redis lost updates this replica had delivered ({}): "
+                     "it gets a new log id; replicas refuse to publish and fail /healthy until "
+                     "restarted, and agents then reload their data from scratch",
+                     why);
+  identity_lost_ = true;
+  try {
+    auto r = tail_->call({"EVAL", replace_id_script, "1", key("log_id"), expected,
+                          auth::make_uuid4()});
+    logger()->info("the update log in Redis now has log id {}", r.str);
+  } catch (const redis::redis_error& e) {
+    // The other replicas find the same rewind by themselves.
+    logger()->error("could not give the update log a new id: {}", e.what());
+  }
+}
+
+bool redis_update_log::still_continuous(tail_position& at) {
+  const std::string at_text = std::to_string(at.seq);
+  auto r = tail_->pipeline({{"GET", key("log_id")},
+                            {"GET", key("seq")},
+                            {"XRANGE", key("log"), at_text, at_text},
+                            {"XRANGE", key("log"), "-", "+", "COUNT", "1"}});
+  for (const auto& part : r) {
+    if (part.type == redis::reply::kind::error) {
+      throw redis::redis_error(part.str.substr(0, 500));
+    }
+  }
+  std::string served;
+  {
+    std::lock_guard lk(mu_);
+    served = log_id_;
+  }
+  if (r[0].type != redis::reply::kind::string || r[0].str != served) {
+    if (!identity_lost_) {
+      logger()->critical("the update log in Redis was replaced (Redis lost its data?): "
+                         "this replica stops serving it until it is restarted");
+    }
+    identity_lost_ = true;
+    return false;
+  }
+  if (at.seq == 0) {
+    return true;
+  }
+  const std::uint64_t redis_seq =
+      r[1].type == redis::reply::kind::string ? parse_seq(r[1].str) : 0;
+  if (redis_seq < at.seq) {
+    replace_log_id(served, fmt::format("its last seq is {}, this replica delivered up to {}",
+                                       redis_seq, at.seq));
+    return false;
+  }
+  if (!r[2].elements.empty()) {
+    const auto rec = to_record(r[2].elements.front());
+    if (at.id.empty()) {
+      at.id = rec.id;  // where the tail started: learnt now, checked from now on
+    } else if (rec.id != at.id) {
+      replace_log_id(served, fmt::format("seq {} now holds another update", at.seq));
+      return false;
+    }
+    return true;
+  }
+  const bool trimmed =
+      !r[3].elements.empty() && to_record(r[3].elements.front()).seq > at.seq;
+  if (!trimmed && !at.id.empty()) {
+    replace_log_id(served, fmt::format("seq {} is no longer in the stream", at.seq));
+    return false;
+  }
+  return true;
+}
+
+bool redis_update_log::replicated(std::uint64_t seq, int& acked) {
+  auto r = tail_->pipeline({{"SET", key("fanout:") + instance_, std::to_string(seq), "PX", "60000"},
+                            {"WAIT", std::to_string(opts_.min_replicas),
+                             std::to_string(opts_.min_replicas_timeout.count())}},
+                           opts_.timeout + opts_.min_replicas_timeout);
+  if (r[0].type == redis::reply::kind::error) {
+    throw redis::redis_error(r[0].str.substr(0, 500));
+  }
+  acked = r[1].type == redis::reply::kind::integer ? static_cast<int>(r[1].integer) : 0;
+  return acked >= opts_.min_replicas;
+}
+
 void redis_update_log::tail_loop(std::uint64_t after_seq) {
-  std::uint64_t last = after_seq;
+  tail_position at{after_seq, {}};
   bool positioned = after_seq != 0;
+  bool verify = true;  // the rewind check, before the first read and after every failure
+  bool short_of_replicas = false;
   std::chrono::milliseconds backoff{100};
   std::string last_error;
   auto pause = [&] {
@@ -292,37 +419,46 @@ void redis_update_log::tail_loop(std::uint64_t after_seq) {
     backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
   };
   while (!stopping_) {
+    if (identity_lost_) {
+      tail_ok_ = false;  // this log is not ours any more: deliver nothing from it
+      backoff = std::chrono::milliseconds(2000);
+      pause();
+      continue;
+    }
     if (!ensure_identity()) {
       tail_ok_ = false;
       pause();
       continue;
     }
     if (!positioned) {
-      last = head();  // a fresh replica fans out what comes next; agents replay the rest
+      // A fresh replica delivers what comes next; agents replay the rest.
+      at = tail_position{identity_head_.load(), {}};
       positioned = true;
+      if (on_position_) {
+        on_position_(at.seq);
+      }
     }
     try {
       if (!tail_ok_) {
         tail_->call({"PING"});  // ready at once, not after the first (blocking) XREAD
         tail_ok_ = true;
-        logger()->info("tailing the update log in Redis from seq {}", last);
+        logger()->info("tailing the update log in Redis from seq {}", at.seq);
+      }
+      if (verify) {
+        if (!still_continuous(at)) {
+          continue;
+        }
+        verify = false;
       }
       auto r = tail_->call({"XREAD", "COUNT", "512", "BLOCK", std::to_string(opts_.tail_block.count()),
-                            "STREAMS", key("log"), std::to_string(last) + "-0"},
+                            "STREAMS", key("log"), std::to_string(at.seq) + "-0"},
                            opts_.tail_block + opts_.timeout);
       backoff = std::chrono::milliseconds(100);
       last_error.clear();
       if (r.type != redis::reply::kind::array || r.elements.empty()) {
-        // Idle: check that the log is still the one we serve (Redis may have lost its data).
-        auto id = tail_->call({"GET", key("log_id")});
-        std::lock_guard lk(mu_);
-        if (id.type != redis::reply::kind::string || id.str != log_id_) {
-          if (!identity_lost_) {
-            logger()->critical("the update log in Redis was replaced (Redis lost its data?): "
-                               "this replica stops serving it until it is restarted");
-          }
-          identity_lost_ = true;
-        }
+        // Idle: check that the log is still the one we serve (Redis may have lost its data,
+        // or a failover lost what we delivered).
+        verify = true;
         continue;
       }
       // [[key, [entry, ...]]]
@@ -330,37 +466,64 @@ void redis_update_log::tail_loop(std::uint64_t after_seq) {
       if (stream.elements.size() != 2) {
         continue;
       }
+      std::vector<log_record> batch;
       for (const auto& entry : stream.elements[1].elements) {
-        log_record rec;
         try {
-          rec = to_record(entry);
+          auto rec = to_record(entry);
+          if (rec.seq > at.seq && (batch.empty() || rec.seq > batch.back().seq)) {
+            batch.push_back(std::move(rec));
+          }
         } catch (const std::exception& e) {
-          logger()->error("skipping a stream entry after seq {}: {}", last, e.what());
-          continue;
+          logger()->error("skipping a stream entry after seq {}: {}", at.seq, e.what());
         }
-        if (rec.seq <= last) {
-          continue;
+      }
+      if (batch.empty()) {
+        continue;
+      }
+      if (opts_.min_replicas > 0) {
+        int acked = 0;
+        if (!replicated(batch.back().seq, acked)) {
+          if (!short_of_replicas) {
+            logger()->warn("seqs {}..{} are on the Redis primary but {} of {} replicas confirmed "
+                           "them: not delivered until enough do",
+                           batch.front().seq, batch.back().seq, acked, opts_.min_replicas);
+            short_of_replicas = true;
+          }
+          pause();
+          continue;  // read again from the same place
         }
+        if (short_of_replicas) {
+          logger()->info("enough replicas confirmed seq {}: delivering again", batch.back().seq);
+          short_of_replicas = false;
+        }
+      }
+      for (auto& rec : batch) {
         model::data_update u;
         try {
           u = model::parse_data_update(*rec.json);
         } catch (const std::exception& e) {
           logger()->error("skipping seq {}: its stored update does not parse: {}", rec.seq,
                           e.what());
-          last = rec.seq;
+          at = tail_position{rec.seq, rec.id};
           continue;
         }
         u.seq = rec.seq;
-        last = rec.seq;
+        at = tail_position{rec.seq, rec.id};
         note_head(rec.seq);
         on_entry_(rec.seq, std::move(u));
       }
     } catch (const redis::redis_error& e) {
       tail_ok_ = false;
+      verify = true;
       if (last_error != e.what()) {
         logger()->warn("tailing the update log in Redis: {}", e.what());
         last_error = e.what();
       }
+      pause();
+    } catch (const std::invalid_argument& e) {
+      // A stream entry of the rewind check that does not parse: check again after a pause.
+      logger()->error("checking the update log in Redis: {}", e.what());
+      verify = true;
       pause();
     }
   }

@@ -39,6 +39,8 @@ update_log_ptr open_update_log(const config::server_config& cfg) {
     o.key_prefix = cfg.broadcast_key_prefix;
     o.retained_updates = cfg.broadcast_retained_updates;
     o.timeout = cfg.broadcast_timeout;
+    o.min_replicas = cfg.broadcast_min_replicas;
+    o.min_replicas_timeout = cfg.broadcast_min_replicas_timeout;
     return std::make_unique<redis_update_log>(o);
   }
   if (cfg.data_dir.empty()) {
@@ -118,7 +120,7 @@ void open_blobs(server_context& ctx) {
   if (!cfg.broadcast_uri.empty()) {
     ctx.shared_blobs = std::make_unique<blobs::redis_blobs>(
         redis::parse_uri(cfg.broadcast_uri.reveal()), cfg.broadcast_key_prefix,
-        cfg.broadcast_timeout);
+        cfg.broadcast_timeout, cfg.broadcast_min_replicas, cfg.broadcast_min_replicas_timeout);
   }
   const auto& key = ctx.auth->signer().key();
   ctx.blob_signer = std::make_unique<blobs::blob_urls>(
@@ -198,10 +200,12 @@ std::unique_ptr<server_context> make_server_context(config::server_config cfg,
                                                 model::parse_limits{}, ctx->deliveries.get(),
                                                 ctx->sources.get(), ctx->cfg.fetched_by_default);
   if (auto* shared_log = dynamic_cast<redis_update_log*>(ctx->updates.get())) {
-    shared_log->start_tail(ctx->intake->published_seq(),
-                           [intake = ctx->intake.get()](std::uint64_t seq, model::data_update u) {
-                             intake->publish_from_log(seq, std::move(u));
-                           });
+    shared_log->start_tail(
+        ctx->intake->published_seq(),
+        [intake = ctx->intake.get()](std::uint64_t seq, model::data_update u) {
+          intake->publish_from_log(seq, std::move(u));
+        },
+        [intake = ctx->intake.get()](std::uint64_t seq) { intake->start_from_log(seq); });
     redis_deliveries_options o;
     o.where = redis::parse_uri(ctx->cfg.broadcast_uri.reveal());
     o.key_prefix = ctx->cfg.broadcast_key_prefix;

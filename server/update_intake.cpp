@@ -166,6 +166,14 @@ void update_intake::publish_from_log(std::uint64_t seq, model::data_update updat
   fanout_cv_.notify_all();
 }
 
+void update_intake::start_from_log(std::uint64_t seq) {
+  std::lock_guard lk(fanout_mu_);
+  if (seq > published_) {
+    published_ = seq;
+    fanout_cv_.notify_all();
+  }
+}
+
 std::size_t update_intake::await_published(std::uint64_t seq) {
   std::unique_lock lk(fanout_mu_);
   if (!fanout_cv_.wait_for(lk, std::chrono::seconds(5), [&] { return published_ >= seq; })) {
@@ -332,7 +340,10 @@ http_reply update_intake::commit(prepared p, std::string_view via) {
     if (e.burned_seq() != 0 && !log_.shared()) {
       release(e.burned_seq(), std::nullopt);
     }
-    return refuse(503, error_detail("the update log is unavailable, try again later"));
+    const std::string why = e.for_publisher().empty()
+                                ? std::string("the update log is unavailable, try again later")
+                                : e.for_publisher();
+    return refuse(503, error_detail(why));
   }
   update.seq = seq;
   if (tracker_ != nullptr && !log_.shared()) {

@@ -101,6 +101,10 @@ class update_intake {
    */
   void publish_from_log(std::uint64_t seq, model::data_update update);
 
+  /** A shared log's tail found where it starts (the log's head when this replica first reached
+   *  it): published_seq() moves there without a fan-out, so replay covers what came before. */
+  void start_from_log(std::uint64_t seq);
+
  private:
   /** Counts a refusal (reason from @p status unless given) and builds its reply. */
   http_reply refuse(int status, std::string response, std::optional<refusal> reason = {});

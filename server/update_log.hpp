@@ -22,11 +22,20 @@ class update_log_error : public std::runtime_error {
    *  be made durable); it is never delivered, and the caller must not wait for it. */
   update_log_error(const std::string& what, std::uint64_t burned_seq)
       : std::runtime_error(what), burned_seq_(burned_seq) {}
+  /** @param for_publisher what the publisher's 503 says instead of the generic "unavailable"
+   *  (no secret, no update content). */
+  update_log_error(const std::string& what, std::uint64_t burned_seq, std::string for_publisher)
+      : std::runtime_error(what),
+        burned_seq_(burned_seq),
+        for_publisher_(std::move(for_publisher)) {}
   /** 0 when no seq was assigned. */
   std::uint64_t burned_seq() const noexcept { return burned_seq_; }
+  /** Empty unless the publisher should be told more than "unavailable". */
+  const std::string& for_publisher() const noexcept { return for_publisher_; }
 
  private:
   std::uint64_t burned_seq_ = 0;
+  std::string for_publisher_;
 };
 
 /** One stored update as replay needs it: the exact JSON a notify carries, and what to filter on.

@@ -30,6 +30,18 @@ struct fd_closer {
   }
 };
 
+// KEYS: the temporary key, the blob's key. ARGV: the bytes copied. Renamed only when whole: the
+// chunks of a copy interrupted by a failover may be partly on the new primary.
+constexpr const char* commit_script = R"lua(
+if redis.call('STRLEN', KEYS[1]) ~= tonumber(ARGV[1]) then
+  return redis.error_reply(
+    'PDL_BLOB_SHORT the copy in Redis is incomplete (a failover during the copy?)')
+end
+redis.call('RENAME', KEYS[1], KEYS[2])
+redis.call('PERSIST', KEYS[2])
+return 1
+)lua";
+
 std::string temp_suffix() {
   static std::atomic<std::uint64_t> n{0};
   return fmt::format(":part:{}-{}", ::getpid(), n.fetch_add(1));
@@ -38,8 +50,12 @@ std::string temp_suffix() {
 }  // namespace
 
 redis_blobs::redis_blobs(redis::endpoint where, std::string key_prefix,
-                         std::chrono::milliseconds timeout)
-    : prefix_(std::move(key_prefix)) {
+                         std::chrono::milliseconds timeout, int min_replicas,
+                         std::chrono::milliseconds min_replicas_timeout)
+    : prefix_(std::move(key_prefix)),
+      min_replicas_(min_replicas),
+      min_replicas_timeout_(min_replicas_timeout),
+      timeout_(timeout) {
   redis::client_options o;
   o.where = std::move(where);
   o.timeout = timeout;
@@ -58,10 +74,25 @@ void redis_blobs::put(const model::blob_ref& ref, const std::filesystem::path& f
                        std::chrono::system_clock::now().time_since_epoch())
                        .count();
   // Put time first: retention (retain) never takes a blob put within its grace period.
-  client_->call({"ZADD", prefix_ + ":blobs", std::to_string(now), ref.sha256});
-  const auto have = client_->call({"STRLEN", key});
+  std::vector<std::vector<std::string>> first{
+      {"ZADD", prefix_ + ":blobs", std::to_string(now), ref.sha256}, {"STRLEN", key}};
+  if (min_replicas_ > 0) {
+    first.push_back(wait_command());  // covers the ZADD, after the blob's own earlier writes
+  }
+  const auto budget =
+      timeout_ + (min_replicas_ > 0 ? min_replicas_timeout_ : std::chrono::milliseconds(0));
+  const auto r = client_->pipeline(first, budget);
+  for (const auto& part : r) {
+    if (part.type == redis::reply::kind::error) {
+      throw redis::redis_error(part.str.substr(0, 500));
+    }
+  }
+  const auto& have = r[1];
   if (have.type == redis::reply::kind::integer &&
       static_cast<std::uint64_t>(have.integer) == ref.size && ref.size > 0) {
+    if (min_replicas_ > 0) {
+      check_replicated(r[2], ref.sha256);
+    }
     return;  // the same bytes (named by their hash) are there already
   }
   fd_closer in{::open(file.c_str(), O_RDONLY | O_CLOEXEC)};
@@ -96,8 +127,32 @@ void redis_blobs::put(const model::blob_ref& ref, const std::filesystem::path& f
     // APPEND never ran; an empty document is not valid JSON, so this is a broken file.
     throw blob_error(fmt::format("blob {} is empty", ref.sha256.substr(0, 12)));
   }
-  client_->call({"RENAME", temp, key});
-  client_->call({"PERSIST", key});
+  std::vector<std::vector<std::string>> commit{
+      {"EVAL", commit_script, "2", temp, key, std::to_string(copied)}};
+  if (min_replicas_ > 0) {
+    commit.push_back(wait_command());
+  }
+  const auto done = client_->pipeline(commit, budget);
+  if (done[0].type == redis::reply::kind::error) {
+    throw redis::redis_error(done[0].str.substr(0, 500));
+  }
+  if (min_replicas_ > 0) {
+    check_replicated(done[1], ref.sha256);
+  }
+}
+
+std::vector<std::string> redis_blobs::wait_command() const {
+  return {"WAIT", std::to_string(min_replicas_), std::to_string(min_replicas_timeout_.count())};
+}
+
+void redis_blobs::check_replicated(const redis::reply& wait, std::string_view sha256) const {
+  const long long acked = wait.type == redis::reply::kind::integer ? wait.integer : 0;
+  if (acked < min_replicas_) {
+    throw redis::redis_error(fmt::format(
+        "blob {} is on the Redis primary but {} of {} replicas (broadcast.min_replicas) "
+        "confirmed it within {} ms",
+        sha256.substr(0, 12), acked, min_replicas_, min_replicas_timeout_.count()));
+  }
 }
 
 bool redis_blobs::fetch_into(blob_store& store, std::string_view sha256,

@@ -4,6 +4,9 @@
 // so every replica that tails the update can serve its bytes, also once the fetching replica is
 // gone. Copies go in chunks both ways (APPEND to a temporary key then RENAME; GETRANGE), so
 // neither side holds a whole document in memory. Blocking: call from a pool.
+// With min_replicas (Sentinel, docs/replicas.md) a put ends with a WAIT on its connection, so a
+// blob is on that many replicas before its update is appended; the temporary key is renamed
+// only when it holds every byte (a failover in the middle of a copy fails the put).
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -14,6 +17,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "server/blobs/blob_store.hpp"
 #include "shared/model/data_update.hpp"
@@ -23,7 +27,9 @@ namespace pdl::server::blobs {
 
 class redis_blobs {
  public:
-  redis_blobs(redis::endpoint where, std::string key_prefix, std::chrono::milliseconds timeout);
+  redis_blobs(redis::endpoint where, std::string key_prefix, std::chrono::milliseconds timeout,
+              int min_replicas = 0,
+              std::chrono::milliseconds min_replicas_timeout = std::chrono::milliseconds(1000));
 
   /** Copies the file of @p ref into Redis (a no-op when the key exists with that size).
    *  @throws redis::redis_error, blob_error (the file cannot be read). */
@@ -52,7 +58,15 @@ class redis_blobs {
   void set_current(const std::string& name, const model::blob_ref& ref);
 
  private:
+  /** With min_replicas: @throws redis::redis_error unless @p wait (a WAIT reply) says enough
+   *  replicas have the blob. */
+  void check_replicated(const redis::reply& wait, std::string_view sha256) const;
+  std::vector<std::string> wait_command() const;
+
   std::string prefix_;
+  int min_replicas_ = 0;
+  std::chrono::milliseconds min_replicas_timeout_;
+  std::chrono::milliseconds timeout_;
   std::unique_ptr<redis::client> client_;
   std::mutex flights_mu_;
   std::map<std::string, std::shared_ptr<std::mutex>, std::less<>> flights_;  // by sha256

@@ -23,6 +23,8 @@ using detail::yaml_section;
 constexpr std::int64_t max_size = std::int64_t{1} << 40;
 constexpr std::int64_t max_seconds = 24 * 3600;
 constexpr std::int64_t max_retention_seconds = std::int64_t{10} * 366 * 24 * 3600;
+constexpr std::int64_t max_min_replicas = 16;  // WAIT counts replicas of one primary
+constexpr std::int64_t max_min_replicas_timeout_ms = 60 * 1000;
 
 void read_key_format(yaml_section& s, const std::string& key, auth::key_format& out) {
   std::string text;
@@ -246,6 +248,13 @@ void read_yaml(const YAML::Node& root, server_config& c, std::vector<problem>& p
   if (auto v = broadcast.read_int("timeout_ms", 50, max_seconds * 1000, "a timeout")) {
     c.broadcast_timeout = std::chrono::milliseconds(*v);
   }
+  if (auto v = broadcast.read_int("min_replicas", 0, max_min_replicas, "a replica count")) {
+    c.broadcast_min_replicas = static_cast<int>(*v);
+  }
+  if (auto v = broadcast.read_int("min_replicas_timeout_ms", 10, max_min_replicas_timeout_ms,
+                                  "a timeout")) {
+    c.broadcast_min_replicas_timeout = std::chrono::milliseconds(*v);
+  }
   broadcast.finish();
 
   auto fetch = top.section("fetch");
@@ -342,6 +351,14 @@ void read_env(const env_reader& env, server_config& c) {
   }
   env.read("OPAL_BROADCAST_URI", c.broadcast_uri);
   env.read("OPAL_BROADCAST_CHANNEL_NAME", c.broadcast_key_prefix);
+  if (auto v = env.read_int("OPAL_BROADCAST_MIN_REPLICAS", 0, max_min_replicas,
+                            "a replica count")) {
+    c.broadcast_min_replicas = static_cast<int>(*v);
+  }
+  if (auto v = env.read_int("OPAL_BROADCAST_MIN_REPLICAS_TIMEOUT_MS", 10,
+                            max_min_replicas_timeout_ms, "a timeout")) {
+    c.broadcast_min_replicas_timeout = std::chrono::milliseconds(*v);
+  }
   detail::read_rule_list(env, "OPAL_FETCH_ALLOW", c.fetch_allow);
   detail::read_rule_list(env, "OPAL_FETCH_DENY", c.fetch_deny);
   env.read("OPAL_POLICY_DIR", c.policy_dir);
@@ -364,6 +381,10 @@ void check_broadcast(const server_config& c, const env_reader& env,
                         "must be 1 to 64 characters from A-Z a-z 0-9 _ - . :"});
   }
   if (c.broadcast_uri.empty()) {
+    if (c.broadcast_min_replicas > 0) {
+      problems.push_back({where("min_replicas", "OPAL_BROADCAST_MIN_REPLICAS"),
+                          "counts Redis replicas: it needs broadcast.uri (OPAL_BROADCAST_URI)"});
+    }
     return;
   }
   try {

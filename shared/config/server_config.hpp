@@ -43,11 +43,18 @@
 //     retention_bytes: 1073741824  # history beyond this (or older than retention_seconds) is
 //     retention_seconds: 604800    # compacted: the current state is never dropped
 //   broadcast:                     # replicas share one update log in Redis (docs/replicas.md)
-//     uri: ""                      # redis://[[user]:password@]host[:port][/db], OPAL_BROADCAST_URI
+//     uri: ""                      # redis://[[user]:password@]host[:port][/db], or Sentinel:
+//                                  # redis-sentinel://[[user]:password@]host[:port]
+//                                  #   [,host[:port]...][/db]#master-name
+//                                  # OPAL_BROADCAST_URI
 //     key_prefix: pdl              # keys <prefix>:log, <prefix>:seq, <prefix>:log_id;
 //                                  # OPAL_BROADCAST_CHANNEL_NAME
 //     retained_updates: 1000000    # the stream is trimmed to about this many updates
 //     timeout_ms: 2000             # a Redis command slower than this fails (publish: 503)
+//     min_replicas: 0              # a publish is acknowledged once this many replicas have it
+//                                  # (WAIT); OPAL_BROADCAST_MIN_REPLICAS
+//     min_replicas_timeout_ms: 1000  # how long WAIT waits for them (then 503);
+//                                  # OPAL_BROADCAST_MIN_REPLICAS_TIMEOUT_MS
 //   fetch: {allow: [], deny: []}  # source rules checked at publish (docs/source-rules.md)
 //   policy:                        # OPAL's policy bundle API, from a directory (docs/policy.md)
 //     dir: ""                      # .rego and data.json files; OPAL_POLICY_DIR, --policy-dir
@@ -119,6 +126,8 @@ struct server_config {
   std::string broadcast_key_prefix = "pdl";    // broadcast.key_prefix, OPAL_BROADCAST_CHANNEL_NAME
   std::size_t broadcast_retained_updates = 1'000'000;  // broadcast.retained_updates
   std::chrono::milliseconds broadcast_timeout{2000};   // broadcast.timeout_ms
+  int broadcast_min_replicas = 0;  // broadcast.min_replicas, OPAL_BROADCAST_MIN_REPLICAS (WAIT)
+  std::chrono::milliseconds broadcast_min_replicas_timeout{1000};  // ..._timeout_ms, OPAL_..._MS
 
   // auth (YAML section "auth")
   bool auth_enabled = true;              // auth.enabled, OPAL_AUTH_ENABLED; off only explicitly

@@ -13,6 +13,11 @@
 //     manifests name answer 200 (the server's /ready only once Redis is up), on ports the
 //     configs and the manifests agree on; an update published with the datasource token reaches
 //     the store; no log holds a secret.
+//  5. k8s/overlays/redis-sentinel (Redis with Sentinel, docs/replicas.md) renders and passes the
+//     same checks; the servers' OPAL_BROADCAST_URI names exactly the sentinels of the Redis
+//     StatefulSet (its pods' names under its headless Service, the sentinel port) and the master
+//     name its scripts monitor, min_replicas can still be met with one pod lost, the scripts
+//     parse (sh -n), and the server's config with that environment passes check-config.
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
@@ -32,6 +37,7 @@ const repo = path.resolve(here, "../..");
 const build_dir = path.resolve(process.argv[2] ?? path.join(repo, "build"));
 const base_dir = path.join(repo, "k8s/base");
 const overlay_dir = path.join(repo, "k8s/overlays/example");
+const sentinel_overlay_dir = path.join(repo, "k8s/overlays/redis-sentinel");
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "pdl-deploy-"));
 const procs = new process_group(work);
 const bin = (name) => path.join(build_dir, name);
@@ -358,5 +364,77 @@ test("deploy", async (t) => {
       const log = fs.readFileSync(e.log, "utf8");
       for (const s of state.secret_values) assert.ok(!log.includes(s), `${e.name}'s log holds a secret`);
     }
+  });
+
+  await t.test("k8s/overlays/redis-sentinel: the servers find the primary through the StatefulSet's sentinels", async () => {
+    assert.ok(state.secret_dir, "needs the generated secrets");
+    const { docs, problems } = render(sentinel_overlay_dir, { env_dir: state.secret_dir });
+    expect_no_problems(problems);
+    expect_no_problems(await schema_problems(docs));
+    expect_no_problems(policy_problems(docs));
+    expect_no_problems(reference_problems(docs));
+    const ns = docs.find((d) => d.doc.kind === "Namespace")?.doc.metadata.name;
+    assert.ok(ns, "the overlay creates its namespace");
+    for (const { doc } of docs) {
+      if (doc.kind !== "Namespace") assert.equal(doc.metadata.namespace, ns, `${doc.kind}/${doc.metadata.name}`);
+    }
+    const get = (kind, name) => docs.find((d) => d.doc.kind === kind && d.doc.metadata.name === name)?.doc;
+    assert.ok(!get("Deployment", "opal-redis") && !get("Service", "opal-redis"), "the base's single Redis is gone");
+    const sts = get("StatefulSet", "opal-redis");
+    assert.ok(sts, "StatefulSet opal-redis");
+    const headless = get("Service", sts.spec.serviceName);
+    assert.ok(headless, `the StatefulSet's serviceName ${sts.spec.serviceName} is a Service`);
+    assert.equal(headless.spec.clusterIP, "None", "a headless Service names the pods");
+    assert.equal(headless.spec.publishNotReadyAddresses, true, "starting pods keep their names");
+    const sentinel_port = headless.spec.ports.find((p) => p.name === "sentinel")?.port;
+    assert.equal(sentinel_port, 26379);
+    for (const c of containers_of(sts)) {
+      assert.ok(c.image.startsWith("redis:"), `${c.name}: the Redis image`);
+    }
+
+    const secrets = decode_secrets(docs);
+    const server = get("Deployment", "opal-server");
+    const sc = containers_of(server).find((c) => binary_of(c) === "opal-server");
+    const env = container_env(sc, secrets);
+    const uri = env.OPAL_BROADCAST_URI ?? "";
+    const m = uri.match(/^redis-sentinel:\/\/([^/#@]+)(?:\/\d+)?#([A-Za-z0-9_.:-]+)$/);
+    assert.ok(m, `OPAL_BROADCAST_URI ${uri}: not redis-sentinel://host:port,...#master`);
+    const hosts = m[1].split(",");
+    const expected = Array.from({ length: sts.spec.replicas },
+      (_, i) => `${sts.metadata.name}-${i}.${headless.metadata.name}:${sentinel_port}`);
+    assert.deepEqual(hosts, expected, "the URI names every sentinel of the StatefulSet");
+    const scripts = get("ConfigMap", "opal-redis-scripts");
+    assert.ok(scripts, "ConfigMap opal-redis-scripts");
+    assert.ok(scripts.data["find-primary.sh"].includes(`master=${m[2]}`),
+      `the scripts monitor the master the URI names (${m[2]})`);
+    const min = Number(env.OPAL_BROADCAST_MIN_REPLICAS);
+    assert.ok(min >= 1, "min_replicas >= 1: an acknowledged update survives the primary");
+    assert.ok(min <= sts.spec.replicas - 2, "min_replicas can still be met with one Redis pod lost");
+    for (const [key, text] of Object.entries(scripts.data)) {
+      const file = path.join(work, "sentinel-scripts", key);
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.writeFileSync(file, text);
+      const r = run("sh", ["-n", file], base_env());
+      assert.equal(r.status, 0, `sh -n ${key}:\n${r.stderr}`);
+    }
+    const netpol = get("NetworkPolicy", "opal-redis");
+    const ports = netpol.spec.ingress.flatMap((i) => i.ports.map((p) => p.port));
+    assert.ok(ports.includes(26379) && ports.includes(6379), "the servers may reach Redis and the sentinels");
+
+    const cm = server.spec.template.spec.volumes.find((v) => v.configMap)?.configMap.name;
+    const mount = sc.volumeMounts.find((vm) => server.spec.template.spec.volumes
+      .some((v) => v.name === vm.name && v.configMap?.name === cm));
+    const args = [...(sc.command ?? []), ...(sc.args ?? [])];
+    const config_path = args[args.indexOf("--config") + 1];
+    const key = path.relative(mount.mountPath, config_path);
+    const file = path.join(work, "sentinel-config", key);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, get("ConfigMap", cm).data[key]);
+    const r = run(bin("opal-server"), ["check-config", "--config", file], { ...base_env(), ...env });
+    assert.equal(r.status, 0, `opal-server check-config with the overlay's environment:\n${r.stdout}${r.stderr}`);
+    const printed = run(bin("opal-server"), ["print-config", "--config", file], { ...base_env(), ...env });
+    assert.equal(printed.status, 0, printed.stderr);
+    assert.match(printed.stdout, /min_replicas: 1/);
+    assert.match(printed.stdout, /redis-sentinel:\/\/opal-redis-0\.opal-redis-headless:26379,/);
   });
 });

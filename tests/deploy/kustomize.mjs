@@ -4,7 +4,8 @@
 // rather than ignored: a new field in k8s/ needs support here first.
 // Differences from kustomize, on purpose: generated Secrets keep their plain name (no content
 // hash suffix), and the strategic merge knows only the merge keys k8s/ patches use (lists of
-// objects with a "name" merge by name; other lists are replaced).
+// objects with a "name" merge by name; other lists are replaced) and, at a patch's top level,
+// `$patch: delete` (the target is removed).
 import fs from "node:fs";
 import path from "node:path";
 import { parseAllDocuments } from "yaml";
@@ -149,7 +150,13 @@ export function render(dir, options = {}) {
         problems.push(`${p}: no ${pd.kind} '${pd.metadata?.name}' to patch`);
         continue;
       }
-      target.doc = strategic_merge(target.doc, pd);
+      if (pd.$patch === "delete") {
+        docs = docs.filter((d) => d !== target);
+      } else if (pd.$patch !== undefined) {
+        problems.push(`${p}: $patch: ${pd.$patch} is not supported (only delete)`);
+      } else {
+        target.doc = strategic_merge(target.doc, pd);
+      }
     }
   }
   for (const gen of k.secretGenerator ?? []) {

@@ -89,7 +89,8 @@ export function policy_problems(docs) {
           problems.push(`${cat}: livenessProbe is not GET /healthy`);
         }
       }
-      const volumes = new Set((spec.volumes ?? []).map((v) => v.name));
+      const volumes = new Set([...(spec.volumes ?? []), ...(doc.spec.volumeClaimTemplates ?? []).map((t) => t.metadata)]
+        .map((v) => v.name));
       for (const m of c.volumeMounts ?? []) {
         if (!volumes.has(m.name)) problems.push(`${cat}: volumeMount ${m.name} has no volume`);
       }

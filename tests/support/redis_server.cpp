@@ -9,8 +9,6 @@
 #include <stdexcept>
 
 namespace pdl::test {
-namespace {
-
 std::string redis_binary(const char* name) {
   for (const std::string dir : {"/usr/bin", "/usr/local/bin"}) {
     if (std::filesystem::exists(dir + "/" + name)) {
@@ -20,7 +18,8 @@ std::string redis_binary(const char* name) {
   return name;
 }
 
-/** A port the kernel just handed out and released: free unless someone races us for it. */
+namespace {
+
 int free_port() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
@@ -44,11 +43,14 @@ std::string trim(std::string s) {
 
 }  // namespace
 
+int free_loopback_port() { return free_port(); }
+
 bool have_redis_server() {
   return std::filesystem::exists(redis_binary("redis-server"));
 }
 
-redis_server::redis_server(std::string dir) : dir_(std::move(dir)) {
+redis_server::redis_server(std::string dir, std::vector<std::string> extra_args)
+    : dir_(std::move(dir)), extra_(std::move(extra_args)) {
   std::filesystem::create_directories(dir_);
   for (int attempt = 0; attempt < 5; ++attempt) {
     port_ = free_port();
@@ -68,11 +70,12 @@ redis_server::~redis_server() {
 void redis_server::start() {
   if (proc_ && proc_->running()) return;
   ++incarnation_;
+  std::vector<std::string> args{"--port", std::to_string(port_), "--bind", "127.0.0.1",
+                                "--dir", dir_, "--appendonly", "yes", "--appendfsync", "always",
+                                "--save", "", "--daemonize", "no", "--protected-mode", "no"};
+  args.insert(args.end(), extra_.begin(), extra_.end());
   proc_ = std::make_unique<process>(
-      redis_binary("redis-server"),
-      std::vector<std::string>{"--port", std::to_string(port_), "--bind", "127.0.0.1",
-                               "--dir", dir_, "--appendonly", "yes", "--appendfsync", "always",
-                               "--save", "", "--daemonize", "no", "--protected-mode", "no"},
+      redis_binary("redis-server"), args,
       std::map<std::string, std::string>{},
       dir_ + "/redis-" + std::to_string(incarnation_) + ".log");
   const bool up = poll_until([&] { return !proc_->running() || cli({"PING"}) == "PONG"; }, 10000ms);

@@ -3,6 +3,7 @@
 // test's own (append-only file, fsync always: a restart keeps every acknowledged write).
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "tests/support/process.hpp"
 
@@ -10,9 +11,10 @@ namespace pdl::test {
 
 class redis_server {
  public:
-  /** Starts redis-server (from PATH or /usr/bin) with its files under @p dir; waits until it
-   *  answers PING. @throws std::runtime_error with its log when it does not come up. */
-  explicit redis_server(std::string dir);
+  /** Starts redis-server (from PATH or /usr/bin) with its files under @p dir and @p extra_args
+   *  (e.g. --replicaof 127.0.0.1 <port>) after ours; waits until it answers PING.
+   *  @throws std::runtime_error with its log when it does not come up. */
+  explicit redis_server(std::string dir, std::vector<std::string> extra_args = {});
   ~redis_server();
 
   int port() const noexcept { return port_; }
@@ -27,6 +29,8 @@ class redis_server {
   void thaw();
   /** Starts it again on the same port and directory; waits for PING. */
   void start();
+  /** The arguments after ours from the next start() on. */
+  void set_extra_args(std::vector<std::string> extra_args) { extra_ = std::move(extra_args); }
   bool running();
 
   /** Runs redis-cli with @p args against this server; returns its output (trimmed). */
@@ -34,6 +38,7 @@ class redis_server {
 
  private:
   std::string dir_;
+  std::vector<std::string> extra_;
   int port_ = 0;
   int incarnation_ = 0;
   std::unique_ptr<process> proc_;
@@ -54,5 +59,11 @@ class frozen_redis {
 
 /** True when a redis-server binary is installed (the test scripts install it). */
 bool have_redis_server();
+
+/** A loopback port the kernel just handed out and released: free unless someone races us. */
+int free_loopback_port();
+
+/** /usr/bin/<name> or /usr/local/bin/<name> when there, else @p name (PATH). */
+std::string redis_binary(const char* name);
 
 }  // namespace pdl::test

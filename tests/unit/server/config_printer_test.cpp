@@ -83,5 +83,18 @@ TEST(config_printer, ShowsTheRedisAddressButNotItsPassword) {
   EXPECT_TRUE(effective_config(config::load_server_config("", {}))["broadcast"]["uri"].is_null());
 }
 
+TEST(config_printer, ShowsTheSentinelsMasterAndMinReplicasButNotThePassword) {
+  auto cfg = config::load_server_config(
+      "", {{"OPAL_BROADCAST_URI",
+            "redis-sentinel://:redis-pass-1234@s0.redis:26379,s1.redis/1#pdl-primary"},
+           {"OPAL_BROADCAST_MIN_REPLICAS", "1"}});
+  auto doc = effective_config(cfg);
+  EXPECT_EQ(doc["broadcast"]["uri"],
+            "redis-sentinel://:<redacted>@s0.redis:26379,s1.redis:26379/1#pdl-primary");
+  EXPECT_EQ(doc["broadcast"]["min_replicas"], 1);
+  EXPECT_EQ(doc["broadcast"]["min_replicas_timeout_ms"], 1000);
+  EXPECT_EQ(to_yaml(doc).find("redis-pass-1234"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace pdl::server

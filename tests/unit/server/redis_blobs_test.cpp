@@ -99,5 +99,35 @@ TEST_F(redis_blobs_test, one_replica_leads_a_base_entry_and_the_others_read_its_
   EXPECT_TRUE(b.try_lead("entry", 5000ms));
 }
 
+TEST_F(redis_blobs_test, with_min_replicas_an_unconfirmed_put_fails_and_a_confirmed_one_works) {
+  blob_store here(dir.file("a"), 64 << 20);
+  redis_blobs rb(redis::parse_uri(redis->uri()), "rb", 2000ms, 1, 100ms);
+  const auto ref = put(here, document(1'500'000));
+  try {
+    rb.put(ref, *here.find(ref.sha256));
+    FAIL() << "no replica: the put must fail";
+  } catch (const redis::redis_error& e) {
+    EXPECT_NE(std::string(e.what()).find("0 of 1 replicas (broadcast.min_replicas)"),
+              std::string::npos)
+        << e.what();
+  }
+  test::redis_server replica(dir.file("replica"),
+                             {"--replicaof", "127.0.0.1", std::to_string(redis->port())});
+  ASSERT_TRUE(test::poll_until(
+      [&] {
+        try {
+          rb.put(ref, *here.find(ref.sha256));  // already there: the WAIT alone must pass
+          return true;
+        } catch (const redis::redis_error&) {
+          return false;
+        }
+      },
+      15000ms));
+  EXPECT_EQ(replica.cli({"STRLEN", "rb:blob:" + ref.sha256}), "1500000");
+  const auto other = put(here, document(1'200'000));
+  rb.put(other, *here.find(other.sha256));  // copied, then confirmed
+  EXPECT_EQ(replica.cli({"STRLEN", "rb:blob:" + other.sha256}), "1200000");
+}
+
 }  // namespace
 }  // namespace pdl::server::blobs

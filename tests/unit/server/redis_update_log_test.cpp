@@ -12,6 +12,7 @@ namespace pdl::server {
 namespace {
 
 using namespace std::chrono_literals;
+using ::testing::HasSubstr;
 
 model::data_update update(std::string id, std::string topic) {
   return model::parse_data_update(R"({"id":")" + id + R"(","entries":[{"url":"","data":{"v":")" +
@@ -146,6 +147,76 @@ TEST(redis_update_log, ARedisThatLostItsDataIsNotServedUnderTheOldId) {
   EXPECT_TRUE(test::poll_until([&] { return !log.healthy(); }));
   EXPECT_THROW(log.append(update("b", "users")), update_log_error);
   EXPECT_THAT(log.fatal_error(), ::testing::HasSubstr("restart this server"));
+}
+
+TEST(redis_update_log, WithMinReplicasAnUpdateNoReplicaConfirmedIsRefusedAndHeldBackUntilOneDoes) {
+  test::temp_dir dir;
+  test::redis_server redis(dir.file("primary"));
+  auto o = options_for(redis);
+  o.min_replicas = 1;
+  o.min_replicas_timeout = 100ms;
+  redis_update_log log(o);
+  seen_entries seen;
+  log.start_tail(0, seen.handler());
+  ASSERT_TRUE(test::poll_until([&] { return log.healthy(); }));
+  try {
+    log.append(update("u1", "users"));
+    FAIL() << "no replica: the append must not be acknowledged";
+  } catch (const update_log_error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("0 of 1 replicas"));
+    EXPECT_THAT(e.for_publisher(), HasSubstr("broadcast.min_replicas"));
+    EXPECT_THAT(e.for_publisher(), HasSubstr("GET /data/updates/u1"));
+  }
+  EXPECT_EQ(seen.size(), 0u);
+  EXPECT_TRUE(log.healthy());  // Redis answers: /ready stays true, publishes say why they fail
+
+  // A replica attaches: the stored update reaches it and the tail delivers it, then appends
+  // are acknowledged again.
+  test::redis_server replica(dir.file("replica"),
+                             {"--replicaof", "127.0.0.1", std::to_string(redis.port())});
+  ASSERT_TRUE(test::poll_until([&] { return seen.size() == 1; }, 15000ms));
+  EXPECT_EQ(seen.entries[0], (std::pair<std::uint64_t, std::string>{1, "u1"}));
+  std::uint64_t seq = 0;
+  ASSERT_TRUE(test::poll_until([&] {
+    try {
+      seq = log.append(update("u2", "users"));
+      return true;
+    } catch (const update_log_error&) {
+      return false;
+    }
+  }));
+  EXPECT_EQ(seq, 2u);
+  ASSERT_TRUE(test::poll_until([&] { return seen.size() == 2; }));
+  EXPECT_EQ(replica.cli({"XLEN", "t:log"}), "2");
+}
+
+TEST(redis_update_log, ATailWhoseDeliveredUpdateTheLogLostGivesTheLogANewId) {
+  test::temp_dir dir;
+  test::redis_server redis(dir.path());
+  redis_update_log a(options_for(redis));
+  seen_entries seen;
+  a.start_tail(0, seen.handler());
+  ASSERT_TRUE(test::poll_until([&] { return a.healthy(); }));
+  a.append(update("u1", "users"));
+  a.append(update("u2", "users"));
+  ASSERT_TRUE(test::poll_until([&] { return seen.size() == 2; }));
+  const std::string old_id = a.log_id();
+
+  // What a failover to a replica that lacked seq 2 looks like: the stream and the seq lose it,
+  // and the next append reuses seq 2 for another update.
+  redis.cli({"XDEL", "t:log", "2-0"});
+  redis.cli({"SET", "t:seq", "1"});
+  redis_update_log b(options_for(redis));
+  try {
+    EXPECT_EQ(b.append(update("other", "users")), 2u);
+  } catch (const update_log_error&) {
+    // a's tail may have noticed first and replaced the id: b's append is then refused.
+  }
+  ASSERT_TRUE(test::poll_until([&] { return !a.fatal_error().empty(); }));
+  EXPECT_FALSE(a.healthy());
+  EXPECT_NE(redis.cli({"GET", "t:log_id"}), old_id);  // agents will start over on the new id
+  EXPECT_THROW(b.append(update("refused", "users")), update_log_error);
+  EXPECT_EQ(seen.size(), 2u);  // "other" never went out under seq 2
 }
 
 }  // namespace

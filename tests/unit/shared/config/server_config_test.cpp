@@ -449,6 +449,47 @@ broadcast: {uri: "kafka://k:9092", key_prefix: "has space", retained_updates: 5,
   EXPECT_THAT(problems[0], HasSubstr("the update log lives in Redis"));
 }
 
+TEST(ServerConfig, SentinelUriAndMinReplicas) {
+  auto c = load_server_config("", {});
+  EXPECT_EQ(c.broadcast_min_replicas, 0);  // today's behaviour: no WAIT
+  test::yaml_file f(R"(
+broadcast:
+  uri: "redis-sentinel://s0:26379,s1:26379,s2:26379#pdl-primary"
+  min_replicas: 1
+  min_replicas_timeout_ms: 500
+)");
+  c = load_server_config(f.path(), {});
+  EXPECT_EQ(c.broadcast_min_replicas, 1);
+  EXPECT_EQ(c.broadcast_min_replicas_timeout, std::chrono::milliseconds(500));
+  c = load_server_config(f.path(), {{"OPAL_BROADCAST_MIN_REPLICAS", "2"},
+                                    {"OPAL_BROADCAST_MIN_REPLICAS_TIMEOUT_MS", "2500"}});
+  EXPECT_EQ(c.broadcast_min_replicas, 2);
+  EXPECT_EQ(c.broadcast_min_replicas_timeout, std::chrono::milliseconds(2500));
+}
+
+TEST(ServerConfig, BadSentinelAndMinReplicasSettingsNameTheirPath) {
+  auto problems = problems_of("", {{"OPAL_BROADCAST_URI", "redis-sentinel://:hunter2@s0,s1"},
+                                   {"OPAL_BROADCAST_MIN_REPLICAS", "17"},
+                                   {"OPAL_BROADCAST_MIN_REPLICAS_TIMEOUT_MS", "5"}});
+  auto has = [&](const std::string& text) {
+    return std::any_of(problems.begin(), problems.end(),
+                       [&](const std::string& p) { return p.find(text) != std::string::npos; });
+  };
+  EXPECT_TRUE(has("env OPAL_BROADCAST_URI: the primary's name is missing"))
+      << ::testing::PrintToString(problems);
+  EXPECT_TRUE(has("OPAL_BROADCAST_MIN_REPLICAS"));
+  EXPECT_TRUE(has("OPAL_BROADCAST_MIN_REPLICAS_TIMEOUT_MS"));
+  EXPECT_FALSE(has("hunter2"));
+  test::yaml_file f(R"(
+broadcast: {min_replicas: -1}
+)");
+  problems = problems_of(f.path(), {});
+  EXPECT_TRUE(has("broadcast.min_replicas")) << ::testing::PrintToString(problems);
+  problems = problems_of("", {{"OPAL_BROADCAST_MIN_REPLICAS", "1"}});
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_THAT(problems[0], HasSubstr("it needs broadcast.uri"));
+}
+
 }  // namespace
 }  // namespace pdl::config
 

@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "tests/support/redis_sentinel.hpp"
 #include "tests/support/redis_server.hpp"
 
 namespace pdl::redis {
@@ -122,6 +123,70 @@ TEST(redis_client, WrongPasswordIsAClearError) {
   o.where.password = secret("right");
   client ok(o);
   EXPECT_EQ(ok.call({"PING"}).str, "PONG");
+}
+
+TEST(redis_client, SentinelsNameThePrimaryAndAFailoverIsFollowed) {
+  if (!test::have_redis_sentinel()) GTEST_SKIP() << "redis-sentinel is not installed";
+  test::temp_dir dir;
+  test::redis_sentinel_set set(dir.path());
+  const int first = set.node(0).port();
+  ASSERT_TRUE(test::poll_until([&] { return set.settled(first, 1); }, 30000ms)) << set.logs();
+  client_options o;
+  o.where = parse_uri(set.uri());
+  o.timeout = 2000ms;
+  client c(o);
+  EXPECT_EQ(c.call({"SET", "k", "1"}).str, "OK");
+  EXPECT_EQ(c.call({"CONFIG", "GET", "port"}).elements.at(1).str, std::to_string(first));
+
+  // A failover the sentinels run: the old primary is demoted, our connection is dropped (or
+  // answered -READONLY), and the next command goes where the sentinels now say.
+  EXPECT_EQ(set.sentinel_cli(0, {"SENTINEL", "FAILOVER", set.master_name()}), "OK");
+  const int second = set.node(1).port();
+  ASSERT_TRUE(test::poll_until(
+      [&] {
+        try {
+          return c.call({"SET", "k", "2"}).str == "OK" &&
+                 c.call({"CONFIG", "GET", "port"}).elements.at(1).str == std::to_string(second);
+        } catch (const redis_error&) {
+          return false;
+        }
+      },
+      30000ms))
+      << set.logs();
+  EXPECT_EQ(c.call({"ROLE"}).elements.at(0).str, "master");
+}
+
+TEST(redis_client, NoSentinelAnsweringIsAClearErrorWithoutThePassword) {
+  client_options o;
+  o.where = parse_uri("redis-sentinel://:topsecret@127.0.0.1:1,127.0.0.1:2#pdl-primary");
+  o.timeout = 2000ms;
+  client c(o);
+  try {
+    c.call({"PING"});
+    FAIL() << "nobody answers";
+  } catch (const redis_error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("no sentinel named the primary 'pdl-primary'"));
+    EXPECT_THAT(e.what(), HasSubstr("127.0.0.1:1: "));
+    EXPECT_THAT(e.what(), HasSubstr("127.0.0.1:2: "));
+    EXPECT_THAT(e.what(), ::testing::Not(HasSubstr("topsecret")));
+  }
+}
+
+TEST(redis_client, APipelineSharesOneConnectionSoWaitCoversTheWrite) {
+  test::temp_dir dir;
+  test::redis_server primary(dir.file("p"));
+  test::redis_server replica(dir.file("r"),
+                             {"--replicaof", "127.0.0.1", std::to_string(primary.port())});
+  ASSERT_TRUE(test::poll_until([&] {
+    return replica.cli({"INFO", "replication"}).find("master_link_status:up") != std::string::npos;
+  }, 15000ms));
+  client c(options_for(primary));
+  auto r = c.pipeline({{"SET", "k", "v"}, {"WAIT", "1", "5000"}, {"NOSUCHCOMMAND"}});
+  ASSERT_EQ(r.size(), 3u);
+  EXPECT_EQ(r[0].str, "OK");
+  EXPECT_EQ(r[1].integer, 1);
+  EXPECT_EQ(r[2].type, reply::kind::error);  // returned, not thrown
+  EXPECT_EQ(replica.cli({"GET", "k"}), "v");
 }
 
 }  // namespace

@@ -73,5 +73,56 @@ TEST(redis_endpoint, BadUrisNameThePartAndHideThePassword) {
   EXPECT_THAT(error_of("redis://" + std::string(5000, 'a')), HasSubstr("longer than"));
 }
 
+TEST(redis_endpoint, SentinelUriNamesTheSentinelsTheMasterAndTheDataNodesCredentials) {
+  auto e = parse_uri("redis-sentinel://app:s%40cret@s1:26380,S2,[::1]:7000/2#pdl-primary");
+  ASSERT_TRUE(e.uses_sentinel());
+  ASSERT_EQ(e.sentinels.size(), 3u);
+  EXPECT_EQ(e.sentinels[0], (host_port{"s1", 26380}));
+  EXPECT_EQ(e.sentinels[1], (host_port{"s2", 26379}));  // Sentinel's default port
+  EXPECT_EQ(e.sentinels[2], (host_port{"::1", 7000}));
+  EXPECT_EQ(e.master_name, "pdl-primary");
+  EXPECT_EQ(e.username, "app");
+  EXPECT_EQ(e.password.reveal(), "s@cret");
+  EXPECT_EQ(e.db, 2);
+  EXPECT_TRUE(e.host.empty());  // the sentinels name it
+  EXPECT_EQ(e.describe(), "sentinel master 'pdl-primary' via s1:26380,s2:26379,[::1]:7000 /2");
+  EXPECT_THAT(e.describe(), Not(HasSubstr("cret")));
+
+  e = parse_uri("REDIS-SENTINEL://:pw@sentinel.redis.svc#mymaster");
+  EXPECT_EQ(e.sentinels, (std::vector<host_port>{{"sentinel.redis.svc", 26379}}));
+  EXPECT_EQ(e.password.reveal(), "pw");
+  EXPECT_EQ(e.db, 0);
+  e = parse_uri("redis-sentinel://h:26379,h:26380#m%2E1");  // the name percent-decoded
+  EXPECT_EQ(e.master_name, "m.1");
+  EXPECT_FALSE(parse_uri("redis://h").uses_sentinel());
+}
+
+TEST(redis_endpoint, BadSentinelUrisNameThePartAndHideThePassword) {
+  EXPECT_THAT(error_of("redis-sentinel://h1,h2"), HasSubstr("the primary's name is missing"));
+  EXPECT_THAT(error_of("redis-sentinel://h1#"), HasSubstr("master name after '#'"));
+  EXPECT_THAT(error_of("redis-sentinel://h1#a b"), HasSubstr("master name after '#'"));
+  EXPECT_THAT(error_of("redis-sentinel://h1#" + std::string(129, 'm')), HasSubstr("1 to 128"));
+  EXPECT_THAT(error_of("redis-sentinel://h1,,h2#m"), HasSubstr("sentinel 2 of 3: no host"));
+  EXPECT_THAT(error_of("redis-sentinel://#m"), HasSubstr("the sentinel: no host"));
+  EXPECT_THAT(error_of("redis-sentinel://h1,h2:0#m"),
+              HasSubstr("sentinel 2 of 2: the port is not a number from 1 to 65535"));
+  EXPECT_THAT(error_of("redis-sentinel://h1,h1:26379#m"), HasSubstr("named twice"));
+  EXPECT_THAT(error_of("redis-sentinel://h1/16#m"), HasSubstr("database '16'"));
+  EXPECT_THAT(error_of("redis-sentinel://h1?x=1#m"), HasSubstr("query"));
+  std::string many;
+  for (int i = 0; i < 17; ++i) many += (many.empty() ? "" : ",") + ("h" + std::to_string(i));
+  EXPECT_THAT(error_of("redis-sentinel://" + many + "#m"), HasSubstr("at most 16"));
+  EXPECT_THAT(error_of("redis://h#m"), HasSubstr("needs redis-sentinel://"));
+  // Passwords with a stray '#', '/', '%' or a bad port never come back in the message.
+  for (const char* uri : {"redis-sentinel://u:top#secret@h1#m", "redis-sentinel://u:top#secret@h1",
+                          "redis-sentinel://u:top/secret@h1#m", "redis-sentinel://u:%zzsecret@h1#m",
+                          "redis-sentinel://u:topsecret@h1:abc#m",
+                          "redis-sentinel://u:topsecret@h1,h2:abc#m"}) {
+    const auto why = error_of(uri);
+    EXPECT_FALSE(why.empty()) << uri;
+    EXPECT_THAT(why, Not(HasSubstr("secret"))) << uri;
+  }
+}
+
 }  // namespace
 }  // namespace pdl::redis
