@@ -1,23 +1,12 @@
 #include "server/delivery_status.hpp"
 
 #include <algorithm>
-#include <ctime>
 
 #include <nlohmann/json.hpp>
 
+#include "server/statistics.hpp"
+
 namespace pdl::server {
-namespace {
-
-std::string iso_utc(std::chrono::system_clock::time_point t) {
-  std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
-}  // namespace
 
 bool none_pending(const update_delivery& u) {
   return std::none_of(u.agents.begin(), u.agents.end(), [](const agent_delivery& a) {
@@ -45,7 +34,7 @@ std::string status_document(const update_delivery& u, bool complete,
   json doc = {{"id", u.id},
               {"seq", u.seq},
               {"topics", u.topics},
-              {"accepted_at", iso_utc(u.accepted_at)},
+              {"accepted_at", iso8601_utc(u.accepted_at)},
               {"complete", complete},
               {"agents",
                {{"subscribed", subscribed},
